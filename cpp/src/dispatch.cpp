@@ -1,0 +1,153 @@
+// Instruction-set detection (CPUID feature bits and the OS-enabled register state in XCR0),
+// done once; the active kernel is a function pointer read by maxsim.cpp.
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "colmax/isa.hpp"
+#include "dispatch.hpp"
+#include "kernels.hpp"
+
+#if defined(COLMAX_X86)
+#include <cpuid.h>
+#endif
+
+namespace colmax {
+namespace {
+
+#if defined(COLMAX_X86)
+struct CpuFeatures {
+  bool avx2 = false, avx512 = false, avx512bf16 = false;
+};
+
+std::uint64_t xgetbv0() {
+  std::uint32_t eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (std::uint64_t(edx) << 32) | eax;
+}
+
+CpuFeatures detect_cpu() {
+  CpuFeatures f;
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12), f16c = c & (1u << 29);
+  if (!osxsave || !avx) return f;
+  const std::uint64_t xcr0 = xgetbv0();
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;     // SSE + AVX registers saved by the OS
+  const bool zmm_state = (xcr0 & 0xE6) == 0xE6;   // + opmask, upper ZMM0-15, ZMM16-31
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
+  const bool avx2 = b & (1u << 5);
+  const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // F DQ BW VL
+  f.avx2 = ymm_state && avx2 && fma && f16c;
+  f.avx512 = f.avx2 && zmm_state && avx512;
+  if (f.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
+  return f;
+}
+#endif
+
+kernels::ScoreFn kernel_for(Isa isa) {
+  switch (isa) {
+    case Isa::scalar: return kernels::score_scalar;
+#if defined(COLMAX_X86)
+    case Isa::avx2: return kernels::score_avx2;
+    case Isa::avx512: return kernels::score_avx512;
+    case Isa::avx512bf16: return kernels::score_avx512bf16;
+#else
+    default: break;
+#endif
+  }
+  throw std::invalid_argument(std::string("instruction set '") + isa_name(isa) + "' is not compiled in this build");
+}
+
+bool runs_here(Isa isa) {
+#if defined(COLMAX_X86)
+  static const CpuFeatures cpu = detect_cpu();
+  switch (isa) {
+    case Isa::scalar: return true;
+    case Isa::avx2: return cpu.avx2;
+    case Isa::avx512: return cpu.avx512;
+    case Isa::avx512bf16: return cpu.avx512bf16;
+  }
+  return false;
+#else
+  return isa == Isa::scalar;
+#endif
+}
+
+struct Active {
+  std::atomic<Isa> isa;
+  Active() : isa(initial()) {}
+
+  static Isa initial() {
+    if (const char* forced = std::getenv("COLMAX_ISA"); forced != nullptr && *forced != '\0') {
+      const Isa isa = isa_from_name(forced);  // an unknown name fails loudly at import
+      if (!runs_here(isa))
+        throw std::invalid_argument(std::string("COLMAX_ISA=") + forced + " cannot run on this machine; supported: " +
+                                    supported_list());
+      return isa;
+    }
+    return supported_isas().back();
+  }
+  static std::string supported_list() {
+    std::string names;
+    for (Isa i : supported_isas()) names += (names.empty() ? "" : ", ") + std::string(isa_name(i));
+    return names;
+  }
+};
+
+Active& active() {
+  static Active a;
+  return a;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+    case Isa::avx512bf16: return "avx512bf16";
+  }
+  return "unknown";
+}
+
+Isa isa_from_name(const std::string& name) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16})
+    if (name == isa_name(isa)) return isa;
+  throw std::invalid_argument("unknown instruction set '" + name + "'; use one of: scalar, avx2, avx512, avx512bf16");
+}
+
+std::vector<Isa> compiled_isas() {
+#if defined(COLMAX_X86)
+  return {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16};
+#else
+  return {Isa::scalar};
+#endif
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : compiled_isas())
+    if (runs_here(isa)) out.push_back(isa);
+  return out;
+}
+
+Isa active_isa() { return active().isa.load(); }
+
+void set_active_isa(Isa isa) {
+  bool compiled = false;
+  for (Isa c : compiled_isas()) compiled = compiled || c == isa;
+  if (!compiled)
+    throw std::invalid_argument(std::string("instruction set '") + isa_name(isa) + "' is not compiled in this build");
+  if (!runs_here(isa))
+    throw std::invalid_argument(std::string("instruction set '") + isa_name(isa) +
+                                "' cannot run on this machine; supported: " + Active::supported_list());
+  active().isa.store(isa);
+}
+
+kernels::ScoreFn active_kernel() { return kernel_for(active_isa()); }
+
+}  // namespace colmax

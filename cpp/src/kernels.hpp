@@ -1,0 +1,36 @@
+// The one kernel signature, declared once per instruction set. Kernels trust their input:
+// colmax::validate() has checked shapes, offsets and indices before any kernel runs.
+#pragma once
+
+#include <cstdint>
+
+#include "colmax/maxsim.hpp"
+
+namespace colmax::kernels {
+
+// One unit of work: `count` documents scored against `n_queries` queries.
+// Document b of the batch is ids[b] when ids is set, else first + b.
+// Scores go to out[qi * out_stride + b]. Zero-token documents score -infinity.
+struct Batch {
+  const QueryMatrix* queries;
+  std::int64_t n_queries;
+  const DocMatrix* docs;
+  const std::int64_t* ids;
+  std::int64_t first;
+  std::int64_t count;
+  float* out;
+  std::int64_t out_stride;
+
+  std::int64_t doc(std::int64_t b) const { return ids ? ids[b] : first + b; }
+};
+
+using ScoreFn = void (*)(const Batch&);
+
+void score_scalar(const Batch& batch);
+#if defined(COLMAX_X86)
+void score_avx2(const Batch& batch);
+void score_avx512(const Batch& batch);
+void score_avx512bf16(const Batch& batch);
+#endif
+
+}  // namespace colmax::kernels

@@ -1,0 +1,48 @@
+// AVX-512 MaxSim: 16 query tokens per register, 12 document tokens per tile (24 accumulators).
+// The only file built with AVX-512 flags besides maxsim_avx512bf16.cpp.
+#include "simd_common.hpp"
+
+namespace colmax::kernels {
+namespace avx512 {
+
+struct F32 {
+  using reg = __m512;
+  using oper = __m512;
+  using q_elem = float;
+  using d_elem = float;
+  static constexpr int lanes = 16;
+  static constexpr int tile_rows = 12;
+
+  static std::int64_t steps(std::int64_t dim) { return dim; }
+  static float pack_query(const float* row, std::int64_t s, std::int64_t) { return row[s]; }
+  static reg zero() { return _mm512_setzero_ps(); }
+  static oper load_q(const float* p) { return _mm512_load_ps(p); }
+  static oper bcast_d(const float* p) { return _mm512_set1_ps(*p); }
+  static reg madd(reg acc, oper q, oper d) { return _mm512_fmadd_ps(q, d, acc); }
+  static reg load_f(const float* p) { return _mm512_load_ps(p); }
+  static void store_f(float* p, reg v) { _mm512_store_ps(p, v); }
+  static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+
+  static void widen_f16(const std::uint16_t* in, float* out, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i))));
+    for (; i < n; ++i) out[i] = f16_to_float(in[i]);
+  }
+  static void widen_bf16(const std::uint16_t* in, float* out, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in + i)));
+      _mm512_storeu_si512(out + i, _mm512_slli_epi32(wide, 16));
+    }
+    for (; i < n; ++i) out[i] = bf16_to_float(in[i]);
+  }
+};
+
+#include "maxsim_tiles.inl"
+
+}  // namespace avx512
+
+void score_avx512(const Batch& batch) { avx512::score_widening<avx512::F32>(batch); }
+
+}  // namespace colmax::kernels

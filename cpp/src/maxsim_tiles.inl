@@ -1,0 +1,189 @@
+// The register-blocked MaxSim loop, written once for every SIMD instruction set.
+//
+// Included only by maxsim_<isa>.cpp, *inside* namespace colmax::kernels::<isa>, after that file
+// defines its vector policies. Each inclusion is compiled with its own ISA flags and lives in
+// its own namespace, so instantiations never merge across instruction sets.
+//
+// Blocking: a tile of P::tile_rows document tokens meets a block of up to 2 vector registers of
+// query tokens (query tokens lie across SIMD lanes). Per step k of the dot product the block's
+// query values are loaded once and each document token's value is broadcast once, feeding
+// tile_rows x NQV fused multiply-adds whose accumulators never leave registers. The query is
+// stored transposed (qt[k][token]) so its loads are unit-stride; the tile's rows are prefetched
+// one tile ahead while the current one is computed. Running maxima per query token live in a
+// small per-block buffer between tiles, so a document tile is read once for all queries.
+//
+// A vector policy P provides:
+//   reg (float accumulators), oper (multiply operands), lanes, tile_rows,
+//   q_elem (query table element), d_elem (document step element), steps(dim),
+//   pack_query(row, step, dim), zero(), load_q(const q_elem*), bcast_d(const d_elem*),
+//   madd(acc, q, d) -> acc + q*d, load_f(const float*), store_f(float*, reg), max(reg, reg),
+//   and for float32 policies widen_f16 / widen_bf16(const uint16_t*, float*, n).
+// A step is one dimension for float32 kernels and a pair of dimensions for bf16 dot products.
+
+// Query tokens handled by one block: two vector registers' worth.
+template <class P>
+constexpr int block_tokens() {
+  return 2 * P::lanes;
+}
+
+// One query, transposed and zero-padded per block: block b covers tokens
+// [b * block_tokens, +n_tokens) and owns steps x (nqv * lanes) q_elem at `offset`.
+struct QueryBlock {
+  std::int64_t first_token;
+  int n_tokens;
+  int nqv;
+  std::size_t offset;
+};
+
+template <class P>
+struct PreparedQuery {
+  std::vector<QueryBlock> blocks;
+  AlignedBuffer<typename P::q_elem> table;
+  std::size_t runmax_offset;  // where this query's running maxima start in the shared buffer
+};
+
+template <class P, int NQV>
+COLMAX_ALWAYS_INLINE void tile_step(typename P::reg (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
+                                    const typename P::d_elem* const* rows, std::int64_t s) {
+  typename P::oper q[NQV];
+  COLMAX_UNROLL for (int v = 0; v < NQV; ++v) q[v] = P::load_q(qt + s * (NQV * P::lanes) + v * P::lanes);
+  COLMAX_UNROLL for (int t = 0; t < P::tile_rows; ++t) {
+    const typename P::oper d = P::bcast_d(rows[t] + s);
+    COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::madd(acc[t][v], q[v], d);
+  }
+}
+
+// Folds one tile of document rows into the running maxima of one query block.
+template <class P, int NQV>
+COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps,
+                               const typename P::d_elem* const* rows, const char* const* prefetch,
+                               std::int64_t prefetch_bytes_per_step, float* runmax) {
+  constexpr int NT = P::tile_rows;
+  constexpr int L = P::lanes;
+  typename P::reg acc[NT][NQV];
+  COLMAX_UNROLL for (int t = 0; t < NT; ++t) COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::zero();
+
+  // Steps in groups covering one 64-byte line of each source row, prefetching the next tile.
+  const std::int64_t group = 64 / prefetch_bytes_per_step;
+  std::int64_t s = 0;
+  for (; s + group <= steps; s += group) {
+    COLMAX_UNROLL for (int t = 0; t < NT; ++t)
+      _mm_prefetch(prefetch[t] + s * prefetch_bytes_per_step, _MM_HINT_T0);
+    for (std::int64_t u = 0; u < group; ++u) tile_step<P, NQV>(acc, qt, rows, s + u);
+  }
+  for (; s < steps; ++s) tile_step<P, NQV>(acc, qt, rows, s);
+
+  COLMAX_UNROLL for (int v = 0; v < NQV; ++v) {
+    typename P::reg m = P::load_f(runmax + v * L);
+    COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(m, acc[t][v]);
+    P::store_f(runmax + v * L, m);
+  }
+}
+
+template <class P>
+PreparedQuery<P> prepare_query(const QueryMatrix& q, std::int64_t steps, std::size_t runmax_offset) {
+  constexpr int L = P::lanes;
+  PreparedQuery<P> prepared;
+  prepared.runmax_offset = runmax_offset;
+  std::size_t table_size = 0;
+  for (std::int64_t first = 0; first < q.n_tokens; first += block_tokens<P>()) {
+    const int n = static_cast<int>(std::min<std::int64_t>(block_tokens<P>(), q.n_tokens - first));
+    const int nqv = (n + L - 1) / L;
+    prepared.blocks.push_back({first, n, nqv, table_size});
+    table_size += static_cast<std::size_t>(steps) * nqv * L;
+  }
+  prepared.table.assign_zero(table_size);
+  for (const QueryBlock& b : prepared.blocks) {
+    typename P::q_elem* dst = prepared.table.data() + b.offset;
+    const int width = b.nqv * L;
+    for (int j = 0; j < b.n_tokens; ++j) {
+      const float* row = q.data + (b.first_token + j) * q.dim;
+      for (std::int64_t s = 0; s < steps; ++s) dst[s * width + j] = P::pack_query(row, s, q.dim);
+    }
+  }
+  return prepared;
+}
+
+// How document rows reach the tile: used in place, or widened to float32 into a scratch tile.
+enum class RowSource { direct, widen_f16, widen_bf16 };
+
+template <class P, RowSource source>
+void score_batch(const Batch& batch) {
+  constexpr int NT = P::tile_rows;
+  constexpr int L = P::lanes;
+  using d_elem = typename P::d_elem;
+  const DocMatrix& docs = *batch.docs;
+  const std::int64_t dim = docs.dim;
+  const std::int64_t steps = P::steps(dim);
+  const std::size_t src_row_bytes = dtype_size(docs.dtype) * static_cast<std::size_t>(dim);
+  const auto* src = static_cast<const char*>(docs.data);
+
+  std::vector<PreparedQuery<P>> queries;
+  std::size_t runmax_size = 0;
+  for (std::int64_t qi = 0; qi < batch.n_queries; ++qi) {
+    queries.push_back(prepare_query<P>(batch.queries[qi], steps, runmax_size));
+    for (const QueryBlock& b : queries.back().blocks) runmax_size += static_cast<std::size_t>(b.nqv) * L;
+  }
+  AlignedBuffer<float> runmax;
+  runmax.assign_zero(runmax_size);
+  AlignedBuffer<float> scratch;
+  if constexpr (source != RowSource::direct) scratch.assign_zero(static_cast<std::size_t>(NT) * dim);
+
+  const d_elem* rows[NT];
+  const char* prefetch[NT];
+  for (std::int64_t b = 0; b < batch.count; ++b) {
+    const std::int64_t d = batch.doc(b);
+    const std::int64_t begin = docs.offsets[d], end = docs.offsets[d + 1];
+    if (begin == end) {
+      for (std::int64_t qi = 0; qi < batch.n_queries; ++qi)
+        batch.out[qi * batch.out_stride + b] = -std::numeric_limits<float>::infinity();
+      continue;
+    }
+    for (std::size_t i = 0; i < runmax_size; ++i) runmax.data()[i] = -std::numeric_limits<float>::infinity();
+
+    for (std::int64_t t0 = begin; t0 < end; t0 += NT) {
+      // A short last tile repeats its last row: max is idempotent, so duplicates change nothing.
+      for (int t = 0; t < NT; ++t) {
+        const std::int64_t row = std::min<std::int64_t>(t0 + t, end - 1);
+        prefetch[t] = src + static_cast<std::size_t>(row + NT) * src_row_bytes;
+        const char* row_bytes = src + static_cast<std::size_t>(row) * src_row_bytes;
+        if constexpr (source == RowSource::direct) {
+          rows[t] = reinterpret_cast<const d_elem*>(row_bytes);
+        } else if (t0 + t < end) {
+          float* dst = scratch.data() + static_cast<std::size_t>(t) * dim;
+          const auto* in = reinterpret_cast<const std::uint16_t*>(row_bytes);
+          if constexpr (source == RowSource::widen_f16) P::widen_f16(in, dst, dim);
+          else P::widen_bf16(in, dst, dim);
+          rows[t] = dst;
+        } else {
+          rows[t] = rows[t - 1];
+        }
+      }
+      for (const PreparedQuery<P>& q : queries) {
+        for (const QueryBlock& blk : q.blocks) {
+          const auto* qt = q.table.data() + blk.offset;
+          float* rm = runmax.data() + q.runmax_offset + blk.first_token;
+          if (blk.nqv == 2) tile<P, 2>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
+          else tile<P, 1>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
+        }
+      }
+    }
+    for (std::int64_t qi = 0; qi < batch.n_queries; ++qi) {
+      const PreparedQuery<P>& q = queries[qi];
+      const float* rm = runmax.data() + q.runmax_offset;
+      float score = 0.0f;
+      for (std::int64_t i = 0; i < batch.queries[qi].n_tokens; ++i) score += rm[i];
+      batch.out[qi * batch.out_stride + b] = score;
+    }
+  }
+}
+
+// Entry point of an ISA whose policy P multiplies float32: every storage dtype is widened to it.
+template <class P>
+void score_widening(const Batch& batch) {
+  switch (batch.docs->dtype) {
+    case DType::f32: score_batch<P, RowSource::direct>(batch); break;
+    case DType::f16: score_batch<P, RowSource::widen_f16>(batch); break;
+    case DType::bf16: score_batch<P, RowSource::widen_bf16>(batch); break;
+  }
+}

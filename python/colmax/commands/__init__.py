@@ -1,0 +1,1 @@
+"""Subcommands of the `colmax` command line, one module each."""
