@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import info
+from .commands import convert, info
 
 # Each module exposes register(subparsers), which adds its parser and sets `func`.
-COMMANDS = [info]
+COMMANDS = [info, convert]
 
 
 def build_parser() -> argparse.ArgumentParser:

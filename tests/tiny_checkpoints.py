@@ -1,0 +1,190 @@
+"""Test helpers: BERT checkpoints in the three layouts colmax converts, written with NumPy only,
+and a NumPy BERT forward pass as an independent reference for the ONNX graph."""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+from pathlib import Path
+
+import numpy as np
+from colmax.weights import write_safetensors
+from tokenizers.implementations import BertWordPieceTokenizer
+
+SPECIALS = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+WORDS = "what is the capital of france paris berlin germany colbert late interaction".split()
+VOCAB = SPECIALS + list(string.punctuation) + list(string.ascii_lowercase) + WORDS + ["##s", "##ing"]
+
+
+def tiny_config(vocab_size: int = len(VOCAB), **changes) -> dict:
+    config = {
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_attention_heads": 4,
+        "num_hidden_layers": 2,
+        "intermediate_size": 64,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": 64,
+        "type_vocab_size": 2,
+        "vocab_size": vocab_size,
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+    }
+    config.update(changes)
+    return config
+
+
+def random_bert(config: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    """BertModel weights with HF names, small random values."""
+    rng = np.random.default_rng(seed)
+    h, f = config["hidden_size"], config["intermediate_size"]
+
+    def r(*shape, scale=0.2):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    w = {
+        "embeddings.word_embeddings.weight": r(config["vocab_size"], h),
+        "embeddings.position_embeddings.weight": r(config["max_position_embeddings"], h),
+        "embeddings.token_type_embeddings.weight": r(config["type_vocab_size"], h),
+        "embeddings.LayerNorm.weight": 1 + r(h, scale=0.05),
+        "embeddings.LayerNorm.bias": r(h, scale=0.05),
+    }
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        for name, (out, inp) in {
+            "attention.self.query": (h, h),
+            "attention.self.key": (h, h),
+            "attention.self.value": (h, h),
+            "attention.output.dense": (h, h),
+            "intermediate.dense": (f, h),
+            "output.dense": (h, f),
+        }.items():
+            w[p + name + ".weight"] = r(out, inp)
+            w[p + name + ".bias"] = r(out, scale=0.05)
+        for ln in ("attention.output.LayerNorm", "output.LayerNorm"):
+            w[p + ln + ".weight"] = 1 + r(h, scale=0.05)
+            w[p + ln + ".bias"] = r(h, scale=0.05)
+    return w
+
+
+def bert_forward(config: dict, w: dict[str, np.ndarray], ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Reference BertModel last_hidden_state (float64) for (batch, seq) ids."""
+    h, nh = config["hidden_size"], config["num_attention_heads"]
+    dh = h // nh
+    eps = config.get("layer_norm_eps", 1e-12)
+    w = {k: v.astype(np.float64) for k, v in w.items()}
+    erf = np.vectorize(math.erf)
+
+    def ln(x, p):
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + eps) * w[p + ".weight"] + w[p + ".bias"]
+
+    def lin(x, p):
+        return x @ w[p + ".weight"].T + w[p + ".bias"]
+
+    b, s = ids.shape
+    x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:s]
+    x = ln(x + w["embeddings.token_type_embeddings.weight"][0], "embeddings.LayerNorm")
+    bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e30)
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+
+        def heads(t):
+            return t.reshape(b, s, nh, dh).transpose(0, 2, 1, 3)
+
+        q, k, v = (heads(lin(x, p + "attention.self." + n)) for n in ("query", "key", "value"))
+        a = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh) + bias
+        a = np.exp(a - a.max(-1, keepdims=True))
+        a /= a.sum(-1, keepdims=True)
+        c = (a @ v).transpose(0, 2, 1, 3).reshape(b, s, h)
+        x = ln(lin(c, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+        y = lin(x, p + "intermediate.dense")
+        y = 0.5 * y * (1 + erf(y / math.sqrt(2)))
+        x = ln(lin(y, p + "output.dense") + x, p + "output.LayerNorm")
+    return x
+
+
+def write_vocab(directory: Path, vocab: list[str] = VOCAB) -> None:
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+
+
+def tokenizer_json(directory: Path, vocab: list[str] = VOCAB, added: tuple[str, ...] = ()) -> None:
+    write_vocab(directory, vocab)
+    tok = BertWordPieceTokenizer(str(directory / "vocab.txt"), lowercase=True)
+    if added:
+        tok.add_tokens(list(added))
+    tok.save(str(directory / "tokenizer.json"))
+
+
+def write_hf(directory: Path, config: dict, weights: dict[str, np.ndarray]) -> Path:
+    """A plain Hugging Face BertModel checkpoint, tokenizer as vocab.txt only."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    write_safetensors(directory / "model.safetensors", weights)
+    write_vocab(directory)
+    (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    return directory
+
+
+def write_stanford(
+    directory: Path,
+    config: dict,
+    weights: dict[str, np.ndarray],
+    projection: np.ndarray,
+    metadata: dict,
+    write_tokenizer=tokenizer_json,
+) -> Path:
+    """colbert-ai's HF_ColBERT layout: bert.* weights + linear.weight, artifact.metadata."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps({**config, "architectures": ["HF_ColBERT"]}))
+    tensors = {"bert." + k: v for k, v in weights.items()}
+    tensors["linear.weight"] = projection.astype(np.float32)
+    write_safetensors(directory / "model.safetensors", tensors)
+    (directory / "artifact.metadata").write_text(json.dumps(metadata))
+    write_tokenizer(directory)
+    return directory
+
+
+def write_pylate(
+    directory: Path,
+    config: dict,
+    weights: dict[str, np.ndarray],
+    projection: np.ndarray,
+    settings: dict,
+    write_tokenizer=None,
+) -> Path:
+    """PyLate's layout: transformer at the root (vocab grown by [Q] / [D]), 1_Dense/ projection."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    write_safetensors(directory / "model.safetensors", weights)
+    if write_tokenizer is None:
+        tokenizer_json(directory, added=("[Q] ", "[D] "))
+    else:
+        write_tokenizer(directory)
+    dense = directory / "1_Dense"
+    dense.mkdir(exist_ok=True)
+    (dense / "config.json").write_text(
+        json.dumps(
+            {
+                "in_features": projection.shape[1],
+                "out_features": projection.shape[0],
+                "bias": False,
+                "activation_function": "torch.nn.modules.linear.Identity",
+            }
+        )
+    )
+    write_safetensors(dense / "model.safetensors", {"linear.weight": projection.astype(np.float32)})
+    (directory / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Dense", "type": "pylate.models.Dense.Dense"},
+            ]
+        )
+    )
+    (directory / "config_sentence_transformers.json").write_text(json.dumps(settings))
+    return directory
