@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -40,7 +41,11 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     # sqlite3 serializes calls, and readers never write
     mode = "ro" if readonly else "rw"
     conn = sqlite3.connect(
-        f"file:{path}?mode={mode}", uri=True, isolation_level=None, timeout=30.0, check_same_thread=False
+        f"file:{quote(str(path))}?mode={mode}",
+        uri=True,
+        isolation_level=None,
+        timeout=30.0,
+        check_same_thread=False,
     )
     conn.execute("PRAGMA synchronous = FULL")
     return conn
@@ -62,15 +67,14 @@ class Store:
         if not path.is_file():
             raise IndexFormatError(f"index file {path.name} is missing from {path.parent}")
         try:
-            # read-write even for readers: if a writer died mid-transaction, SQLite must be able
-            # to roll its hot journal back; readers never issue writes themselves
-            conn = _connect(path, readonly=False)
-        except sqlite3.OperationalError:
-            conn = _connect(path, readonly=True)  # read-only file system or permissions
-        try:
+            try:
+                # read-write even for readers: if a writer died mid-transaction, SQLite must be
+                # able to roll its hot journal back; readers never issue writes themselves
+                conn = _connect(path, readonly=False)
+            except sqlite3.OperationalError:
+                conn = _connect(path, readonly=True)  # read-only file system or permissions
             row = conn.execute("SELECT value FROM colmax WHERE key = 'format'").fetchone()
         except sqlite3.DatabaseError as e:
-            conn.close()
             raise IndexFormatError(f"index file {path} is damaged ({e})") from None
         if row is None or row[0] != "colmax-index-store":
             conn.close()
@@ -79,6 +83,12 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def __del__(self) -> None:
+        # an Index dropped without close() must not leak its connection (Python 3.13 warns)
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
     # -- reads, all bound to a generation --------------------------------------------------
 

@@ -590,6 +590,8 @@ class Index:
             for i, m in enumerate(mats):
                 if not isinstance(m, np.ndarray) or m.ndim != 2:
                     raise TypeError(f"embeddings[{i}] must be a 2-D array (n_tokens, dim)")
+                if not np.issubdtype(m.dtype, np.floating):
+                    raise TypeError(f"embeddings[{i}] must be floating point, got {m.dtype}")
                 if m.shape[1] != self._m.dim:
                     raise ValueError(
                         f"embeddings[{i}] has dim {m.shape[1]}, the index holds dim {self._m.dim}"
