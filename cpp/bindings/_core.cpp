@@ -8,6 +8,7 @@
 
 #include "colmax/isa.hpp"
 #include "colmax/maxsim.hpp"
+#include "colmax/peak.hpp"
 
 namespace py = pybind11;
 using colmax::DType;
@@ -181,4 +182,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_active_isa", [](const std::string& name) { colmax::set_active_isa(colmax::isa_from_name(name)); },
         py::arg("name"), "Force one instruction set (tests and benchmarks); ValueError if it cannot run here.");
   m.def("default_threads", &colmax::default_threads, "Worker threads used when threads=None.");
+  m.def(
+      "fma_peak_gflops",
+      [](double seconds) {
+        py::gil_scoped_release release;
+        return colmax::fma_peak_gflops(seconds);
+      },
+      py::arg("seconds") = 0.5,
+      "Measured float32 AVX-512 FMA GFLOP/s of one core (0 without AVX-512): the benchmarks' yardstick.");
 }

@@ -12,6 +12,10 @@
 
 #if defined(COLMAX_X86)
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #endif
 
 namespace colmax {
@@ -19,8 +23,18 @@ namespace {
 
 #if defined(COLMAX_X86)
 struct CpuFeatures {
-  bool avx2 = false, avx512 = false, avx512bf16 = false;
+  bool avx2 = false, avx512 = false, avx512bf16 = false, amx = false;
 };
+
+// Linux hands out AMX tile state only to processes that ask for it (ARCH_REQ_XCOMP_PERM).
+bool request_amx_permission() {
+#if defined(__linux__)
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 
 std::uint64_t xgetbv0() {
   std::uint32_t eax, edx;
@@ -42,7 +56,10 @@ CpuFeatures detect_cpu() {
   const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // F DQ BW VL
   f.avx2 = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2 && zmm_state && avx512;
+  const bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22);
+  const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG + XTILEDATA
   if (f.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
+  f.amx = f.avx512bf16 && amx_tile && amx_bf16 && tile_state && request_amx_permission();
   return f;
 }
 #endif
@@ -54,6 +71,7 @@ kernels::ScoreFn kernel_for(Isa isa) {
     case Isa::avx2: return kernels::score_avx2;
     case Isa::avx512: return kernels::score_avx512;
     case Isa::avx512bf16: return kernels::score_avx512bf16;
+    case Isa::amx: return kernels::score_amx;
 #else
     default: break;
 #endif
@@ -69,6 +87,7 @@ bool runs_here(Isa isa) {
     case Isa::avx2: return cpu.avx2;
     case Isa::avx512: return cpu.avx512;
     case Isa::avx512bf16: return cpu.avx512bf16;
+    case Isa::amx: return cpu.amx;
   }
   return false;
 #else
@@ -110,19 +129,20 @@ const char* isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
     case Isa::avx512bf16: return "avx512bf16";
+    case Isa::amx: return "amx";
   }
   return "unknown";
 }
 
 Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16})
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
     if (name == isa_name(isa)) return isa;
-  throw std::invalid_argument("unknown instruction set '" + name + "'; use one of: scalar, avx2, avx512, avx512bf16");
+  throw std::invalid_argument("unknown instruction set '" + name + "'; use one of: scalar, avx2, avx512, avx512bf16, amx");
 }
 
 std::vector<Isa> compiled_isas() {
 #if defined(COLMAX_X86)
-  return {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16};
+  return {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx};
 #else
   return {Isa::scalar};
 #endif

@@ -31,6 +31,7 @@ void score_scalar(const Batch& batch);
 void score_avx2(const Batch& batch);
 void score_avx512(const Batch& batch);
 void score_avx512bf16(const Batch& batch);
+void score_amx(const Batch& batch);
 #endif
 
 }  // namespace colmax::kernels

@@ -13,6 +13,7 @@ enum class Isa {
   avx2,        // AVX2 + FMA + F16C
   avx512,      // AVX-512 F/BW/DQ/VL
   avx512bf16,  // avx512 plus AVX512_BF16 dot products for bfloat16 documents
+  amx,         // avx512bf16 plus AMX-BF16 tile multiplies for bfloat16 documents
 };
 
 const char* isa_name(Isa isa);

@@ -1,0 +1,183 @@
+"""MaxSim throughput: colmax per storage precision against NumPy and maxsim-cpu, same run.
+
+For 1 and 2 threads (each in its own process, so every library's thread pool is sized by the
+environment before it starts), one query of 32 x 128 against 10,000 and 100,000 documents of
+128 tokens and of 32..300 tokens (ragged), it prints the median time of each scorer, document
+tokens per second, the ratio to NumPy, and the share of the measured float32 FMA peak (one
+core's peak, measured in the same process, times the thread count). A second table compares
+maxsim_batch over 8 queries with 8 separate calls.
+
+    python benchmarks/bench_maxsim.py [--sizes 10000,100000] [--repeats 5] [--threads 1,2]
+
+NumPy baseline: Q @ D.T then np.maximum.reduceat over document offsets, in chunks of ~1M
+tokens to bound memory. maxsim-cpu (PyPI) is run when installed: padded for fixed-length
+documents, its list-of-arrays entry point for ragged ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DIM, QUERY_TOKENS, SEED = 128, 32, 0
+FLOPS_PER_DOC_TOKEN = 2 * QUERY_TOKENS * DIM
+
+
+def make_docs(n_docs: int, layout: str, rng: np.random.Generator):
+    lengths = np.full(n_docs, 128) if layout == "fixed" else rng.integers(32, 301, n_docs)
+    offsets = np.zeros(n_docs + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    tokens = np.empty((int(offsets[-1]), DIM), np.float32)
+    step = 1 << 20
+    for start in range(0, tokens.shape[0], step):  # chunked: no float64 copy of the whole matrix
+        block = rng.standard_normal((min(step, tokens.shape[0] - start), DIM), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        tokens[start : start + len(block)] = block
+    return tokens, offsets
+
+
+def numpy_maxsim(query, tokens, offsets):
+    scores = np.empty(len(offsets) - 1, np.float32)
+    doc, n = 0, len(offsets) - 1
+    while doc < n:  # whole documents per chunk, about a million tokens each
+        end = int(np.searchsorted(offsets, offsets[doc] + (1 << 20), side="right")) - 1
+        end = max(end, doc + 1)
+        lo, hi = offsets[doc], offsets[end]
+        sims = query @ tokens[lo:hi].T
+        scores[doc:end] = np.maximum.reduceat(sims, offsets[doc:end] - lo, axis=1).sum(axis=0)
+        doc = end
+    return scores
+
+
+def median_seconds(fn, repeats):
+    fn()  # warm-up: page faults, thread start-up, caches
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def run_worker(args) -> None:
+    import colmax
+    from colmax import _core
+
+    try:
+        import maxsim_cpu
+    except ImportError:
+        maxsim_cpu = None
+
+    threads = args.worker
+    peak = _core.fma_peak_gflops(1.0) * threads
+    rng = np.random.default_rng(SEED)
+    query = rng.standard_normal((QUERY_TOKENS, DIM), dtype=np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    rows = []
+    for n_docs in args.sizes:
+        for layout in ("fixed", "ragged"):
+            tokens, offsets = make_docs(n_docs, layout, rng)
+            total = int(offsets[-1])
+            expected = numpy_maxsim(query, tokens, offsets)
+            results = {"numpy": median_seconds(lambda: numpy_maxsim(query, tokens, offsets), args.repeats)}
+            for storage in ("float32", "float16", "bfloat16"):
+                docs = {"float32": tokens, "float16": None, "bfloat16": None}[storage]
+                if storage == "float16":
+                    docs = tokens.astype(np.float16)
+                elif storage == "bfloat16":
+                    docs = colmax.to_bfloat16(tokens)
+                got = colmax.maxsim(query, docs, offsets, threads=threads)
+                assert np.allclose(got, expected, atol=0.05), f"colmax {storage} disagrees with NumPy"
+                results[f"colmax {storage}"] = median_seconds(
+                    lambda d=docs: colmax.maxsim(query, d, offsets, threads=threads), args.repeats
+                )
+                del docs
+            if maxsim_cpu is not None:
+                if layout == "fixed":
+                    padded = tokens.reshape(n_docs, 128, DIM)
+                    results["maxsim-cpu"] = median_seconds(
+                        lambda: maxsim_cpu.maxsim_scores(query, padded), args.repeats
+                    )
+                else:
+                    views = [tokens[offsets[i] : offsets[i + 1]] for i in range(n_docs)]
+                    results["maxsim-cpu"] = median_seconds(
+                        lambda: maxsim_cpu.maxsim_scores_variable(query, views), args.repeats
+                    )
+            for name, seconds in results.items():
+                rows.append(
+                    {
+                        "threads": threads,
+                        "docs": n_docs,
+                        "layout": layout,
+                        "scorer": name,
+                        "seconds": seconds,
+                        "tokens_per_s": total / seconds,
+                        "vs_numpy": results["numpy"] / seconds,
+                        "peak_pct": 100 * total * FLOPS_PER_DOC_TOKEN / seconds / 1e9 / peak if peak else None,
+                    }
+                )
+            del tokens, offsets
+
+    # maxsim_batch: 8 queries in one pass against 8 separate calls (10k ragged documents).
+    tokens, offsets = make_docs(min(args.sizes), "ragged", rng)
+    queries = [rng.standard_normal((QUERY_TOKENS, DIM), dtype=np.float32) for _ in range(8)]
+    batch_rows = []
+    for storage in ("float32", "bfloat16"):
+        docs = tokens if storage == "float32" else colmax.to_bfloat16(tokens)
+        separate = median_seconds(
+            lambda d=docs: [colmax.maxsim(q, d, offsets, threads=threads) for q in queries], args.repeats
+        )
+        batched = median_seconds(lambda d=docs: colmax.maxsim_batch(queries, d, offsets, threads=threads), args.repeats)
+        batch_rows.append({"threads": threads, "storage": storage, "separate": separate, "batch": batched})
+    print(json.dumps({"peak_gflops": peak, "isa": colmax.active_isa(), "rows": rows, "batch": batch_rows}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000", help="document counts, comma-separated")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    if args.worker:
+        run_worker(args)
+        return
+
+    import colmax
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    print(f"colmax {colmax.__version__}, ISA {colmax.active_isa()}, {cpu}, {os.cpu_count()} CPUs")
+    print(f"query {QUERY_TOKENS} x {DIM}, normalised random vectors, median of {args.repeats}\n")
+    header = "| threads | docs | layout | scorer | median ms | M doc-tokens/s | vs NumPy | % FMA peak |"
+    print(header)
+    print("|---|---|---|---|---|---|---|---|")
+    batches = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+                   RAYON_NUM_THREADS=str(threads))
+        cmd = [sys.executable, __file__, "--worker", str(threads), "--sizes", ",".join(map(str, args.sizes)),
+               "--repeats", str(args.repeats)]
+        out = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+        for r in out["rows"]:
+            peak = f"{r['peak_pct']:.0f}%" if r["peak_pct"] is not None else "n/a"
+            print(f"| {r['threads']} | {r['docs']:,} | {r['layout']} | {r['scorer']} | {1000 * r['seconds']:.1f} "
+                  f"| {r['tokens_per_s'] / 1e6:.1f} | {r['vs_numpy']:.2f}x | {peak} |")
+        batches += [(out["peak_gflops"], b) for b in out["batch"]]
+    print("\nmaxsim_batch, 8 queries of 32 tokens, 10,000 ragged documents\n")
+    print("| threads | storage | 8 calls ms | one batch ms | speed-up |")
+    print("|---|---|---|---|---|")
+    for _, b in batches:
+        print(f"| {b['threads']} | {b['storage']} | {1000 * b['separate']:.1f} | {1000 * b['batch']:.1f} "
+              f"| {b['separate'] / b['batch']:.2f}x |")
+    print("\n1-core FMA peak (GFLOP/s, measured per worker): " + ", ".join(f"{p:.0f}" for p, _ in batches[::2]))
+
+
+if __name__ == "__main__":
+    main()
