@@ -20,7 +20,7 @@ import numpy as np
 
 NAME = "colmax/minilm-l6-v2"
 # bump when the built files change, so stale caches are rebuilt rather than reused
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 _DATA = Path(__file__).parent / "_data" / "minilm-l6-v2"
 
 # all-MiniLM-L6-v2's BertModel config (nreimers/MiniLM-L6-H384-uncased)
