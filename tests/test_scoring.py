@@ -49,7 +49,7 @@ def tolerance(isa, storage, dim, n_query):
     return 2e-5 * dim * n_query + 1e-4
 
 
-LENGTHS = [1, 5, 12, 13, 0, 24, 25, 300, 2, 0, 64]
+LENGTHS = [1, 5, 9, 10, 11, 13, 0, 16, 17, 31, 32, 33, 300, 2, 0, 64]
 
 
 @pytest.mark.parametrize("storage", ["float32", "float16", "bfloat16"])

@@ -15,7 +15,7 @@ struct BF16Dot {
   using q_elem = std::uint32_t;
   using d_elem = std::uint32_t;
   static constexpr int lanes = 16;
-  static constexpr int tile_rows = 12;
+  static constexpr int tile_rows = 10;
 
   static std::int64_t steps(std::int64_t dim) { return dim / 2; }
   static std::uint32_t pack_query(const float* row, std::int64_t s, std::int64_t) {

@@ -104,8 +104,9 @@ class AllKernels : public ::testing::TestWithParam<std::tuple<Isa, DType, Shape>
 
 TEST_P(AllKernels, MatchScalarOnRaggedDocuments) {
   const auto [isa, dtype, shape] = GetParam();
-  // Lengths: single tokens, one short of / exactly / one past a tile, an empty document, long.
-  const std::vector<std::int64_t> lengths = {1, 5, 11, 12, 13, 0, 24, 25, 1, 300, 7, 0, 64};
+  // Lengths: single tokens, one short of / exactly / one past the tile heights of every kernel
+  // (6, 10, 16 and 32 rows), empty documents, long ones.
+  const std::vector<std::int64_t> lengths = {1, 5, 9, 10, 11, 12, 13, 0, 16, 17, 31, 32, 33, 1, 300, 7, 0, 64};
   const Corpus c = make_corpus(lengths, shape.dim, 7 + static_cast<std::uint32_t>(shape.dim));
   const std::vector<float> qv = make_query(shape.n_query, shape.dim, 99);
   const colmax::QueryMatrix q{qv.data(), shape.n_query, shape.dim};
