@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import convert, info
+from .commands import convert, demo, info, search
+from .commands import eval as eval_
+from .commands import index as index_
 
 # Each module exposes register(subparsers), which adds its parser and sets `func`.
-COMMANDS = [info, convert]
+COMMANDS = [info, convert, index_, search, eval_, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

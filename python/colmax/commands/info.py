@@ -10,6 +10,7 @@ import numpy as np
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="print version, instruction sets and threads")
+    parser.add_argument("index", nargs="?", help="also describe this index directory")
     parser.set_defaults(func=run)
 
 
@@ -23,4 +24,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"supported ISAs: {', '.join(colmax.supported_isas())}")
     print(f"active ISA:     {colmax.active_isa()}")
     print(f"threads:        {_core.default_threads()}")
+    if args.index:
+        from colmax.commands.index import print_info
+
+        print_info(args.index)
     return 0

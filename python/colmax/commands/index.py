@@ -1,0 +1,88 @@
+"""`colmax index CORPUS -o INDEX`: encode a corpus into a new index."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from colmax._manifest import STORAGES
+
+CHUNK = 20_000  # documents per commit: a killed run keeps every finished chunk
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "index",
+        help="index a corpus (JSONL, JSONL.gz, BEIR directory, folder of .txt/.md)",
+        description="Encode a corpus and write a new index directory. CORPUS is a JSONL or JSONL.gz "
+        "file (one object per line with _id, text and optional title; other fields become "
+        "metadata), a BEIR dataset directory (corpus.jsonl[.gz]) or a folder of .txt / .md files "
+        "(ids are the relative paths). The indexed text is title + ' ' + text.",
+    )
+    parser.add_argument("corpus", help="corpus file or directory")
+    parser.add_argument("-o", "--output", required=True, help="index directory to create (new or empty)")
+    parser.add_argument("--model", default=None, help="model directory (default: the packaged model)")
+    parser.add_argument("--storage", choices=STORAGES, default="float32", help="precision of stored vectors")
+    parser.add_argument("--batch-size", type=int, default=None, help="documents per encoder batch")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from colmax.corpus import read_corpus
+    from colmax.index import Index
+
+    corpus = read_corpus(args.corpus)
+    for note in corpus.skipped:
+        print(f"colmax index: skipped {note}", file=sys.stderr)
+    output = Path(args.output)
+    existed = output.exists()
+    t0 = time.perf_counter()
+    index = Index.create(output, args.model, storage=args.storage)
+    try:
+        for start in range(0, len(corpus), CHUNK):
+            stop = start + CHUNK
+            index.add(
+                corpus.texts[start:stop],
+                corpus.ids[start:stop],
+                corpus.metadata[start:stop],
+                batch_size=args.batch_size,
+                progress=not args.no_progress,
+            )
+    except BaseException:
+        # an interrupted or failed run leaves no half-built index behind
+        index.close()
+        if existed:
+            for child in output.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        else:
+            shutil.rmtree(output, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - t0
+    info = index.info()
+    print(
+        f"indexed {info['documents']} documents ({info['tokens']} token vectors, {info['storage']}) "
+        f"into {output} in {seconds:.1f} s ({info['documents'] / seconds:.1f} docs/s), "
+        f"{info['size_on_disk'] / 2**20:.1f} MiB on disk"
+    )
+    return 0
+
+
+def print_info(path: str) -> None:
+    """The index part of `colmax info INDEX`."""
+    from colmax.index import Index
+
+    with Index.open(path) as index:
+        info = index.info()
+    print(
+        f"index:          {info['path']} (format {info['format_version']}, written by colmax {info['created_with']})"
+    )
+    model = info["model"] + (f" ({info['model_path']})" if info["model_path"] else "")
+    print(f"model:          {model}")
+    print(f"documents:      {info['documents']} ({info['deleted']} deleted, {info['segments']} segments)")
+    print(f"tokens:         {info['tokens']} x {info['dim']} dims, {info['storage']}")
+    print(f"bytes/token:    {info['bytes_per_token']}")
+    print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")

@@ -1,0 +1,66 @@
+"""`colmax search INDEX QUERY`: the best documents for a query, readable or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _filter_arg(text: str) -> tuple[str, object]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    try:
+        return field, json.loads(value)  # numbers, true/false, null, ["a", "b"]
+    except json.JSONDecodeError:
+        return field, value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search an index",
+        description="Exact MaxSim search over every document of the index.",
+    )
+    parser.add_argument("index", help="index directory")
+    parser.add_argument("query", help="query text")
+    parser.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        type=_filter_arg,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="keep documents whose metadata FIELD equals VALUE (JSON or text; a JSON list means any "
+        "of); repeat to require several",
+    )
+    parser.add_argument("--model", default=None, help="model directory, if the index's has moved")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from colmax.index import Index
+
+    spec = {f: ({"in": v} if isinstance(v, list) else v) for f, v in args.filter} or None
+    with Index.open(args.index, model=args.model) as index:
+        hits = index.search(args.query, k=args.k, filter=spec)
+    if args.json:
+        out = {
+            "query": args.query,
+            "hits": [
+                {"rank": r, "id": h.id, "score": h.score, "metadata": h.metadata, "text": h.text}
+                for r, h in enumerate(hits, 1)
+            ],
+        }
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    if not hits:
+        print("no documents match")
+    width = max((len(h.id) for h in hits), default=2)
+    for rank, h in enumerate(hits, 1):
+        text = " ".join((h.text or "").split())
+        if len(text) > 90:
+            text = text[:87] + "..."
+        print(f"{rank:>3}  {h.score:8.4f}  {h.id:<{width}}  {text}")
+    return 0
