@@ -11,12 +11,11 @@ import textwrap
 import threading
 import time
 
+import colmax
 import numpy as np
 import pytest
-
-import colmax
-from colmax.index import Index, IndexFormatError, IndexLockedError, IndexVersionError
 from colmax._lock import WriterLock
+from colmax.index import Index, IndexFormatError, IndexLockedError, IndexVersionError
 
 DIM = 16
 STORAGES = ["float32", "float16", "bfloat16"]

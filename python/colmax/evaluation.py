@@ -57,7 +57,8 @@ def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
                 qid, _, did, grade = fields
             else:
                 raise CorpusError(
-                    f"{path}:{number}: expected 'query-id corpus-id score' (or TREC's 4 columns), got {line.strip()!r}"
+                    f"{path}:{number}: expected 'query-id corpus-id score' (or TREC's 4 columns), "
+                    f"got {line.strip()!r}"
                 )
             try:
                 qrels.setdefault(qid, {})[did] = int(grade)

@@ -35,15 +35,13 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     lat = result["latency_ms"]
-    print(
-        f"{result['queries']} queries on {result['index']['documents']} documents ({result['index']['storage']})"
-    )
+    where = result["index"]
+    print(f"{result['queries']} queries on {where['documents']} documents ({where['storage']})")
     print(f"nDCG@10     {result['ndcg@10']:.4f}")
     print(f"Recall@100  {result['recall@100']:.4f}")
     print(f"MRR@10      {result['mrr@10']:.4f}")
-    print(
-        f"latency ms  p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}  mean {lat['mean']:.1f}"
-    )
+    print(f"latency ms  p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  p99 {lat['p99']:.1f}", end="")
+    print(f"  mean {lat['mean']:.1f}")
     if result["skipped_queries"]:
         print(f"({result['skipped_queries']} queries without relevant documents skipped)")
     return 0

@@ -77,9 +77,7 @@ def print_info(path: str) -> None:
 
     with Index.open(path) as index:
         info = index.info()
-    print(
-        f"index:          {info['path']} (format {info['format_version']}, written by colmax {info['created_with']})"
-    )
+    print(f"index:          {info['path']} (format {info['format_version']}, colmax {info['created_with']})")
     model = info["model"] + (f" ({info['model_path']})" if info["model_path"] else "")
     print(f"model:          {model}")
     print(f"documents:      {info['documents']} ({info['deleted']} deleted, {info['segments']} segments)")
