@@ -181,7 +181,8 @@ def test_property_random_shapes(dim, n_query, lengths, seed, storage):
     k = 1 + seed % len(lengths)
     ids, _ = colmax.maxsim_topk(query, docs, offsets, k)
     assert len(ids) == k and len(set(ids.tolist())) == k
-    assert np.all(np.diff(got[ids]) <= 0)
+    ranked = got[ids]
+    assert np.all(ranked[:-1] >= ranked[1:])  # no subtraction: empty documents score -inf
 
 
 @settings(max_examples=30, deadline=None)
