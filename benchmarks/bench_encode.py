@@ -1,7 +1,7 @@
 """Encoding speed: colmax.Encoder against a naive onnxruntime loop over the same ONNX files.
 
     python benchmarks/bench_encode.py                  # first 2,000 SciFact documents
-    python benchmarks/bench_encode.py --docs 500 --pylate DIR --colmax-model DIR2
+    python benchmarks/bench_encode.py --pylate DIR --colmax-model DIR2 --pylate-python VENV/bin/python
 
 The naive loop is what a first attempt looks like: one InferenceSession with default options,
 batches of 32 in corpus order padded to the longest, vectors gathered per document. Both sides
@@ -16,6 +16,7 @@ import argparse
 import gzip
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -73,13 +74,30 @@ def query_latency_ms(encoder: colmax.Encoder, runs: int = 50) -> float:
     return 1000 * statistics.median(times)
 
 
-def pylate_rate(model_dir: str, texts: list[str]) -> float:
-    from pylate import models
+PYLATE_SNIPPET = """
+import json, sys, time
+from pylate import models
+texts = json.load(open(sys.argv[2]))
+model = models.ColBERT(model_name_or_path=sys.argv[1], device="cpu")
+model.encode(texts[:32], is_query=False)  # warm-up
+t0 = time.perf_counter()
+model.encode(texts, is_query=False, batch_size=32)
+print(len(texts) / (time.perf_counter() - t0))
+"""
 
-    model = models.ColBERT(model_name_or_path=model_dir, device="cpu")
-    model.encode(texts[:32], is_query=False)  # warm-up
-    seconds, _ = timed(lambda: model.encode(texts, is_query=False, batch_size=32))
-    return len(texts) / seconds
+
+def pylate_rate(python: str, model_dir: str, texts: list[str]) -> float:
+    """PyLate's documents/s, run by ``python`` (PyLate usually lives in its own environment)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
+        json.dump(texts, f)
+    out = subprocess.run(
+        [python, "-c", PYLATE_SNIPPET, model_dir, f.name], capture_output=True, text=True, check=True
+    )
+    Path(f.name).unlink()
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -90,6 +108,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--pylate", default=None, help="a PyLate model directory to time alongside")
     parser.add_argument("--colmax-model", default=None, help="the same model converted by colmax convert")
+    parser.add_argument("--pylate-python", default=sys.executable, help="interpreter that has PyLate")
     args = parser.parse_args()
 
     texts = scifact_docs(args.docs)
@@ -127,7 +146,7 @@ def main() -> None:
     if args.pylate:
         converted = colmax.Encoder(args.colmax_model, threads=args.threads)
         ours_s, _ = timed(converted.encode_documents, texts)
-        theirs = pylate_rate(args.pylate, texts)
+        theirs = pylate_rate(args.pylate_python, args.pylate, texts)
         ours_rate = len(texts) / ours_s
         print(
             f"\nPyLate {theirs:.1f} docs/s vs colmax {ours_rate:.1f} docs/s on the same weights: "

@@ -15,13 +15,20 @@ from .tokenizer import ColbertTokenizer, Tokenized
 DEFAULT_BATCH_SIZE = 32
 
 
+def _available_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _session(onnx_path: Path, threads: int | None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL  # parallelism is inside the ops
-    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    # onnxruntime's default counts physical cores of the whole machine; use what this process may run on
+    options.intra_op_num_threads = threads or _available_cpus()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: warnings about unused initializers are noise
     try:
