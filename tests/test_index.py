@@ -109,7 +109,7 @@ def test_search_batch_equals_search(path):
 
 
 def test_rerank_and_explain(path):
-    index, docs, ids = build(path, batches=2)
+    index, docs, _ = build(path, batches=2)
     q = make_query()
     subset = ["d3", "d30", "d7", "d3"]
     hits = index.rerank(q, subset)
@@ -414,7 +414,7 @@ def test_damaged_segments_and_store(path):
     tokens.write_bytes(good_tokens)
     (store,) = path.glob("store-*.sqlite")
     store.write_bytes(b"garbage" * 1000)
-    with pytest.raises(IndexFormatError, match="damaged|not a colmax"):
+    with pytest.raises(IndexFormatError, match=r"damaged|not a colmax"):
         Index.open(path)
 
 
