@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 
+import colmax
 import numpy as np
 import onnxruntime as ort
 import pytest
+from colmax.cli import main as cli_main
+from colmax.convert import convert, detect
+from colmax.models import ModelFormatError
+from colmax.onnx_builder import UnsupportedModelError, build_bert_onnx
+from colmax.weights import read_safetensors, write_safetensors
 from tiny_checkpoints import (
     VOCAB,
     bert_forward,
@@ -16,13 +22,6 @@ from tiny_checkpoints import (
     write_pylate,
     write_stanford,
 )
-
-import colmax
-from colmax.cli import main as cli_main
-from colmax.convert import convert, detect
-from colmax.models import ModelFormatError
-from colmax.onnx_builder import UnsupportedModelError, build_bert_onnx
-from colmax.weights import read_safetensors, write_safetensors
 
 TEXTS = ["what is the capital of france?", "paris, berlin: germany!", "late interaction", ""]
 
@@ -38,7 +37,9 @@ def test_graph_matches_numpy_bert(act):
     ids = np.array([[4, 50, 51, 52, 5, 0], [4, 53, 5, 0, 0, 0]], dtype=np.int64)
     mask = (np.arange(6) < np.array([[5], [3]])).astype(np.int64)
     model = build_bert_onnx(config, weights, normalize=False)
-    got = ort.InferenceSession(model.SerializeToString()).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    got = ort.InferenceSession(model.SerializeToString()).run(
+        None, {"input_ids": ids, "attention_mask": mask}
+    )[0]
     if act == "gelu":
         want = bert_forward(config, weights, ids, mask)
         np.testing.assert_allclose(got[mask > 0], want[mask > 0], atol=2e-5)
@@ -52,7 +53,9 @@ def test_projection_and_normalization_in_graph():
     ids = np.array([[4, 50, 51, 5]], dtype=np.int64)
     mask = np.ones_like(ids)
     model = build_bert_onnx(config, {"bert." + k: v for k, v in weights.items()}, projection=p)
-    got = ort.InferenceSession(model.SerializeToString()).run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    got = ort.InferenceSession(model.SerializeToString()).run(
+        None, {"input_ids": ids, "attention_mask": mask}
+    )[0]
     want = bert_forward(config, weights, ids, mask) @ p.T.astype(np.float64)
     want /= np.linalg.norm(want, axis=-1, keepdims=True)
     np.testing.assert_allclose(got, want, atol=2e-5)
@@ -148,11 +151,11 @@ def test_bad_checkpoints(tmp_path):
     with pytest.raises(FileNotFoundError):
         convert(tmp_path / "missing", tmp_path / "out")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelFormatError, match="config.json"):
+    with pytest.raises(ModelFormatError, match=r"config\.json"):
         convert(tmp_path / "empty", tmp_path / "out")
     src = write_hf(tmp_path / "hf", tiny_config(), random_bert(tiny_config()))
     (src / "model.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors"):
         convert(src, tmp_path / "out")
 
 
@@ -162,3 +165,19 @@ def test_safetensors_round_trip(tmp_path):
     back = read_safetensors(tmp_path / "t.safetensors")
     for k, v in tensors.items():
         np.testing.assert_array_equal(back[k], v)
+
+
+def test_lighton_style_directory_with_sentence_transformers_config(tmp_path):
+    # LightOn's exports carry PyLate's settings file; marker ids are looked up in the tokenizer
+    config = tiny_config(vocab_size=len(VOCAB) + 2)
+    settings = {"query_prefix": "[Q] ", "document_prefix": "[D] ", "query_length": 10, "document_length": 24}
+    src = write_pylate(tmp_path / "pylate", config, random_bert(config), projection(), settings)
+    dst = convert(src, tmp_path / "out")
+    (dst / "onnx_config.json").unlink()
+    (dst / "config_sentence_transformers.json").write_text(
+        json.dumps({**settings, "do_query_expansion": False})  # what LightOn's exporter writes
+    )
+    enc = colmax.Encoder(dst)
+    assert enc.tokenizer.query_marker == len(VOCAB) and enc.tokenizer.document_marker == len(VOCAB) + 1
+    assert enc.encode_queries(["paris"]).lengths.tolist() == [4]  # [CLS] [Q] paris [SEP]
+    assert colmax.Encoder(dst, do_query_expansion=True).encode_queries(["paris"]).lengths.tolist() == [10]
