@@ -33,8 +33,8 @@ void require_c_contiguous(const py::array& a, const char* name) {
 
 void require_ndim(const py::array& a, py::ssize_t ndim, const char* name, const char* shape) {
   if (a.ndim() != ndim)
-    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D with shape " + shape +
-                          ", got " + std::to_string(a.ndim()) + "-D");
+    throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D with shape " + shape + ", got " +
+                          std::to_string(a.ndim()) + "-D");
 }
 
 colmax::QueryMatrix query_matrix(const py::array& q, const char* name = "query") {
@@ -65,8 +65,9 @@ colmax::DocMatrix doc_matrix(const py::array& tokens, const py::array& offsets) 
   require_ndim(offsets, 1, "doc_offsets", "(n_docs + 1,)");
   require_c_contiguous(offsets, "doc_offsets");
   if (offsets.shape(0) < 1) throw py::value_error("doc_offsets needs n_docs + 1 entries (at least [0])");
-  return {tokens.data(), dtype, tokens.shape(0), tokens.shape(1), static_cast<const std::int64_t*>(offsets.data()),
-          offsets.shape(0) - 1};
+  return {
+      tokens.data(),       dtype, tokens.shape(0), tokens.shape(1), static_cast<const std::int64_t*>(offsets.data()),
+      offsets.shape(0) - 1};
 }
 
 colmax::DocSelection selection(const py::object& candidates) {
@@ -166,21 +167,25 @@ PYBIND11_MODULE(_core, m) {
   m.def("maxsim", &maxsim, py::arg("query"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::kw_only(),
         py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "MaxSim scores of every document (or of `candidates`, in their order); float32 array.");
-  m.def("maxsim_batch", &maxsim_batch, py::arg("queries"), py::arg("doc_tokens"), py::arg("doc_offsets"),
-        py::kw_only(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
+  m.def("maxsim_batch", &maxsim_batch, py::arg("queries"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::kw_only(),
+        py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "MaxSim scores of several queries in one pass over the documents; (n_queries, n_docs) float32.");
   m.def("maxsim_topk", &maxsim_topk, py::arg("query"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::arg("k"),
         py::kw_only(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "The k best documents: (int64 indices, float32 scores), score descending, ties by lower index.");
 
-  m.def("compiled_isas", [] { return isa_names(colmax::compiled_isas()); },
-        "Instruction sets with a kernel in this build, slowest first.");
-  m.def("supported_isas", [] { return isa_names(colmax::supported_isas()); },
-        "Compiled instruction sets this CPU and OS can run, slowest first.");
-  m.def("active_isa", [] { return std::string(colmax::isa_name(colmax::active_isa())); },
-        "The instruction set whose kernel scores now.");
-  m.def("set_active_isa", [](const std::string& name) { colmax::set_active_isa(colmax::isa_from_name(name)); },
-        py::arg("name"), "Force one instruction set (tests and benchmarks); ValueError if it cannot run here.");
+  m.def(
+      "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },
+      "Instruction sets with a kernel in this build, slowest first.");
+  m.def(
+      "supported_isas", [] { return isa_names(colmax::supported_isas()); },
+      "Compiled instruction sets this CPU and OS can run, slowest first.");
+  m.def(
+      "active_isa", [] { return std::string(colmax::isa_name(colmax::active_isa())); },
+      "The instruction set whose kernel scores now.");
+  m.def(
+      "set_active_isa", [](const std::string& name) { colmax::set_active_isa(colmax::isa_from_name(name)); },
+      py::arg("name"), "Force one instruction set (tests and benchmarks); ValueError if it cannot run here.");
   m.def("default_threads", &colmax::default_threads, "Worker threads used when threads=None.");
   m.def(
       "fma_peak_gflops",

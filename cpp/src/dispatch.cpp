@@ -1,5 +1,7 @@
 // Instruction-set detection (CPUID feature bits and the OS-enabled register state in XCR0),
 // done once; the active kernel is a function pointer read by maxsim.cpp.
+#include "dispatch.hpp"
+
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -7,7 +9,6 @@
 #include <string>
 
 #include "colmax/isa.hpp"
-#include "dispatch.hpp"
 #include "kernels.hpp"
 
 #if defined(COLMAX_X86)
@@ -49,8 +50,8 @@ CpuFeatures detect_cpu() {
   const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12), f16c = c & (1u << 29);
   if (!osxsave || !avx) return f;
   const std::uint64_t xcr0 = xgetbv0();
-  const bool ymm_state = (xcr0 & 0x6) == 0x6;     // SSE + AVX registers saved by the OS
-  const bool zmm_state = (xcr0 & 0xE6) == 0xE6;   // + opmask, upper ZMM0-15, ZMM16-31
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;    // SSE + AVX registers saved by the OS
+  const bool zmm_state = (xcr0 & 0xE6) == 0xE6;  // + opmask, upper ZMM0-15, ZMM16-31
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
   const bool avx2 = b & (1u << 5);
   const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // F DQ BW VL
@@ -103,8 +104,8 @@ struct Active {
     if (const char* forced = std::getenv("COLMAX_ISA"); forced != nullptr && *forced != '\0') {
       const Isa isa = isa_from_name(forced);  // an unknown name fails loudly at import
       if (!runs_here(isa))
-        throw std::invalid_argument(std::string("COLMAX_ISA=") + forced + " cannot run on this machine; supported: " +
-                                    supported_list());
+        throw std::invalid_argument(std::string("COLMAX_ISA=") + forced +
+                                    " cannot run on this machine; supported: " + supported_list());
       return isa;
     }
     return supported_isas().back();
@@ -137,7 +138,8 @@ const char* isa_name(Isa isa) {
 Isa isa_from_name(const std::string& name) {
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
     if (name == isa_name(isa)) return isa;
-  throw std::invalid_argument("unknown instruction set '" + name + "'; use one of: scalar, avx2, avx512, avx512bf16, amx");
+  throw std::invalid_argument("unknown instruction set '" + name +
+                              "'; use one of: scalar, avx2, avx512, avx512bf16, amx");
 }
 
 std::vector<Isa> compiled_isas() {

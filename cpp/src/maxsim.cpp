@@ -37,8 +37,8 @@ std::int64_t selected_tokens(const DocMatrix& docs, const DocSelection& sel) {
   return total;
 }
 
-void run(const QueryMatrix* queries, std::int64_t n_queries, const DocMatrix& docs, const DocSelection& sel,
-         float* out, int threads) {
+void run(const QueryMatrix* queries, std::int64_t n_queries, const DocMatrix& docs, const DocSelection& sel, float* out,
+         int threads) {
   const std::int64_t n = selected_count(docs, sel);
   if (n == 0) return;
   std::int64_t query_tokens = 0;
@@ -50,8 +50,8 @@ void run(const QueryMatrix* queries, std::int64_t n_queries, const DocMatrix& do
   const std::int64_t n_chunks = threads == 1 ? 1 : std::min<std::int64_t>(n, threads * kChunksPerThread);
   parallel_for_chunks(n_chunks, threads, [&](std::int64_t c) {
     const std::int64_t begin = n * c / n_chunks, end = n * (c + 1) / n_chunks;
-    kernels::Batch batch{queries, n_queries, &docs, sel.all ? nullptr : sel.ids + begin, begin, end - begin,
-                         out + begin, n};
+    kernels::Batch batch{queries, n_queries,   &docs,       sel.all ? nullptr : sel.ids + begin,
+                         begin,   end - begin, out + begin, n};
     kernel(batch);
   });
 }
@@ -90,8 +90,8 @@ void validate(const QueryMatrix& query, const DocMatrix& docs, const DocSelectio
   if (docs.offsets[0] != 0) fail("doc_offsets must start at 0, got " + std::to_string(docs.offsets[0]));
   for (std::int64_t d = 0; d < docs.n_docs; ++d)
     if (docs.offsets[d + 1] < docs.offsets[d])
-      fail("doc_offsets must never decrease, but doc_offsets[" + std::to_string(d + 1) + "] = " +
-           std::to_string(docs.offsets[d + 1]) + " < doc_offsets[" + std::to_string(d) +
+      fail("doc_offsets must never decrease, but doc_offsets[" + std::to_string(d + 1) +
+           "] = " + std::to_string(docs.offsets[d + 1]) + " < doc_offsets[" + std::to_string(d) +
            "] = " + std::to_string(docs.offsets[d]));
   if (docs.offsets[docs.n_docs] != docs.n_rows)
     fail("doc_offsets must end at the number of token rows (" + std::to_string(docs.n_rows) + "), but ends at " +

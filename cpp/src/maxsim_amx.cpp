@@ -18,9 +18,9 @@
 namespace colmax::kernels {
 namespace {
 
-constexpr int kTileRows = 16;     // document tokens per tile, query tokens per tile column block
-constexpr int kChunkDims = 32;    // bfloat16 values in one 64-byte tile row
-constexpr int kTileElems = 512;   // bfloat16 values in one 16 x 64-byte tile
+constexpr int kTileRows = 16;    // document tokens per tile, query tokens per tile column block
+constexpr int kChunkDims = 32;   // bfloat16 values in one 64-byte tile row
+constexpr int kTileElems = 512;  // bfloat16 values in one 16 x 64-byte tile
 
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1;
@@ -168,10 +168,14 @@ void score_tiles(const Batch& batch) {
         float* rm = runmax.data() + q.runmax_offset;
         for (int g = 0; g < q.groups; g += 2) {
           const bool two_docs = valid[1] > 0, two_queries = g + 1 < q.groups;
-          if (two_docs && two_queries) tile_block<2, 2>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
-          else if (two_docs) tile_block<2, 1>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
-          else if (two_queries) tile_block<1, 2>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
-          else tile_block<1, 1>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+          if (two_docs && two_queries)
+            tile_block<2, 2>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+          else if (two_docs)
+            tile_block<2, 1>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+          else if (two_queries)
+            tile_block<1, 2>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+          else
+            tile_block<1, 1>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
         }
       }
     }

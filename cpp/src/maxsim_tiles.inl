@@ -55,9 +55,8 @@ COLMAX_ALWAYS_INLINE void tile_step(typename P::reg (&acc)[P::tile_rows][NQV], c
 
 // Folds one tile of document rows into the running maxima of one query block.
 template <class P, int NQV>
-COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps,
-                               const typename P::d_elem* const* rows, const char* const* prefetch,
-                               std::int64_t prefetch_bytes_per_step, float* runmax) {
+COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps, const typename P::d_elem* const* rows,
+                               const char* const* prefetch, std::int64_t prefetch_bytes_per_step, float* runmax) {
   constexpr int NT = P::tile_rows;
   constexpr int L = P::lanes;
   typename P::reg acc[NT][NQV];
@@ -67,8 +66,7 @@ COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps,
   const std::int64_t group = 64 / prefetch_bytes_per_step;
   std::int64_t s = 0;
   for (; s + group <= steps; s += group) {
-    COLMAX_UNROLL for (int t = 0; t < NT; ++t)
-      _mm_prefetch(prefetch[t] + s * prefetch_bytes_per_step, _MM_HINT_T0);
+    COLMAX_UNROLL for (int t = 0; t < NT; ++t) _mm_prefetch(prefetch[t] + s * prefetch_bytes_per_step, _MM_HINT_T0);
     for (std::int64_t u = 0; u < group; ++u) tile_step<P, NQV>(acc, qt, rows, s + u);
   }
   for (; s < steps; ++s) tile_step<P, NQV>(acc, qt, rows, s);
@@ -152,8 +150,10 @@ void score_batch(const Batch& batch) {
         } else if (t0 + t < end) {
           float* dst = scratch.data() + static_cast<std::size_t>(t) * dim;
           const auto* in = reinterpret_cast<const std::uint16_t*>(row_bytes);
-          if constexpr (source == RowSource::widen_f16) P::widen_f16(in, dst, dim);
-          else P::widen_bf16(in, dst, dim);
+          if constexpr (source == RowSource::widen_f16)
+            P::widen_f16(in, dst, dim);
+          else
+            P::widen_bf16(in, dst, dim);
           rows[t] = dst;
         } else {
           rows[t] = rows[t - 1];
@@ -163,8 +163,10 @@ void score_batch(const Batch& batch) {
         for (const QueryBlock& blk : q.blocks) {
           const auto* qt = q.table.data() + blk.offset;
           float* rm = runmax.data() + q.runmax_offset + blk.first_token;
-          if (blk.nqv == 2) tile<P, 2>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
-          else tile<P, 1>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
+          if (blk.nqv == 2)
+            tile<P, 2>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
+          else
+            tile<P, 1>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
         }
       }
     }

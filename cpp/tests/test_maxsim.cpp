@@ -26,7 +26,7 @@ struct Corpus {
   std::int64_t dim;
 
   colmax::DocMatrix matrix(DType dtype) const {
-    const void* data = dtype == DType::f32 ? static_cast<const void*>(f32.data())
+    const void* data = dtype == DType::f32   ? static_cast<const void*>(f32.data())
                        : dtype == DType::f16 ? static_cast<const void*>(f16.data())
                                              : static_cast<const void*>(bf16.data());
     return {data, dtype, offsets.back(), dim, offsets.data(), static_cast<std::int64_t>(offsets.size()) - 1};
@@ -145,17 +145,18 @@ std::vector<Isa> testable_isas() {
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kernels, AllKernels,
-    ::testing::Combine(::testing::ValuesIn(testable_isas()), ::testing::Values(DType::f32, DType::f16, DType::bf16),
-                       ::testing::Values(Shape{1, 3}, Shape{7, 32}, Shape{64, 32}, Shape{96, 17}, Shape{128, 32},
-                                         Shape{130, 33}, Shape{384, 32}, Shape{128, 1}, Shape{128, 70})),
-    [](const auto& info) {
-      const Shape s = std::get<2>(info.param);
-      return std::string(colmax::isa_name(std::get<0>(info.param))) + "_" +
-             colmax::dtype_name(std::get<1>(info.param)) + "_dim" + std::to_string(s.dim) + "_q" +
-             std::to_string(s.n_query);
-    });
+INSTANTIATE_TEST_SUITE_P(Kernels, AllKernels,
+                         ::testing::Combine(::testing::ValuesIn(testable_isas()),
+                                            ::testing::Values(DType::f32, DType::f16, DType::bf16),
+                                            ::testing::Values(Shape{1, 3}, Shape{7, 32}, Shape{64, 32}, Shape{96, 17},
+                                                              Shape{128, 32}, Shape{130, 33}, Shape{384, 32},
+                                                              Shape{128, 1}, Shape{128, 70})),
+                         [](const auto& info) {
+                           const Shape s = std::get<2>(info.param);
+                           return std::string(colmax::isa_name(std::get<0>(info.param))) + "_" +
+                                  colmax::dtype_name(std::get<1>(info.param)) + "_dim" + std::to_string(s.dim) + "_q" +
+                                  std::to_string(s.n_query);
+                         });
 
 TEST(MaxSim, BatchEqualsSeparateCalls) {
   const Corpus c = make_corpus({3, 17, 0, 40, 1}, 64, 11);
@@ -234,8 +235,7 @@ TEST(MaxSim, RejectsBadInputWithInvalidArgument) {
   EXPECT_THROW(colmax::maxsim_topk(q, c.matrix(DType::f32), 0, all), std::invalid_argument);
   std::vector<float> nan_query = qv;
   nan_query[5] = std::nanf("");
-  EXPECT_THROW(colmax::maxsim({nan_query.data(), 4, 8}, c.matrix(DType::f32), all, out.data()),
-               std::invalid_argument);
+  EXPECT_THROW(colmax::maxsim({nan_query.data(), 4, 8}, c.matrix(DType::f32), all, out.data()), std::invalid_argument);
 }
 
 TEST(Convert, HalfWideningMatchesKnownValues) {
