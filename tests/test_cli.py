@@ -173,3 +173,17 @@ def test_help(command):
     argv = [exe] if exe else [sys.executable, "-m", "colmax"]
     result = subprocess.run([*argv, command, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "usage: colmax" in result.stdout
+
+
+def test_changed_model_is_detected(tmp_path):
+    from colmax._manifest import read_manifest, write_manifest
+
+    index = Index.create(tmp_path / "ix")
+    index.add(["Paris is the capital of France."], ["paris"])
+    encoder = index.encoder
+    manifest = read_manifest(tmp_path / "ix")
+    assert len(manifest.model["onnx_sha256"]) == 64
+    write_manifest(tmp_path / "ix", manifest.replace(model=dict(manifest.model, onnx_sha256="0" * 64)))
+    with pytest.raises(ValueError, match="differs from the one that built"):
+        Index.open(tmp_path / "ix").search(QUESTION)
+    assert Index.open(tmp_path / "ix", model=encoder).search(QUESTION)[0].id == "paris"

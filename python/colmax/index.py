@@ -31,7 +31,15 @@ from ._manifest import (
     read_manifest,
     write_manifest,
 )
-from ._segments import DTYPES, Segment, SegmentWriter, open_segment, to_float32, verify_segment
+from ._segments import (
+    DTYPES,
+    Segment,
+    SegmentWriter,
+    file_sha256,
+    open_segment,
+    to_float32,
+    verify_segment,
+)
 from ._store import Store
 from .filters import compile_filter
 from .ragged import Ragged
@@ -144,10 +152,14 @@ def _model_record(model, dim: int | None):
         )
     default = model is None or (encoder.name == DEFAULT_NAME and not isinstance(model, (str, os.PathLike)))
     path = None if default else str(Path(encoder.path).resolve())
+    onnx = getattr(encoder, "onnx_path", None)
     record = {
         "name": encoder.name,
         "path": path,
         "default": default,
+        # fingerprint of the weights: a rebuilt or replaced model must not silently score
+        # queries against documents it did not encode
+        "onnx_sha256": file_sha256(Path(onnx)) if onnx else None,
         "query_length": encoder.query_length,
         "document_length": encoder.document_length,
     }
@@ -332,6 +344,15 @@ class Index:
                 raise ValueError(
                     "this index has no model (created with dim=): pass token matrices, "
                     "or open it with Index.open(path, model=MODEL_DIR) to use text"
+                )
+            expected = record.get("onnx_sha256")
+            onnx = getattr(self._encoder, "onnx_path", None)
+            if self._model_override is None and expected and onnx and file_sha256(Path(onnx)) != expected:
+                self._encoder = None
+                raise ValueError(
+                    f"the model {record.get('name')} found now ({onnx}) differs from the one that built "
+                    "this index (its ONNX file changed): rebuild the index, or pass "
+                    "Index.open(path, model=...) to search with this model anyway"
                 )
             if self._encoder.dim != self._m.dim:
                 dim, self._encoder = self._encoder.dim, None
