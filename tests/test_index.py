@@ -587,3 +587,21 @@ def test_writer_killed_at_random_moments(path, point, delays):
             assert len(index) <= n_before and (n_before - len(index)) % 3 == 0
     Index.open(path).add_embeddings(make_docs(2, seed=3), ["after-1", "after-2"])
     _check_consistent(path, q)
+
+
+def test_closed_index_raises(path):
+    index, _, _ = build(path, n=3)
+    with Index.open(path) as reader:
+        assert len(reader) == 3
+    for call in (
+        lambda: len(reader),
+        lambda: "d0" in reader,
+        lambda: reader.search(make_query()),
+        reader.ids,
+    ):
+        with pytest.raises(ValueError, match="closed"):
+            call()
+    assert "closed" in repr(reader)
+    index.close()
+    with pytest.raises(ValueError, match="closed"):
+        index.add_embeddings(make_docs(1), ["x"])

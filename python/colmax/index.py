@@ -251,7 +251,7 @@ class Index:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-        self._store = None
+        self._store = self._manifest = None
         self._segments, self._live = [], []
 
     def __enter__(self) -> Index:
@@ -316,6 +316,12 @@ class Index:
             raise ValueError("the index is closed")
         return self._manifest
 
+    @property
+    def _db(self) -> Store:
+        if self._store is None:
+            raise ValueError("the index is closed")
+        return self._store
+
     # -- model -------------------------------------------------------------------------------
 
     @property
@@ -375,7 +381,7 @@ class Index:
         return self._m.n_live
 
     def __contains__(self, id) -> bool:
-        return isinstance(id, str) and bool(self._store.positions_of([id], self._m.generation))
+        return isinstance(id, str) and bool(self._db.positions_of([id], self._m.generation))
 
     def __repr__(self) -> str:
         if self._manifest is None:
@@ -384,7 +390,7 @@ class Index:
 
     def ids(self) -> list[str]:
         """All live document ids, in insertion order."""
-        return self._store.live_ids(self._m.generation)
+        return self._db.live_ids(self._m.generation)
 
     def _locate(self, pos: int) -> tuple[Segment, int]:
         for seg in self._segments:
@@ -398,7 +404,7 @@ class Index:
         return to_float32(seg.tokens[lo:hi], self._m.storage)
 
     def _positions(self, ids: Sequence[str]) -> list[int]:
-        found = self._store.positions_of(ids, self._m.generation)
+        found = self._db.positions_of(ids, self._m.generation)
         missing = [i for i in ids if i not in found]
         if missing:
             shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -408,7 +414,7 @@ class Index:
     def get(self, id: str) -> Document:
         """The stored document ``id`` (KeyError if there is none)."""
         (pos,) = self._positions(_as_id_list(id, "id")[:1] if isinstance(id, str) else [id])
-        doc_id, meta, text = self._store.rows([pos])[pos]
+        doc_id, meta, text = self._db.rows([pos])[pos]
         return Document(doc_id, text, meta, self._doc_matrix(pos))
 
     def _query_matrix(self, query) -> np.ndarray:
@@ -442,7 +448,7 @@ class Index:
         if filter is None:
             return self._live
         sql, params = compile_filter(filter)
-        positions = self._store.filter_positions(sql, params, self._m.generation)
+        positions = self._db.filter_positions(sql, params, self._m.generation)
         return self._split(positions)
 
     def _split(self, positions: np.ndarray) -> list[np.ndarray]:
@@ -474,7 +480,7 @@ class Index:
         return pos, sc
 
     def _hits(self, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        rows = self._store.rows(positions.tolist())
+        rows = self._db.rows(positions.tolist())
         return [
             Hit(rows[p][0], float(s), rows[p][1], rows[p][2])
             for p, s in zip(positions.tolist(), scores.tolist())
@@ -538,7 +544,7 @@ class Index:
         best = sims.argmax(axis=1)
         similarity = sims[np.arange(len(q)), best]
         query_tokens = doc_tokens = None
-        if isinstance(query, str) or self._store.rows([pos])[pos][2]:
+        if isinstance(query, str) or self._db.rows([pos])[pos][2]:
             query_tokens, doc_tokens = _token_texts(self, query, pos, best, len(q), d.shape[0])
         return Explanation(
             id, float(similarity.sum(dtype=np.float64)), similarity, best, query_tokens, doc_tokens
@@ -652,7 +658,7 @@ class Index:
                     raise ValueError(f"id {x!r} appears twice in this call: ids must be unique")
                 seen.add(x)
             if check_existing:
-                existing = self._store.positions_of(ids, self._m.generation)
+                existing = self._db.positions_of(ids, self._m.generation)
                 if existing:
                     raise ValueError(
                         f"{len(existing)} id(s) already in the index, e.g. {next(iter(existing))!r}: "
@@ -680,7 +686,7 @@ class Index:
 
     def _recover(self, manifest: Manifest) -> None:
         """Writer only: undo what an unfinished commit after ``manifest`` left behind."""
-        self._store.rollback_to(manifest.generation)
+        self._db.rollback_to(manifest.generation)
         keep = manifest.files()
         for name in os.listdir(self.path):
             if name in keep or name == "lock":
@@ -705,7 +711,7 @@ class Index:
             gen = m.generation + 1
             tombstones = self._positions(delete_ids) if delete_ids else []
             if ids:
-                existing = set(self._store.positions_of(ids, m.generation)) - set(delete_ids)
+                existing = set(self._db.positions_of(ids, m.generation)) - set(delete_ids)
                 if existing:
                     raise ValueError(
                         f"id {existing.pop()!r} is already in the index: use update() or delete it first"
@@ -723,7 +729,7 @@ class Index:
                     (m.next_pos + i, ids[i], metas[i], texts[i] if texts is not None else None)
                     for i in range(n_new)
                 )
-                self._store.write(gen, rows, tombstones)
+                self._db.write(gen, rows, tombstones)
                 new = m.replace(
                     generation=gen,
                     next_pos=m.next_pos + n_new,
@@ -745,7 +751,7 @@ class Index:
             pass
         if writer is not None:
             writer.abort()
-        self._store.rollback_to(m.generation)
+        self._db.rollback_to(m.generation)
         (self.path / (MANIFEST + ".tmp")).unlink(missing_ok=True)
 
     def compact(self) -> None:
@@ -761,7 +767,7 @@ class Index:
             writer = target = None
             try:
                 target = Store.create(self.path / store_name)
-                old_positions = self._store.copy_live_to(target, m.generation, gen)
+                old_positions = self._db.copy_live_to(target, m.generation, gen)
                 target.close()
                 segments: tuple = ()
                 if old_positions.size:
@@ -801,10 +807,10 @@ class Index:
         m = self._m
         for seg in m.segments:
             verify_segment(self.path, seg)
-        (result,) = self._store.conn.execute("PRAGMA integrity_check").fetchone()
+        (result,) = self._db.conn.execute("PRAGMA integrity_check").fetchone()
         if result != "ok":
             raise IndexFormatError(f"the document store {m.store} is damaged: {result}")
-        visible = len(self._store.live_ids(m.generation))
+        visible = len(self._db.live_ids(m.generation))
         if visible != m.n_live:
             raise IndexFormatError(f"the store holds {visible} live documents, the manifest says {m.n_live}")
 
