@@ -29,6 +29,8 @@ CREATE TABLE docs (
 );
 CREATE INDEX docs_id ON docs(id);
 CREATE UNIQUE INDEX docs_live_id ON docs(id) WHERE deleted IS NULL;
+CREATE INDEX docs_deleted ON docs(deleted) WHERE deleted IS NOT NULL;  -- tombstones, read on open
+CREATE INDEX docs_added ON docs(added);  -- lets recovery find uncommitted rows without a scan
 CREATE TABLE colmax (key TEXT PRIMARY KEY, value TEXT);
 INSERT INTO colmax VALUES ('format', 'colmax-index-store'), ('version', '1');
 """

@@ -301,9 +301,9 @@ class Index:
         for seg in segments:
             lo, hi = np.searchsorted(deleted, [seg.first_pos, seg.end_pos])
             if hi > lo:
-                live.append(
-                    np.setdiff1d(np.arange(seg.info.n_docs, dtype=np.int64), deleted[lo:hi] - seg.first_pos)
-                )
+                alive = np.ones(seg.info.n_docs, dtype=bool)
+                alive[deleted[lo:hi] - seg.first_pos] = False
+                live.append(np.flatnonzero(alive).astype(np.int64))
             else:
                 live.append(None)
         if store is not self._store and self._store is not None:
