@@ -605,3 +605,22 @@ def test_closed_index_raises(path):
     index.close()
     with pytest.raises(ValueError, match="closed"):
         index.add_embeddings(make_docs(1), ["x"])
+
+
+def test_reader_process_while_another_process_writes(path):
+    build(path, n=50)
+    q = make_query()
+    proc = subprocess.Popen([sys.executable, "-c", _CRASH_SCRIPT, "add", str(path), "5"])
+    try:
+        seen = set()
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            with Index.open(path) as reader:
+                hits = reader.search(q, k=100000)
+                assert len(hits) == len(reader) and (len(reader) - 50) % 50 == 0
+                seen.add(len(reader))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(seen) > 1  # the writer committed while we read
+    _check_consistent(path, q)
