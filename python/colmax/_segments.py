@@ -121,7 +121,10 @@ def _map(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         raise IndexFormatError(
             f"index file {path} is damaged: {size} bytes, the manifest expects {expected} (truncated?)"
         )
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    except FileNotFoundError:  # removed since the stat: a concurrent compact; the caller retries
+        raise IndexFormatError(f"index file {path.name} is missing from {path.parent}") from None
 
 
 def open_segment(directory: Path, info: SegmentInfo, dim: int, storage: str) -> Segment:
