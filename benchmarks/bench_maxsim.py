@@ -65,6 +65,52 @@ def median_seconds(fn, repeats):
     return float(np.median(times))
 
 
+# maxsim-cpu's ragged entry point pads to the longest document internally: at 100,000
+# documents of up to 300 tokens that is ~15 GB, more than this benchmark may take.
+MAXSIM_CPU_RAGGED_LIMIT = 20_000
+
+
+def measure(colmax, maxsim_cpu, query, n_docs, layout, threads, peak, rng, repeats):
+    """One table block; every large array is local, so it is freed before the next block."""
+    print(f"measuring {n_docs:,} {layout} documents, {threads} thread(s)", file=sys.stderr, flush=True)
+    tokens, offsets = make_docs(n_docs, layout, rng)
+    total = int(offsets[-1])
+    expected = numpy_maxsim(query, tokens, offsets)
+    results = {"numpy": median_seconds(lambda: numpy_maxsim(query, tokens, offsets), repeats)}
+    for storage in ("float32", "float16", "bfloat16"):
+        if storage == "float32":
+            docs = tokens
+        elif storage == "float16":
+            docs = tokens.astype(np.float16)
+        else:
+            docs = colmax.to_bfloat16(tokens)
+        got = colmax.maxsim(query, docs, offsets, threads=threads)
+        assert np.allclose(got, expected, atol=0.05), f"colmax {storage} disagrees with NumPy"
+        results[f"colmax {storage}"] = median_seconds(
+            lambda d=docs: colmax.maxsim(query, d, offsets, threads=threads), repeats
+        )
+        del docs
+    if maxsim_cpu is not None and layout == "fixed":
+        padded = tokens.reshape(n_docs, 128, DIM)
+        results["maxsim-cpu"] = median_seconds(lambda: maxsim_cpu.maxsim_scores(query, padded), repeats)
+    elif maxsim_cpu is not None and n_docs <= MAXSIM_CPU_RAGGED_LIMIT:
+        views = [tokens[offsets[i] : offsets[i + 1]] for i in range(n_docs)]
+        results["maxsim-cpu"] = median_seconds(lambda: maxsim_cpu.maxsim_scores_variable(query, views), repeats)
+    return [
+        {
+            "threads": threads,
+            "docs": n_docs,
+            "layout": layout,
+            "scorer": name,
+            "seconds": seconds,
+            "tokens_per_s": total / seconds,
+            "vs_numpy": results["numpy"] / seconds,
+            "peak_pct": 100 * total * FLOPS_PER_DOC_TOKEN / seconds / 1e9 / peak if peak else None,
+        }
+        for name, seconds in results.items()
+    ]
+
+
 def run_worker(args) -> None:
     import colmax
     from colmax import _core
@@ -82,47 +128,7 @@ def run_worker(args) -> None:
     rows = []
     for n_docs in args.sizes:
         for layout in ("fixed", "ragged"):
-            tokens, offsets = make_docs(n_docs, layout, rng)
-            total = int(offsets[-1])
-            expected = numpy_maxsim(query, tokens, offsets)
-            results = {"numpy": median_seconds(lambda: numpy_maxsim(query, tokens, offsets), args.repeats)}
-            for storage in ("float32", "float16", "bfloat16"):
-                docs = {"float32": tokens, "float16": None, "bfloat16": None}[storage]
-                if storage == "float16":
-                    docs = tokens.astype(np.float16)
-                elif storage == "bfloat16":
-                    docs = colmax.to_bfloat16(tokens)
-                got = colmax.maxsim(query, docs, offsets, threads=threads)
-                assert np.allclose(got, expected, atol=0.05), f"colmax {storage} disagrees with NumPy"
-                results[f"colmax {storage}"] = median_seconds(
-                    lambda d=docs: colmax.maxsim(query, d, offsets, threads=threads), args.repeats
-                )
-                del docs
-            if maxsim_cpu is not None:
-                if layout == "fixed":
-                    padded = tokens.reshape(n_docs, 128, DIM)
-                    results["maxsim-cpu"] = median_seconds(
-                        lambda: maxsim_cpu.maxsim_scores(query, padded), args.repeats
-                    )
-                else:
-                    views = [tokens[offsets[i] : offsets[i + 1]] for i in range(n_docs)]
-                    results["maxsim-cpu"] = median_seconds(
-                        lambda: maxsim_cpu.maxsim_scores_variable(query, views), args.repeats
-                    )
-            for name, seconds in results.items():
-                rows.append(
-                    {
-                        "threads": threads,
-                        "docs": n_docs,
-                        "layout": layout,
-                        "scorer": name,
-                        "seconds": seconds,
-                        "tokens_per_s": total / seconds,
-                        "vs_numpy": results["numpy"] / seconds,
-                        "peak_pct": 100 * total * FLOPS_PER_DOC_TOKEN / seconds / 1e9 / peak if peak else None,
-                    }
-                )
-            del tokens, offsets
+            rows += measure(colmax, maxsim_cpu, query, n_docs, layout, threads, peak, rng, args.repeats)
 
     # maxsim_batch: 8 queries in one pass against 8 separate calls (10k ragged documents).
     tokens, offsets = make_docs(min(args.sizes), "ragged", rng)
@@ -164,7 +170,7 @@ def main() -> None:
                    RAYON_NUM_THREADS=str(threads))
         cmd = [sys.executable, __file__, "--worker", str(threads), "--sizes", ",".join(map(str, args.sizes)),
                "--repeats", str(args.repeats)]
-        out = json.loads(subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout)
+        out = json.loads(subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout)
         for r in out["rows"]:
             peak = f"{r['peak_pct']:.0f}%" if r["peak_pct"] is not None else "n/a"
             print(f"| {r['threads']} | {r['docs']:,} | {r['layout']} | {r['scorer']} | {1000 * r['seconds']:.1f} "

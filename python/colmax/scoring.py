@@ -94,16 +94,26 @@ def maxsim_topk(
     return _core.maxsim_topk(query, tokens, offsets, k, candidates=_candidates(candidates), threads=threads)
 
 
+# Elements converted per step: bounds to_bfloat16's temporaries to a few MiB at any input size.
+_CONVERT_CHUNK = 1 << 20
+
+
 def to_bfloat16(values: np.ndarray) -> np.ndarray:
     """float32 values as bfloat16 bits in a uint16 array (round to nearest even), for storage."""
     values = np.asarray(values)
     if values.dtype != np.float32:
         raise TypeError(f"to_bfloat16 takes float32, got {values.dtype}; convert with .astype(numpy.float32)")
-    bits = np.ascontiguousarray(values).view(np.uint32)
-    rounded = bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
-    # NaN must stay NaN: rounding could carry its payload into the exponent or clear it.
-    rounded = np.where(np.isnan(values), bits | np.uint32(0x00400000), rounded)
-    return (rounded >> np.uint32(16)).astype(np.uint16)
+    out = np.empty(values.shape, np.uint16)
+    bits = np.ascontiguousarray(values).reshape(-1).view(np.uint32)
+    flat = out.reshape(-1)
+    for start in range(0, bits.size, _CONVERT_CHUNK):
+        chunk = bits[start : start + _CONVERT_CHUNK]
+        rounded = chunk + np.uint32(0x7FFF) + ((chunk >> np.uint32(16)) & np.uint32(1))
+        # NaN must stay NaN: rounding could carry its payload into the exponent or clear it.
+        nan = (chunk & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000)
+        rounded[nan] = chunk[nan] | np.uint32(0x00400000)
+        flat[start : start + _CONVERT_CHUNK] = rounded >> np.uint32(16)
+    return out
 
 
 def from_bfloat16(bits: np.ndarray) -> np.ndarray:
@@ -111,4 +121,6 @@ def from_bfloat16(bits: np.ndarray) -> np.ndarray:
     bits = np.asarray(bits)
     if bits.dtype != np.uint16:
         raise TypeError(f"from_bfloat16 takes uint16 bfloat16 bits, got {bits.dtype}")
-    return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    wide = bits.astype(np.uint32)
+    wide <<= np.uint32(16)
+    return wide.view(np.float32)
