@@ -95,7 +95,9 @@ def measure(colmax, maxsim_cpu, query, n_docs, layout, threads, peak, rng, repea
         results["maxsim-cpu"] = median_seconds(lambda: maxsim_cpu.maxsim_scores(query, padded), repeats)
     elif maxsim_cpu is not None and n_docs <= MAXSIM_CPU_RAGGED_LIMIT:
         views = [tokens[offsets[i] : offsets[i + 1]] for i in range(n_docs)]
-        results["maxsim-cpu"] = median_seconds(lambda: maxsim_cpu.maxsim_scores_variable(query, views), repeats)
+        results["maxsim-cpu"] = median_seconds(
+            lambda: maxsim_cpu.maxsim_scores_variable(query, views), repeats
+        )
     return [
         {
             "threads": threads,
@@ -139,13 +141,17 @@ def run_worker(args) -> None:
         separate = median_seconds(
             lambda d=docs: [colmax.maxsim(q, d, offsets, threads=threads) for q in queries], args.repeats
         )
-        batched = median_seconds(lambda d=docs: colmax.maxsim_batch(queries, d, offsets, threads=threads), args.repeats)
+        batched = median_seconds(
+            lambda d=docs: colmax.maxsim_batch(queries, d, offsets, threads=threads), args.repeats
+        )
         batch_rows.append({"threads": threads, "storage": storage, "separate": separate, "batch": batched})
     print(json.dumps({"peak_gflops": peak, "isa": colmax.active_isa(), "rows": rows, "batch": batch_rows}))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000", help="document counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
@@ -158,7 +164,10 @@ def main() -> None:
 
     import colmax
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        "?",
+    )
     print(f"colmax {colmax.__version__}, ISA {colmax.active_isa()}, {cpu}, {os.cpu_count()} CPUs")
     print(f"query {QUERY_TOKENS} x {DIM}, normalised random vectors, median of {args.repeats}\n")
     header = "| threads | docs | layout | scorer | median ms | M doc-tokens/s | vs NumPy | % FMA peak |"
@@ -166,23 +175,41 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     batches = []
     for threads in (int(t) for t in args.threads.split(",")):
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-                   RAYON_NUM_THREADS=str(threads))
-        cmd = [sys.executable, __file__, "--worker", str(threads), "--sizes", ",".join(map(str, args.sizes)),
-               "--repeats", str(args.repeats)]
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS=str(threads),
+            OPENBLAS_NUM_THREADS=str(threads),
+            RAYON_NUM_THREADS=str(threads),
+        )
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(threads),
+            "--sizes",
+            ",".join(map(str, args.sizes)),
+            "--repeats",
+            str(args.repeats),
+        ]
         out = json.loads(subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout)
         for r in out["rows"]:
             peak = f"{r['peak_pct']:.0f}%" if r["peak_pct"] is not None else "n/a"
-            print(f"| {r['threads']} | {r['docs']:,} | {r['layout']} | {r['scorer']} | {1000 * r['seconds']:.1f} "
-                  f"| {r['tokens_per_s'] / 1e6:.1f} | {r['vs_numpy']:.2f}x | {peak} |")
+            print(
+                f"| {r['threads']} | {r['docs']:,} | {r['layout']} | {r['scorer']} | {1000 * r['seconds']:.1f} "
+                f"| {r['tokens_per_s'] / 1e6:.1f} | {r['vs_numpy']:.2f}x | {peak} |"
+            )
         batches += [(out["peak_gflops"], b) for b in out["batch"]]
     print("\nmaxsim_batch, 8 queries of 32 tokens, 10,000 ragged documents\n")
     print("| threads | storage | 8 calls ms | one batch ms | speed-up |")
     print("|---|---|---|---|---|")
     for _, b in batches:
-        print(f"| {b['threads']} | {b['storage']} | {1000 * b['separate']:.1f} | {1000 * b['batch']:.1f} "
-              f"| {b['separate'] / b['batch']:.2f}x |")
-    print("\n1-core FMA peak (GFLOP/s, measured per worker): " + ", ".join(f"{p:.0f}" for p, _ in batches[::2]))
+        print(
+            f"| {b['threads']} | {b['storage']} | {1000 * b['separate']:.1f} | {1000 * b['batch']:.1f} "
+            f"| {b['separate'] / b['batch']:.2f}x |"
+        )
+    print(
+        "\n1-core FMA peak (GFLOP/s, measured per worker): " + ", ".join(f"{p:.0f}" for p, _ in batches[::2])
+    )
 
 
 if __name__ == "__main__":

@@ -14,9 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 import colmax
+import numpy as np
 from colmax.corpus import read_corpus
 from colmax.evaluation import ndcg, read_qrels, read_queries
 
@@ -25,8 +24,12 @@ def encoded(data: Path, cache: Path):
     path = cache / f"{data.name}-default-model.npz"
     if path.exists():
         z = np.load(path, allow_pickle=False)
-        return (colmax.Ragged(z["doc_tokens"], z["doc_offsets"]), list(z["doc_ids"]),
-                colmax.Ragged(z["query_tokens"], z["query_offsets"]), list(z["query_ids"]))
+        return (
+            colmax.Ragged(z["doc_tokens"], z["doc_offsets"]),
+            list(z["doc_ids"]),
+            colmax.Ragged(z["query_tokens"], z["query_offsets"]),
+            list(z["query_ids"]),
+        )
     corpus = read_corpus(data)
     queries = read_queries(data / "queries.jsonl")
     qrels = read_qrels(data / "qrels.tsv")
@@ -35,13 +38,22 @@ def encoded(data: Path, cache: Path):
     docs = encoder.encode_documents(corpus.texts, progress=True)
     qs = encoder.encode_queries([queries[q] for q in query_ids])
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, doc_tokens=docs.tokens, doc_offsets=docs.offsets, doc_ids=np.array(corpus.ids),
-             query_tokens=qs.tokens, query_offsets=qs.offsets, query_ids=np.array(query_ids))
+    np.savez(
+        path,
+        doc_tokens=docs.tokens,
+        doc_offsets=docs.offsets,
+        doc_ids=np.array(corpus.ids),
+        query_tokens=qs.tokens,
+        query_offsets=qs.offsets,
+        query_ids=np.array(query_ids),
+    )
     return docs, corpus.ids, qs, query_ids
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     here = Path(__file__).resolve().parent
     parser.add_argument("--data", type=Path, default=here.parent.parent / "shared" / "data" / "scifact")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/colmax-bench"))
@@ -55,8 +67,10 @@ def main() -> None:
         "float16": docs.tokens.astype(np.float16),
         "bfloat16": colmax.to_bfloat16(docs.tokens),
     }
-    print(f"{args.data.name}: {len(docs):,} documents, {docs.tokens.shape[0]:,} tokens x {docs.dim}, "
-          f"{len(queries)} queries; ISA {colmax.active_isa()}\n")
+    print(
+        f"{args.data.name}: {len(docs):,} documents, {docs.tokens.shape[0]:,} tokens x {docs.dim}, "
+        f"{len(queries)} queries; ISA {colmax.active_isa()}\n"
+    )
     print("| storage | bytes/token | top-10 kept vs float32 | nDCG@10 | median ms/query |")
     print("|---|---|---|---|---|")
     reference = None
@@ -71,8 +85,10 @@ def main() -> None:
             reference = tops
         kept = np.mean([len(set(a.tolist()) & set(b.tolist())) / args.k for a, b in zip(tops, reference)])
         quality = np.mean([ndcg([doc_ids[i] for i in top], qrels[qid]) for top, qid in zip(tops, query_ids)])
-        print(f"| {name} | {tokens.itemsize * docs.dim} | {100 * kept:.2f}% | {quality:.4f} "
-              f"| {1000 * np.median(times):.1f} |")
+        print(
+            f"| {name} | {tokens.itemsize * docs.dim} | {100 * kept:.2f}% | {quality:.4f} "
+            f"| {1000 * np.median(times):.1f} |"
+        )
 
 
 if __name__ == "__main__":

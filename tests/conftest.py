@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import colmax
 import numpy as np
 import pytest
-
-import colmax
 
 
 @pytest.fixture(params=colmax.supported_isas())

@@ -1,9 +1,8 @@
 """colmax.Ragged: the container that hands encoded items to the core without copies."""
 
+import colmax
 import numpy as np
 import pytest
-
-import colmax
 
 
 def test_indexing_iteration_and_views():
@@ -21,7 +20,7 @@ def test_indexing_iteration_and_views():
 
 def test_rejects_inconsistent_offsets():
     tokens = np.zeros((4, 2), np.float32)
-    with pytest.raises(ValueError, match="end at tokens.shape"):
+    with pytest.raises(ValueError, match=r"end at tokens\.shape"):
         colmax.Ragged(tokens, np.array([0, 3], np.int64))
     with pytest.raises(ValueError, match="int64"):
         colmax.Ragged(tokens, np.array([0, 4], np.int32))

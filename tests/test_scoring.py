@@ -6,13 +6,12 @@ import subprocess
 import sys
 import threading
 
+import colmax
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-
-import colmax
 
 
 def reference(query, tokens, offsets):
@@ -60,7 +59,9 @@ def test_matches_reference_for_every_kernel(isa, rng, storage, dim, n_query):
     query = rng.uniform(-1, 1, (n_query, dim)).astype(np.float32)
     scores = colmax.maxsim(query, docs, offsets)
     assert scores.dtype == np.float32 and scores.shape == (len(LENGTHS),)
-    np.testing.assert_allclose(scores, reference(query, values, offsets), atol=tolerance(isa, storage, dim, n_query))
+    np.testing.assert_allclose(
+        scores, reference(query, values, offsets), atol=tolerance(isa, storage, dim, n_query)
+    )
 
 
 def test_empty_documents_score_minus_infinity(isa, rng):
@@ -186,7 +187,11 @@ def test_property_random_shapes(dim, n_query, lengths, seed, storage):
 
 
 @settings(max_examples=30, deadline=None)
-@given(query=hnp.arrays(np.float32, st.tuples(st.integers(1, 5), st.just(6)), elements=st.floats(-4, 4, width=32)))
+@given(
+    query=hnp.arrays(
+        np.float32, st.tuples(st.integers(1, 5), st.just(6)), elements=st.floats(-4, 4, width=32)
+    )
+)
 def test_property_scalar_and_active_kernel_agree(query):
     rng = np.random.default_rng(0)
     tokens, offsets = ragged(rng, [1, 6, 13, 0], 6)
@@ -204,36 +209,44 @@ def test_property_scalar_and_active_kernel_agree(query):
 
 Q = np.ones((2, 4), np.float32)
 T = np.ones((5, 4), np.float32)
-O = np.array([0, 2, 5], np.int64)
+OFFSETS = np.array([0, 2, 5], np.int64)
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda: colmax.maxsim(Q.astype(np.float64), T, O), TypeError, r"float32.*astype"),
-        (lambda: colmax.maxsim(Q.tolist(), T, O), TypeError, "numpy array"),
-        (lambda: colmax.maxsim(Q, T.astype(np.int32), O), TypeError, "float16, or uint16"),
-        (lambda: colmax.maxsim(Q, T, O.astype(np.int32)), TypeError, "int64"),
+        (lambda: colmax.maxsim(Q.astype(np.float64), T, OFFSETS), TypeError, r"float32.*astype"),
+        (lambda: colmax.maxsim(Q.tolist(), T, OFFSETS), TypeError, "numpy array"),
+        (lambda: colmax.maxsim(Q, T.astype(np.int32), OFFSETS), TypeError, "float16, or uint16"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS.astype(np.int32)), TypeError, "int64"),
         (lambda: colmax.maxsim(Q, T), TypeError, "doc_offsets is required"),
-        (lambda: colmax.maxsim(Q[0], T, O), ValueError, "2-D"),
-        (lambda: colmax.maxsim(np.ones((0, 4), np.float32), T, O), ValueError, "no tokens"),
-        (lambda: colmax.maxsim(np.ones((2, 3), np.float32), T, O), ValueError, "dimension mismatch"),
-        (lambda: colmax.maxsim(np.ones((4, 2), np.float32).T, T, O), ValueError, "C-contiguous"),
-        (lambda: colmax.maxsim(Q, np.ones((5, 8), np.float32)[:, ::2], O), ValueError, "C-contiguous"),
+        (lambda: colmax.maxsim(Q[0], T, OFFSETS), ValueError, "2-D"),
+        (lambda: colmax.maxsim(np.ones((0, 4), np.float32), T, OFFSETS), ValueError, "no tokens"),
+        (lambda: colmax.maxsim(np.ones((2, 3), np.float32), T, OFFSETS), ValueError, "dimension mismatch"),
+        (lambda: colmax.maxsim(np.ones((4, 2), np.float32).T, T, OFFSETS), ValueError, "C-contiguous"),
+        (lambda: colmax.maxsim(Q, np.ones((5, 8), np.float32)[:, ::2], OFFSETS), ValueError, "C-contiguous"),
         (lambda: colmax.maxsim(Q, T, np.array([0, 3, 2, 5], np.int64)), ValueError, "never decrease"),
-        (lambda: colmax.maxsim(Q, T, np.array([0, 2, 4], np.int64)), ValueError, "end at the number of token rows"),
+        (
+            lambda: colmax.maxsim(Q, T, np.array([0, 2, 4], np.int64)),
+            ValueError,
+            "end at the number of token rows",
+        ),
         (lambda: colmax.maxsim(Q, T, np.array([1, 2, 5], np.int64)), ValueError, "start at 0"),
         (lambda: colmax.maxsim(Q, T, np.array([], np.int64)), ValueError, "n_docs \\+ 1"),
-        (lambda: colmax.maxsim(np.full((2, 4), np.nan, np.float32), T, O), ValueError, "NaN"),
-        (lambda: colmax.maxsim(Q, T, O, candidates=[0, 2]), ValueError, "out of range"),
-        (lambda: colmax.maxsim(Q, T, O, candidates=[-1]), ValueError, "out of range"),
-        (lambda: colmax.maxsim(Q, T, O, threads=0), ValueError, "threads"),
-        (lambda: colmax.maxsim_topk(Q, T, O, 0), ValueError, "k must be at least 1"),
-        (lambda: colmax.maxsim_topk(Q, T, O, 1, candidates=[1, 1]), ValueError, "more than once"),
-        (lambda: colmax.maxsim_topk(Q, T, O, 1, candidates=np.array([0.0])), TypeError, "int64"),
-        (lambda: colmax.maxsim_batch([], T, O), ValueError, "no queries"),
-        (lambda: colmax.maxsim_batch(Q, T, O), TypeError, "sequence"),
-        (lambda: colmax.maxsim_batch([Q, Q[:, :3].copy()], T, O), ValueError, r"query 1: dimension mismatch"),
+        (lambda: colmax.maxsim(np.full((2, 4), np.nan, np.float32), T, OFFSETS), ValueError, "NaN"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, candidates=[0, 2]), ValueError, "out of range"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, candidates=[-1]), ValueError, "out of range"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, threads=0), ValueError, "threads"),
+        (lambda: colmax.maxsim_topk(Q, T, OFFSETS, 0), ValueError, "k must be at least 1"),
+        (lambda: colmax.maxsim_topk(Q, T, OFFSETS, 1, candidates=[1, 1]), ValueError, "more than once"),
+        (lambda: colmax.maxsim_topk(Q, T, OFFSETS, 1, candidates=np.array([0.0])), TypeError, "int64"),
+        (lambda: colmax.maxsim_batch([], T, OFFSETS), ValueError, "no queries"),
+        (lambda: colmax.maxsim_batch(Q, T, OFFSETS), TypeError, "sequence"),
+        (
+            lambda: colmax.maxsim_batch([Q, Q[:, :3].copy()], T, OFFSETS),
+            ValueError,
+            r"query 1: dimension mismatch",
+        ),
         (lambda: colmax.set_active_isa("sse9"), ValueError, "unknown instruction set"),
     ],
 )

@@ -15,7 +15,9 @@ COMMANDS = [info, convert, index_, search, eval_, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="colmax", description="Late-interaction (ColBERT-style) retrieval on CPUs.")
+    parser = argparse.ArgumentParser(
+        prog="colmax", description="Late-interaction (ColBERT-style) retrieval on CPUs."
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module in COMMANDS:

@@ -15,7 +15,7 @@ class Ragged(Sequence[np.ndarray]):
     that :func:`colmax.maxsim` scores, so encoded documents go to the core without a copy.
     """
 
-    __slots__ = ("tokens", "offsets")
+    __slots__ = ("offsets", "tokens")
 
     def __init__(self, tokens: np.ndarray, offsets: np.ndarray) -> None:
         tokens = np.asarray(tokens)
@@ -75,4 +75,5 @@ class Ragged(Sequence[np.ndarray]):
             yield self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
     def __repr__(self) -> str:
-        return f"Ragged(n={len(self)}, total_tokens={self.tokens.shape[0]}, dim={self.dim}, dtype={self.tokens.dtype})"
+        shape = f"n={len(self)}, total_tokens={self.tokens.shape[0]}, dim={self.dim}"
+        return f"Ragged({shape}, dtype={self.tokens.dtype})"

@@ -70,9 +70,13 @@ def maxsim_batch(
     makes this faster than separate calls.
     """
     if isinstance(queries, np.ndarray):
-        raise TypeError("queries must be a sequence of (n_tokens, dim) matrices or a colmax.Ragged, not one array")
+        raise TypeError(
+            "queries must be a sequence of (n_tokens, dim) matrices or a colmax.Ragged, not one array"
+        )
     tokens, offsets = _docs(doc_tokens, doc_offsets)
-    return _core.maxsim_batch(list(queries), tokens, offsets, candidates=_candidates(candidates), threads=threads)
+    return _core.maxsim_batch(
+        list(queries), tokens, offsets, candidates=_candidates(candidates), threads=threads
+    )
 
 
 def maxsim_topk(
