@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Every test colmax has: install the package with its test extra, then the C++ unit tests
-# (ctest, in a Release build and again under AddressSanitizer + UBSan), then the Python tests.
+# Every check colmax has: install the package with its test extra, lint and format checks,
+# the C++ unit tests (ctest, in a Release build and again under AddressSanitizer + UBSan),
+# then the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install --quiet ".[test]"
+
+# Style guardrails: the same formatters and linter the code was written with.
+ruff check python tests benchmarks scripts
+ruff format --check python tests benchmarks scripts
+find cpp -name '*.cpp' -o -name '*.hpp' -o -name '*.inl' | xargs clang-format --dry-run --Werror
 
 for variant in release asan; do
   sanitize=OFF
