@@ -92,3 +92,10 @@ def test_bad_input_raises_clear_errors():
         tok.documents([])
     with pytest.raises(ModelFormatError, match="marker"):
         make(query_prefix="[NOT A TOKEN]")
+
+
+def test_id_to_token_names_vocabulary_entries():
+    tok = make()
+    ids = tok.documents(["Paris"]).ids[0]
+    assert [tok.id_to_token(int(i)) for i in ids] == ["[CLS]", "paris", "[SEP]"]
+    assert tok.id_to_token(10**9) is None

@@ -867,7 +867,7 @@ def _token_texts(index: Index, query, pos: int, best: np.ndarray, nq: int, nd: i
     try:
         enc = index.encoder
         tok = enc.tokenizer
-        id_to_token = getattr(tok, "id_to_token", None) or tok._query.id_to_token
+        id_to_token = tok.id_to_token
     except Exception:
         return None, None
     query_tokens = None

@@ -72,6 +72,10 @@ class ColbertTokenizer:
         self._query = self._configured(raw, config.query_length, self.query_marker)
         self._document = self._configured(raw, config.document_length, self.document_marker)
 
+    def id_to_token(self, token_id: int) -> str | None:
+        """The vocabulary string of ``token_id``; None for an id outside the vocabulary."""
+        return self._query.id_to_token(token_id)
+
     @staticmethod
     def _marker_id(raw: Tokenizer, prefix: str, prefix_id: int | None) -> int | None:
         if prefix_id is not None:
