@@ -92,19 +92,37 @@ std::int64_t n_selected(const colmax::DocMatrix& docs, const colmax::DocSelectio
   return sel.all ? docs.n_docs : sel.count;
 }
 
+// One query against the documents, checked; the arrays stay referenced while the GIL is released.
+struct QueryCall {
+  py::array query_array, tokens_array, offsets_array, candidates_array;
+  colmax::QueryMatrix query;
+  colmax::DocMatrix docs;
+  colmax::DocSelection selection;
+  int threads;
+};
+
+QueryCall query_call(const py::object& query, const py::object& doc_tokens, const py::object& doc_offsets,
+                     const py::object& candidates, const py::object& threads) {
+  QueryCall call;
+  call.query_array = as_array(query, "query");
+  call.tokens_array = as_array(doc_tokens, "doc_tokens");
+  call.offsets_array = as_array(doc_offsets, "doc_offsets");
+  call.query = query_matrix(call.query_array);
+  call.docs = doc_matrix(call.tokens_array, call.offsets_array);
+  if (!candidates.is_none()) call.candidates_array = as_array(candidates, "candidates");
+  call.selection = selection(candidates);
+  call.threads = thread_count(threads);
+  return call;
+}
+
 py::array_t<float> maxsim(const py::object& query, const py::object& doc_tokens, const py::object& doc_offsets,
                           const py::object& candidates, const py::object& threads) {
-  const py::array q = as_array(query, "query"), t = as_array(doc_tokens, "doc_tokens"),
-                  o = as_array(doc_offsets, "doc_offsets");
-  const colmax::QueryMatrix qm = query_matrix(q);
-  const colmax::DocMatrix dm = doc_matrix(t, o);
-  const colmax::DocSelection sel = selection(candidates);
-  const int n_threads = thread_count(threads);
-  py::array_t<float> out(n_selected(dm, sel));
+  const QueryCall call = query_call(query, doc_tokens, doc_offsets, candidates, threads);
+  py::array_t<float> out(n_selected(call.docs, call.selection));
   float* dst = out.mutable_data();
   {
     py::gil_scoped_release release;
-    colmax::maxsim(qm, dm, sel, dst, n_threads);
+    colmax::maxsim(call.query, call.docs, call.selection, dst, call.threads);
   }
   return out;
 }
@@ -134,16 +152,11 @@ py::array_t<float> maxsim_batch(const py::sequence& queries, const py::object& d
 
 py::tuple maxsim_topk(const py::object& query, const py::object& doc_tokens, const py::object& doc_offsets,
                       std::int64_t k, const py::object& candidates, const py::object& threads) {
-  const py::array q = as_array(query, "query"), t = as_array(doc_tokens, "doc_tokens"),
-                  o = as_array(doc_offsets, "doc_offsets");
-  const colmax::QueryMatrix qm = query_matrix(q);
-  const colmax::DocMatrix dm = doc_matrix(t, o);
-  const colmax::DocSelection sel = selection(candidates);
-  const int n_threads = thread_count(threads);
+  const QueryCall call = query_call(query, doc_tokens, doc_offsets, candidates, threads);
   colmax::TopK top;
   {
     py::gil_scoped_release release;
-    top = colmax::maxsim_topk(qm, dm, k, sel, n_threads);
+    top = colmax::maxsim_topk(call.query, call.docs, k, call.selection, call.threads);
   }
   py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(top.ids.size()));
   py::array_t<float> scores(static_cast<py::ssize_t>(top.scores.size()));
