@@ -52,19 +52,20 @@ class SegmentWriter:
         self.n_tokens = 0
 
     def append(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
-        data = to_storage(tokens, self.storage).tobytes()
-        self._tokens.write(data)
-        self._tokens_hash.update(data)
+        self._write_bytes(to_storage(tokens, self.storage))
         self._lengths.append(np.asarray(lengths, dtype=np.int64))
         self.n_tokens += int(tokens.shape[0])
 
     def append_stored(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
         """Append rows already in the storage dtype (compact copies them without a round trip)."""
-        data = np.ascontiguousarray(tokens, dtype=DTYPES[self.storage]).tobytes()
-        self._tokens.write(data)
-        self._tokens_hash.update(data)
+        self._write_bytes(np.ascontiguousarray(tokens, dtype=DTYPES[self.storage]))
         self._lengths.append(np.asarray(lengths, dtype=np.int64))
         self.n_tokens += int(tokens.shape[0])
+
+    def _write_bytes(self, rows: np.ndarray) -> None:
+        data = memoryview(np.ascontiguousarray(rows)).cast("B")  # no copy: file and hash read in place
+        self._tokens.write(data)
+        self._tokens_hash.update(data)
 
     def finish(self) -> SegmentInfo:
         """Flush and fsync both files; return what the manifest records about them."""
