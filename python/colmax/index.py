@@ -14,7 +14,8 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 _WRITE_CHUNK_TOKENS = 1 << 16  # rows converted to the storage dtype at a time while writing
+# Documents encoded per step of add(): bounds memory to one chunk of vectors in flight and lets
+# the previous chunk be written while the next is encoded.
+_ADD_CHUNK_DOCS = 1024
 
 
 def _version() -> str:
@@ -574,8 +578,15 @@ class Index:
                 raise ValueError(f"texts[{i}] is empty: every document needs some text")
         ids, metas = self._check_new(len(texts), ids, metadata)
         encoder = self.encoder
-        ragged = encoder.encode_documents(texts, batch_size=batch_size, progress=progress)
-        self._write(ragged, ids, metas, texts, [])
+        bar = _progress(len(texts), progress)
+        chunks = (
+            _counted(encoder.encode_documents(texts[i : i + _ADD_CHUNK_DOCS], batch_size=batch_size), bar)
+            for i in range(0, len(texts), _ADD_CHUNK_DOCS)
+        )
+        try:
+            self._write(chunks, ids, metas, texts, [])
+        finally:
+            bar.close()
         return ids
 
     def add_embeddings(
@@ -704,8 +715,14 @@ class Index:
         return manifest
 
     def _write(
-        self, ragged: Ragged | None, ids: list[str], metas: list, texts, delete_ids: list[str]
+        self,
+        docs: Ragged | Iterable[Ragged] | None,
+        ids: list[str],
+        metas: list,
+        texts,
+        delete_ids: list[str],
     ) -> None:
+        """One commit: new documents (a Ragged, or chunks of one in id order) and tombstones."""
         with self._write_mutex, WriterLock(self.path):
             m = self._begin_write()
             gen = m.generation + 1
@@ -720,11 +737,12 @@ class Index:
             try:
                 segments = m.segments
                 n_new = 0
-                if ragged is not None:
+                if docs is not None:
                     writer = SegmentWriter(self.path, f"seg-{gen:06d}", m.next_pos, m.dim, m.storage)
-                    _append_chunked(writer, ragged)
+                    n_new = _append_all(writer, [docs] if isinstance(docs, Ragged) else docs)
+                    if n_new != len(ids):
+                        raise RuntimeError(f"internal error: {n_new} documents encoded for {len(ids)} ids")
                     segments = (*segments, writer.finish())
-                    n_new = len(ragged)
                 rows = (
                     (m.next_pos + i, ids[i], metas[i], texts[i] if texts is not None else None)
                     for i in range(n_new)
@@ -835,6 +853,34 @@ class Index:
             "bytes_per_token": m.dim * itemsize,
             "size_on_disk": size,
         }
+
+
+def _append_all(writer: SegmentWriter, chunks: Iterable[Ragged]) -> int:
+    """Append every chunk, writing one while the next is produced (encoding and file writes
+    release the GIL); return the number of documents. On error the pending write finishes
+    before the exception leaves, so the caller can abort the segment safely."""
+    n = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:  # exit waits for the last write
+        pending = None
+        for ragged in chunks:
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_append_chunked, writer, ragged)
+            n += len(ragged)
+        if pending is not None:
+            pending.result()
+    return n
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="encoding", unit="doc", disable=not enabled)
+
+
+def _counted(ragged: Ragged, bar) -> Ragged:
+    bar.update(len(ragged))
+    return ragged
 
 
 def _append_chunked(writer: SegmentWriter, ragged: Ragged) -> None:
