@@ -9,6 +9,7 @@
 #include "colmax/isa.hpp"
 #include "colmax/maxsim.hpp"
 #include "colmax/peak.hpp"
+#include "colmax/plaid.hpp"
 
 namespace py = pybind11;
 using colmax::DType;
@@ -46,13 +47,13 @@ colmax::QueryMatrix query_matrix(const py::array& q, const char* name = "query")
   return {static_cast<const float*>(q.data()), q.shape(0), q.shape(1)};
 }
 
-DType storage_dtype(const py::array& a) {
+DType storage_dtype(const py::array& a, const std::string& name = "doc_tokens") {
   const char kind = a.dtype().kind();
   if (kind == 'f' && a.itemsize() == 4) return DType::f32;
   if (kind == 'f' && a.itemsize() == 2) return DType::f16;
   if (kind == 'u' && a.itemsize() == 2) return DType::bf16;
-  throw py::type_error("doc_tokens must be float32, float16, or uint16 holding bfloat16 bits, got " + dtype_str(a) +
-                       "; convert with doc_tokens.astype(numpy.float32) or colmax.to_bfloat16(doc_tokens)");
+  throw py::type_error(name + " must be float32, float16, or uint16 holding bfloat16 bits, got " + dtype_str(a) +
+                       "; convert with " + name + ".astype(numpy.float32) or colmax.to_bfloat16(" + name + ")");
 }
 
 colmax::DocMatrix doc_matrix(const py::array& tokens, const py::array& offsets) {
@@ -165,6 +166,237 @@ py::tuple maxsim_topk(const py::object& query, const py::object& doc_tokens, con
   return py::make_tuple(ids, scores);
 }
 
+// An input array of one dtype and rank, C-contiguous; read-only buffers (memmaps) are fine.
+// dtype is a numpy name ("float32", "uint16", ...); kind/itemsize follow from it.
+py::array typed_array(const py::handle& obj, const std::string& name, char kind, py::ssize_t itemsize,
+                      const char* dtype, py::ssize_t ndim, const char* shape) {
+  const py::array a = as_array(obj, name.c_str());
+  if (a.dtype().kind() != kind || a.itemsize() != itemsize)
+    throw py::type_error(name + " must be " + dtype + ", got " + dtype_str(a) + "; convert with numpy.asarray(" + name +
+                         ", dtype=numpy." + dtype + ")");
+  require_ndim(a, ndim, name.c_str(), shape);
+  require_c_contiguous(a, name.c_str());
+  return a;
+}
+
+py::array float32_matrix(const py::handle& obj, const std::string& name, const char* shape) {
+  return typed_array(obj, name, 'f', 4, "float32", 2, shape);
+}
+
+void require_length(const py::array& a, py::ssize_t n, const std::string& name, const std::string& rule) {
+  if (a.shape(0) != n)
+    throw py::value_error(name + " must have " + rule + " (" + std::to_string(n) + ") entries, got " +
+                          std::to_string(a.shape(0)));
+}
+
+// Centroids, the bucket values and nbits of a compressed index; cutoffs only when compressing.
+struct CodebookArgs {
+  py::array centroids, cutoffs, weights;
+  colmax::plaid::Codebook cb;
+};
+
+CodebookArgs codebook(const py::object& centroids, const py::object* cutoffs, const py::object* weights, int nbits,
+                      bool normalize) {
+  CodebookArgs args;
+  args.centroids = float32_matrix(centroids, "centroids", "(n_centroids, dim)");
+  args.cb.centroids = static_cast<const float*>(args.centroids.data());
+  args.cb.n_centroids = args.centroids.shape(0);
+  args.cb.dim = args.centroids.shape(1);
+  args.cb.nbits = nbits;
+  args.cb.normalize = normalize;
+  const bool valid_nbits = nbits == 1 || nbits == 2 || nbits == 4 || nbits == 8;
+  if (!valid_nbits) throw py::value_error("nbits must be 1, 2, 4 or 8, got " + std::to_string(nbits));
+  const py::ssize_t buckets = py::ssize_t(1) << nbits;
+  if (cutoffs != nullptr) {
+    args.cutoffs = typed_array(*cutoffs, "cutoffs", 'f', 4, "float32", 1, "(2**nbits - 1,)");
+    require_length(args.cutoffs, buckets - 1, "cutoffs", "2**nbits - 1");
+    args.cb.cutoffs = static_cast<const float*>(args.cutoffs.data());
+  }
+  if (weights != nullptr) {
+    args.weights = typed_array(*weights, "weights", 'f', 4, "float32", 1, "(2**nbits,)");
+    require_length(args.weights, buckets, "weights", "2**nbits");
+    args.cb.weights = static_cast<const float*>(args.weights.data());
+  }
+  return args;
+}
+
+py::array codes_array(const py::handle& obj, const std::string& name) {
+  return typed_array(obj, name, 'u', 2, "uint16", 1, "(n_tokens,)");
+}
+
+py::array offsets_array(const py::handle& obj, const std::string& name) {
+  const py::array a = typed_array(obj, name, 'i', 8, "int64", 1, "(n_docs + 1,)");
+  if (a.shape(0) < 1) throw py::value_error(name + " needs n_docs + 1 entries (at least [0])");
+  return a;
+}
+
+// residuals must be (n, dim * nbits / 8) uint8 for n rows.
+py::array residuals_array(const py::handle& obj, const std::string& name, const colmax::plaid::Codebook& cb,
+                          py::ssize_t n) {
+  const py::array a = typed_array(obj, name, 'u', 1, "uint8", 2, "(n_tokens, dim * nbits // 8)");
+  const std::int64_t bytes = colmax::plaid::packed_bytes(cb.dim, cb.nbits);
+  if (a.shape(0) != n || a.shape(1) != bytes)
+    throw py::value_error(name + " must have shape (" + std::to_string(n) + ", " + std::to_string(bytes) +
+                          ") to match the codes and dim * nbits // 8, got (" + std::to_string(a.shape(0)) + ", " +
+                          std::to_string(a.shape(1)) + ")");
+  return a;
+}
+
+py::tuple kmeans_assign(const py::object& x, const py::object& centroids, const py::object& threads) {
+  const py::array xs = float32_matrix(x, "x", "(n, dim)");
+  const py::array cs = float32_matrix(centroids, "centroids", "(n_centroids, dim)");
+  if (xs.shape(1) != cs.shape(1))
+    throw py::value_error("dimension mismatch: x has dim " + std::to_string(xs.shape(1)) + " but centroids have dim " +
+                          std::to_string(cs.shape(1)));
+  const int n_threads = thread_count(threads);
+  py::array_t<std::int32_t> codes(xs.shape(0));
+  py::array_t<float> best(xs.shape(0));
+  std::int32_t* codes_out = codes.mutable_data();
+  float* best_out = best.mutable_data();
+  {
+    py::gil_scoped_release release;
+    colmax::plaid::assign(static_cast<const float*>(xs.data()), xs.shape(0), xs.shape(1),
+                          static_cast<const float*>(cs.data()), cs.shape(0), codes_out, best_out, n_threads);
+  }
+  return py::make_tuple(codes, best);
+}
+
+py::array_t<std::uint8_t> plaid_compress(const py::object& x, const py::object& codes, const py::object& centroids,
+                                         const py::object& cutoffs, int nbits, const py::object& threads) {
+  const CodebookArgs args = codebook(centroids, &cutoffs, nullptr, nbits, false);
+  const py::array xs = float32_matrix(x, "x", "(n, dim)");
+  const py::array cs = codes_array(codes, "codes");
+  if (xs.shape(1) != args.cb.dim)
+    throw py::value_error("dimension mismatch: x has dim " + std::to_string(xs.shape(1)) + " but centroids have dim " +
+                          std::to_string(args.cb.dim));
+  require_length(cs, xs.shape(0), "codes", "one per row of x");
+  const int n_threads = thread_count(threads);
+  const std::int64_t bytes = colmax::plaid::packed_bytes(args.cb.dim, nbits);
+  py::array_t<std::uint8_t> out({xs.shape(0), static_cast<py::ssize_t>(bytes)});
+  std::uint8_t* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    colmax::plaid::compress(args.cb, static_cast<const float*>(xs.data()), static_cast<const std::uint16_t*>(cs.data()),
+                            xs.shape(0), dst, n_threads);
+  }
+  return out;
+}
+
+py::array_t<float> plaid_decompress(const py::object& codes, const py::object& residuals, const py::object& centroids,
+                                    const py::object& weights, int nbits, bool normalize, const py::object& threads) {
+  const CodebookArgs args = codebook(centroids, nullptr, &weights, nbits, normalize);
+  const py::array cs = codes_array(codes, "codes");
+  const py::array rs = residuals_array(residuals, "residuals", args.cb, cs.shape(0));
+  const int n_threads = thread_count(threads);
+  py::array_t<float> out({cs.shape(0), static_cast<py::ssize_t>(args.cb.dim)});
+  float* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    colmax::plaid::decompress(args.cb, static_cast<const std::uint16_t*>(cs.data()),
+                              static_cast<const std::uint8_t*>(rs.data()), cs.shape(0), dst, n_threads);
+  }
+  return out;
+}
+
+py::tuple plaid_build_ivf(const py::object& codes, const py::object& doc_offsets, std::int64_t n_centroids) {
+  const py::array cs = codes_array(codes, "codes");
+  const py::array os = offsets_array(doc_offsets, "doc_offsets");
+  const auto* offsets = static_cast<const std::int64_t*>(os.data());
+  if (offsets[os.shape(0) - 1] != cs.shape(0))
+    throw py::value_error("doc_offsets must end at the number of codes (" + std::to_string(cs.shape(0)) +
+                          "), but ends at " + std::to_string(offsets[os.shape(0) - 1]));
+  colmax::plaid::Ivf ivf;
+  {
+    py::gil_scoped_release release;
+    ivf = colmax::plaid::build_ivf(static_cast<const std::uint16_t*>(cs.data()), offsets, os.shape(0) - 1, n_centroids);
+  }
+  py::array_t<std::int64_t> out_offsets(static_cast<py::ssize_t>(ivf.offsets.size()));
+  py::array_t<std::uint32_t> out_docs(static_cast<py::ssize_t>(ivf.docs.size()));
+  std::copy(ivf.offsets.begin(), ivf.offsets.end(), out_offsets.mutable_data());
+  std::copy(ivf.docs.begin(), ivf.docs.end(), out_docs.mutable_data());
+  return py::make_tuple(out_offsets, out_docs);
+}
+
+// One segment tuple, checked; its arrays stay referenced while the GIL is released.
+struct SegmentArgs {
+  std::vector<py::array> keep_alive;
+  colmax::DocMatrix exact;
+  colmax::plaid::Segment segment;
+};
+
+void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Codebook& cb, SegmentArgs& out) {
+  const std::string name = "segments[" + std::to_string(i) + "]";
+  if (!py::isinstance<py::tuple>(item) || py::len(item) != 8)
+    throw py::type_error(name +
+                         " must be a tuple (codes, residuals, offsets, ivf_offsets, ivf_docs, allowed, exact_tokens, "
+                         "first_pos)");
+  const py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+  const py::array codes = codes_array(t[0], name + ".codes");
+  const py::array residuals = residuals_array(t[1], name + ".residuals", cb, codes.shape(0));
+  const py::array offsets = offsets_array(t[2], name + ".offsets");
+  const py::array ivf_offsets = typed_array(t[3], name + ".ivf_offsets", 'i', 8, "int64", 1, "(n_centroids + 1,)");
+  const py::array ivf_docs = typed_array(t[4], name + ".ivf_docs", 'u', 4, "uint32", 1, "(n_entries,)");
+  const auto* off = static_cast<const std::int64_t*>(offsets.data());
+  if (off[offsets.shape(0) - 1] != codes.shape(0))
+    throw py::value_error(name + ".offsets must end at the number of tokens (" + std::to_string(codes.shape(0)) +
+                          "), but ends at " + std::to_string(off[offsets.shape(0) - 1]));
+  require_length(ivf_offsets, cb.n_centroids + 1, name + ".ivf_offsets", "n_centroids + 1");
+  const auto* ivf_off = static_cast<const std::int64_t*>(ivf_offsets.data());
+  if (ivf_off[cb.n_centroids] != ivf_docs.shape(0))
+    throw py::value_error(name + ".ivf_offsets must end at len(ivf_docs) (" + std::to_string(ivf_docs.shape(0)) +
+                          "), but ends at " + std::to_string(ivf_off[cb.n_centroids]) +
+                          "; pass the pair returned by plaid_build_ivf");
+  out.keep_alive = {codes, residuals, offsets, ivf_offsets, ivf_docs};
+  colmax::plaid::Segment& s = out.segment;
+  s.codes = static_cast<const std::uint16_t*>(codes.data());
+  s.residuals = static_cast<const std::uint8_t*>(residuals.data());
+  s.offsets = off;
+  s.n_docs = offsets.shape(0) - 1;
+  s.ivf_offsets = ivf_off;
+  s.ivf_docs = static_cast<const std::uint32_t*>(ivf_docs.data());
+  if (!t[5].is_none()) {
+    const py::array allowed = typed_array(t[5], name + ".allowed", 'i', 8, "int64", 1, "(n_allowed,)");
+    out.keep_alive.push_back(allowed);
+    s.allowed = colmax::DocSelection::subset(static_cast<const std::int64_t*>(allowed.data()), allowed.shape(0));
+  }
+  if (!t[6].is_none()) {
+    const std::string exact_name = name + ".exact_tokens";
+    const py::array exact = as_array(t[6], exact_name.c_str());
+    const DType dtype = storage_dtype(exact, exact_name);
+    require_ndim(exact, 2, exact_name.c_str(), "(n_tokens, dim)");
+    require_c_contiguous(exact, exact_name.c_str());
+    out.keep_alive.push_back(exact);
+    out.exact = {exact.data(), dtype, exact.shape(0), exact.shape(1), off, s.n_docs};
+    s.exact = &out.exact;
+  }
+  s.first_pos = t[7].cast<std::int64_t>();
+}
+
+py::tuple plaid_search(const py::object& query, const py::object& centroids, const py::object& weights, int nbits,
+                       bool normalize, const py::sequence& segments, std::int64_t k, std::int64_t nprobe,
+                       std::int64_t ncandidates, bool exhaustive, const py::object& threads) {
+  const CodebookArgs args = codebook(centroids, nullptr, &weights, nbits, normalize);
+  const py::array q = as_array(query, "query");
+  const colmax::QueryMatrix qm = query_matrix(q);
+  // Segments point into each other's DocMatrix, so the list must not reallocate after filling.
+  std::vector<SegmentArgs> segs(static_cast<std::size_t>(py::len(segments)));
+  for (std::size_t i = 0; i < segs.size(); ++i) segment_args(segments[i], i, args.cb, segs[i]);
+  std::vector<colmax::plaid::Segment> plain;
+  for (const SegmentArgs& s : segs) plain.push_back(s.segment);
+  const int n_threads = thread_count(threads);
+  colmax::TopK top;
+  {
+    py::gil_scoped_release release;
+    top = colmax::plaid::search(qm, args.cb, plain.data(), static_cast<std::int64_t>(plain.size()),
+                                {k, nprobe, ncandidates, exhaustive}, n_threads);
+  }
+  py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(top.ids.size()));
+  py::array_t<float> scores(static_cast<py::ssize_t>(top.scores.size()));
+  std::copy(top.ids.begin(), top.ids.end(), ids.mutable_data());
+  std::copy(top.scores.begin(), top.scores.end(), scores.mutable_data());
+  return py::make_tuple(ids, scores);
+}
+
 std::vector<std::string> isa_names(const std::vector<colmax::Isa>& isas) {
   std::vector<std::string> names;
   for (colmax::Isa isa : isas) names.emplace_back(colmax::isa_name(isa));
@@ -186,6 +418,24 @@ PYBIND11_MODULE(_core, m) {
   m.def("maxsim_topk", &maxsim_topk, py::arg("query"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::arg("k"),
         py::kw_only(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "The k best documents: (int64 indices, float32 scores), score descending, ties by lower index.");
+
+  m.def("kmeans_assign", &kmeans_assign, py::arg("x"), py::arg("centroids"), py::kw_only(),
+        py::arg("threads") = py::none(),
+        "Nearest centroid by inner product of every row: (int32 codes, float32 best scores); ties to the lower index.");
+  m.def("plaid_compress", &plaid_compress, py::arg("x"), py::arg("codes"), py::arg("centroids"), py::arg("cutoffs"),
+        py::arg("nbits"), py::kw_only(), py::arg("threads") = py::none(),
+        "Residuals x - centroids[codes] quantized to nbits per dimension (searchsorted(cutoffs, r, 'right')), packed "
+        "LSB-first: uint8 (n, dim * nbits // 8).");
+  m.def("plaid_decompress", &plaid_decompress, py::arg("codes"), py::arg("residuals"), py::arg("centroids"),
+        py::arg("weights"), py::arg("nbits"), py::arg("normalize"), py::kw_only(), py::arg("threads") = py::none(),
+        "centroids[codes] + weights[bucket] per dimension, L2-normalized per row when normalize: float32 (n, dim).");
+  m.def("plaid_build_ivf", &plaid_build_ivf, py::arg("codes"), py::arg("doc_offsets"), py::arg("n_centroids"),
+        "Inverted file: (int64 offsets (n_centroids + 1,), uint32 ascending unique document ids per centroid).");
+  m.def("plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
+        py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"),
+        py::kw_only(), py::arg("exhaustive") = false, py::arg("threads") = py::none(),
+        "PLAID search over compressed segments (codes, residuals, offsets, ivf_offsets, ivf_docs, allowed, "
+        "exact_tokens, first_pos): (int64 positions, float32 scores), best first, ties to the lower position.");
 
   m.def(
       "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },

@@ -172,4 +172,16 @@ void set_active_isa(Isa isa) {
 
 kernels::ScoreFn active_kernel() { return kernel_for(active_isa()); }
 
+const kernels::PlaidKernels& active_plaid_kernels() {
+  switch (active_isa()) {
+#if defined(COLMAX_X86)
+    case Isa::avx2: return kernels::plaid_avx2;
+    case Isa::avx512:
+    case Isa::avx512bf16:
+    case Isa::amx: return kernels::plaid_avx512;
+#endif
+    default: return kernels::plaid_scalar;
+  }
+}
+
 }  // namespace colmax

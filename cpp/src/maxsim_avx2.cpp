@@ -1,5 +1,6 @@
 // AVX2 + FMA MaxSim: 8 query tokens per register, 6 document tokens per tile (12 accumulators
 // of the 16 ymm registers). The only file built with AVX2 flags.
+#include "plaid_kernels.hpp"
 #include "simd_common.hpp"
 
 namespace colmax::kernels {
@@ -22,6 +23,8 @@ struct F32 {
   static reg load_f(const float* p) { return _mm256_load_ps(p); }
   static void store_f(float* p, reg v) { _mm256_store_ps(p, v); }
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
+  static reg set1(float v) { return _mm256_set1_ps(v); }
+  static reg select_gt(reg a, reg b, reg x, reg y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
 
   static void widen_f16(const std::uint16_t* in, float* out, std::int64_t n) {
     std::int64_t i = 0;
@@ -40,9 +43,12 @@ struct F32 {
 };
 
 #include "maxsim_tiles.inl"
+#include "plaid_tiles.inl"
 
 }  // namespace avx2
 
 void score_avx2(const Batch& batch) { avx2::score_widening<avx2::F32>(batch); }
+
+const PlaidKernels plaid_avx2 = avx2::plaid_kernels<avx2::F32>();
 
 }  // namespace colmax::kernels

@@ -1,6 +1,7 @@
 // AVX-512 MaxSim: 16 query tokens per register, 10 document tokens per tile (20 accumulators).
 // Ten rows keep every row pointer in a general register; with twelve the compiler spills them
 // inside the inner loop and loses ~10% (measured in cache, 32 x 128 query).
+#include "plaid_kernels.hpp"
 #include "simd_common.hpp"
 
 namespace colmax::kernels {
@@ -23,6 +24,10 @@ struct F32 {
   static reg load_f(const float* p) { return _mm512_load_ps(p); }
   static void store_f(float* p, reg v) { _mm512_store_ps(p, v); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  static reg set1(float v) { return _mm512_set1_ps(v); }
+  static reg select_gt(reg a, reg b, reg x, reg y) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), y, x);
+  }
 
   static void widen_f16(const std::uint16_t* in, float* out, std::int64_t n) {
     std::int64_t i = 0;
@@ -41,9 +46,12 @@ struct F32 {
 };
 
 #include "maxsim_tiles.inl"
+#include "plaid_tiles.inl"
 
 }  // namespace avx512
 
 void score_avx512(const Batch& batch) { avx512::score_widening<avx512::F32>(batch); }
+
+const PlaidKernels plaid_avx512 = avx512::plaid_kernels<avx512::F32>();
 
 }  // namespace colmax::kernels

@@ -53,13 +53,12 @@ COLMAX_ALWAYS_INLINE void tile_step(typename P::reg (&acc)[P::tile_rows][NQV], c
   }
 }
 
-// Folds one tile of document rows into the running maxima of one query block.
+// The dot products of one tile of document rows with one query block, into acc.
 template <class P, int NQV>
-COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps, const typename P::d_elem* const* rows,
-                               const char* const* prefetch, std::int64_t prefetch_bytes_per_step, float* runmax) {
+COLMAX_ALWAYS_INLINE void accumulate(typename P::reg (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
+                                     std::int64_t steps, const typename P::d_elem* const* rows,
+                                     const char* const* prefetch, std::int64_t prefetch_bytes_per_step) {
   constexpr int NT = P::tile_rows;
-  constexpr int L = P::lanes;
-  typename P::reg acc[NT][NQV];
   COLMAX_UNROLL for (int t = 0; t < NT; ++t) COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::zero();
 
   // Steps in groups covering one 64-byte line of each source row, prefetching the next tile.
@@ -70,7 +69,16 @@ COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps,
     for (std::int64_t u = 0; u < group; ++u) tile_step<P, NQV>(acc, qt, rows, s + u);
   }
   for (; s < steps; ++s) tile_step<P, NQV>(acc, qt, rows, s);
+}
 
+// Folds one tile of document rows into the running maxima of one query block.
+template <class P, int NQV>
+COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps, const typename P::d_elem* const* rows,
+                               const char* const* prefetch, std::int64_t prefetch_bytes_per_step, float* runmax) {
+  constexpr int NT = P::tile_rows;
+  constexpr int L = P::lanes;
+  typename P::reg acc[NT][NQV];
+  accumulate<P, NQV>(acc, qt, steps, rows, prefetch, prefetch_bytes_per_step);
   COLMAX_UNROLL for (int v = 0; v < NQV; ++v) {
     typename P::reg m = P::load_f(runmax + v * L);
     COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(m, acc[t][v]);

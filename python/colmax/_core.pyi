@@ -1,4 +1,4 @@
-"""Stubs for colmax._core, the C++ MaxSim engine (see colmax.scoring for the documented API)."""
+"""Stubs for colmax._core: the C++ MaxSim engine and the compressed index (documented in colmax.scoring)."""
 
 import numpy as np
 
@@ -27,6 +27,78 @@ def maxsim_topk(
     candidates: np.ndarray | None = None,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def kmeans_assign(
+    x: np.ndarray, centroids: np.ndarray, *, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centroid by inner product per row of float32 x: (int32 codes, float32 best scores).
+
+    Ties go to the lower centroid index; at most 2**24 centroids.
+    """
+
+def plaid_compress(
+    x: np.ndarray,
+    codes: np.ndarray,
+    centroids: np.ndarray,
+    cutoffs: np.ndarray,
+    nbits: int,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Residuals x - centroids[codes] as uint8 (n, dim * nbits // 8).
+
+    Bucket per dimension: numpy.searchsorted(cutoffs, residual, side="right") (a value equal to a
+    cutoff goes up); dimension j sits at bits [j * nbits, (j + 1) * nbits) of its row, LSB-first.
+    """
+
+def plaid_decompress(
+    codes: np.ndarray,
+    residuals: np.ndarray,
+    centroids: np.ndarray,
+    weights: np.ndarray,
+    nbits: int,
+    normalize: bool,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
+    """centroids[codes] + weights[bucket] per dimension, float32 (n, dim); rows L2-normalized if asked."""
+
+def plaid_build_ivf(
+    codes: np.ndarray, doc_offsets: np.ndarray, n_centroids: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets (n_centroids + 1,), uint32 docs): each centroid's ascending unique local doc ids."""
+
+PlaidSegment = tuple[
+    np.ndarray,  # codes: uint16 (n_tokens,)
+    np.ndarray,  # residuals: uint8 (n_tokens, dim * nbits // 8)
+    np.ndarray,  # offsets: int64 (n_docs + 1,)
+    np.ndarray,  # ivf_offsets: int64 (n_centroids + 1,)
+    np.ndarray,  # ivf_docs: uint32
+    np.ndarray | None,  # allowed: sorted unique int64 local doc ids, or None for all
+    np.ndarray | None,  # exact_tokens: float32 / float16 / uint16 (bfloat16) (n_tokens, dim), or None
+    int,  # first_pos: added to local ids in the result
+]
+
+def plaid_search(
+    query: np.ndarray,
+    centroids: np.ndarray,
+    weights: np.ndarray,
+    nbits: int,
+    normalize: bool,
+    segments: list[PlaidSegment],
+    k: int,
+    nprobe: int,
+    ncandidates: int,
+    *,
+    exhaustive: bool = False,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """PLAID search: (int64 positions, float32 scores), best first, ties to the lower position.
+
+    Each query token probes its nprobe best centroids; per segment, candidates beyond ncandidates
+    (raised to k) are cut by approximate centroid scores, the rest scored by exact MaxSim on
+    decompressed (or exact_tokens) vectors. exhaustive=True scores every allowed document.
+    """
+
 def compiled_isas() -> list[str]: ...
 def supported_isas() -> list[str]: ...
 def active_isa() -> str: ...

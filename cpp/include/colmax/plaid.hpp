@@ -1,0 +1,97 @@
+// The compressed index (PLAID / ColBERTv2): k-means assignment, the residual codec, the inverted
+// file from centroids to documents, and the staged search over compressed segments.
+//
+// A token vector x is stored as the code c of its nearest centroid plus its residual x - C[c]
+// quantized to nbits per dimension:
+//   bucket_j = #{ i : cutoffs[i] <= r_j }     (numpy.searchsorted(cutoffs, r, side="right"))
+// so a value equal to a cutoff goes to the upper bucket. It decodes as
+//   x'_j = C[c]_j + weights[bucket_j],  then x' /= ||x'|| when normalize (a zero row stays zero).
+// Packing is LSB-first: dimension j occupies bits [j*nbits, j*nbits + nbits) of its row's
+// dim*nbits/8 bytes, i.e. byte j*nbits/8 at shift (j*nbits) % 8.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "colmax/maxsim.hpp"
+
+namespace colmax::plaid {
+
+// The nearest centroid by inner product of every row of x (n x dim) among n_centroids rows
+// (at most 2^24): codes[i] = argmax_c <x_i, C_c>, ties to the lower index; best_scores (may be
+// null) receives the maximum. Inputs must be finite. Results do not depend on the thread count.
+void assign(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
+            std::int32_t* codes, float* best_scores, int threads = 0);
+
+// Centroids and quantizer. cutoffs (2^nbits - 1, non-decreasing) are needed only to compress,
+// weights (2^nbits, the decoded value of each bucket) only to decompress and search; either may
+// be null where it is not needed. Centroids are trusted to be finite.
+struct Codebook {
+  const float* centroids = nullptr;  // n_centroids x dim, row-major
+  std::int64_t n_centroids = 0;      // 1 .. 65536: codes are uint16
+  std::int64_t dim = 0;
+  int nbits = 0;  // 1, 2, 4 or 8
+  const float* cutoffs = nullptr;
+  const float* weights = nullptr;
+  bool normalize = false;
+};
+
+// Bytes per compressed row: dim * nbits / 8. Throws std::invalid_argument unless nbits is 1, 2,
+// 4 or 8 and dim * nbits is a multiple of 8.
+std::int64_t packed_bytes(std::int64_t dim, int nbits);
+
+// Checks the codebook's shape and values (finite, sorted cutoffs; finite weights); throws
+// std::invalid_argument naming the fix.
+void validate(const Codebook& cb);
+
+// Residual-quantizes n rows of x (finite) against their codes into out (n x packed_bytes).
+void compress(const Codebook& cb, const float* x, const std::uint16_t* codes, std::int64_t n, std::uint8_t* out,
+              int threads = 0);
+
+// Decodes n compressed rows into out (n x dim float32).
+void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                float* out, int threads = 0);
+
+// For each centroid, the ascending, de-duplicated local indices of the documents with at least
+// one token of that code: docs[offsets[c] .. offsets[c+1]). offsets has n_centroids + 1 entries.
+struct Ivf {
+  std::vector<std::int64_t> offsets;
+  std::vector<std::uint32_t> docs;
+};
+
+// codes holds doc_offsets[n_docs] tokens; n_docs must be below 2^32.
+Ivf build_ivf(const std::uint16_t* codes, const std::int64_t* doc_offsets, std::int64_t n_docs,
+              std::int64_t n_centroids);
+
+// One compressed segment of the index, not owned.
+struct Segment {
+  const std::uint16_t* codes = nullptr;     // one per token
+  const std::uint8_t* residuals = nullptr;  // n_tokens x packed_bytes
+  const std::int64_t* offsets = nullptr;    // doc i = tokens offsets[i] .. offsets[i+1]
+  std::int64_t n_docs = 0;
+  const std::int64_t* ivf_offsets = nullptr;  // from build_ivf: n_centroids + 1 entries
+  const std::uint32_t* ivf_docs = nullptr;
+  DocSelection allowed;              // searchable documents: sorted unique local ids, or all
+  const DocMatrix* exact = nullptr;  // optional uncompressed copy of the same documents for the final scores
+  std::int64_t first_pos = 0;        // added to local ids in the result
+};
+
+struct SearchParams {
+  std::int64_t k;
+  std::int64_t nprobe;       // centroids probed per query token (clipped to n_centroids)
+  std::int64_t ncandidates;  // documents kept for exact scoring, per segment; at least 1, raised to k
+  bool exhaustive = false;   // score every allowed document exactly, skipping the index
+};
+
+// PLAID search. (a) Centroid scores S = Q C^T once per call; each query token probes its
+// nprobe best centroids (ties to the lower index). (b) Per segment, the candidates are the
+// allowed documents in the probed centroids' lists. (c) Beyond ncandidates, candidates are
+// ranked by the approximate score sum_i max_{t in d} S[code_t][i] and the best ncandidates kept
+// (ties to the lower index). (d) The kept documents are decompressed (or read from `exact`) and
+// scored by exact MaxSim. Result: the best k over all segments, score descending, ties to the
+// lower position first_pos + local id; k is clipped to the documents scored. Results do not
+// depend on the thread count.
+TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
+            const SearchParams& params, int threads = 0);
+
+}  // namespace colmax::plaid

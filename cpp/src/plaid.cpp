@@ -1,0 +1,509 @@
+// The compressed index: the scalar kernels (the specification), validation, the residual codec,
+// the inverted file and the staged search, with threads over chunks of rows or documents.
+#include "colmax/plaid.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "aligned.hpp"
+#include "dispatch.hpp"
+#include "parallel.hpp"
+#include "plaid_kernels.hpp"
+
+namespace colmax {
+namespace kernels {
+namespace {
+
+void assign_scalar(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
+                   std::int32_t* codes, float* best) {
+  for (std::int64_t r = 0; r < n; ++r) {
+    float top = -std::numeric_limits<float>::infinity();
+    std::int32_t arg = 0;
+    for (std::int64_t c = 0; c < n_centroids; ++c) {
+      float dot = 0.0f;
+      for (std::int64_t k = 0; k < dim; ++k) dot += x[r * dim + k] * centroids[c * dim + k];
+      if (dot > top) {
+        top = dot;
+        arg = static_cast<std::int32_t>(c);
+      }
+    }
+    codes[r] = arg;
+    if (best != nullptr) best[r] = top;
+  }
+}
+
+void centroid_scores_scalar(const QueryMatrix& q, const float* centroids, std::int64_t n_centroids, std::int64_t nq_pad,
+                            float* out) {
+  for (std::int64_t c = 0; c < n_centroids; ++c)
+    for (std::int64_t i = 0; i < q.n_tokens; ++i) {
+      float dot = 0.0f;
+      for (std::int64_t k = 0; k < q.dim; ++k) dot += q.data[i * q.dim + k] * centroids[c * q.dim + k];
+      out[c * nq_pad + i] = dot;
+    }
+}
+
+void approx_scores_scalar(const float* s, std::int64_t nq, std::int64_t nq_pad, const std::uint16_t* codes,
+                          const std::int64_t* offsets, const std::int64_t* ids, std::int64_t count, float* out) {
+  std::vector<float> maxes(static_cast<std::size_t>(nq));
+  for (std::int64_t b = 0; b < count; ++b) {
+    const std::int64_t begin = offsets[ids[b]], end = offsets[ids[b] + 1];
+    std::fill(maxes.begin(), maxes.end(), -std::numeric_limits<float>::infinity());
+    for (std::int64_t t = begin; t < end; ++t)
+      for (std::int64_t i = 0; i < nq; ++i) maxes[i] = std::max(maxes[i], s[codes[t] * nq_pad + i]);
+    float score = begin == end ? -std::numeric_limits<float>::infinity() : 0.0f;
+    for (std::int64_t i = 0; i < nq && begin < end; ++i) score += maxes[i];
+    out[b] = score;
+  }
+}
+
+}  // namespace
+
+const PlaidKernels plaid_scalar = {assign_scalar, centroid_scores_scalar, approx_scores_scalar};
+
+}  // namespace kernels
+
+namespace plaid {
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+std::string str(std::int64_t v) { return std::to_string(v); }
+
+int resolve_threads(int threads) { return threads <= 0 ? default_threads() : threads; }
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// Rows per chunk of work: large enough to amortise a chunk's setup, small enough to balance.
+constexpr std::int64_t kAssignChunkRows = 256;
+constexpr std::int64_t kCodecChunkRows = 4096;
+constexpr std::int64_t kApproxChunkDocs = 512;
+constexpr std::int64_t kExactChunkDocs = 16;
+// Centroids per chunk of the centroid scores (stage a).
+constexpr std::int64_t kCentroidChunk = 1024;
+
+void require_finite(const float* v, std::int64_t count, std::int64_t dim, const char* what) {
+  for (std::int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(v[i]))
+      fail(std::string(what) + " contains NaN or infinity (row " + str(i / dim) + "); pass finite values");
+}
+
+void require_code(std::uint16_t code, std::int64_t n_centroids, std::int64_t row) {
+  if (code >= n_centroids)
+    fail("code " + str(code) + " of token " + str(row) + " is out of range: the codebook has " + str(n_centroids) +
+         " centroids; codes must come from the same codebook");
+}
+
+// The decoded value of each of the 8 / NBITS buckets packed in a byte: lut[byte * per_byte + j].
+template <int NBITS>
+std::vector<float> byte_table(const float* weights) {
+  constexpr int per_byte = 8 / NBITS;
+  constexpr unsigned mask = (1u << NBITS) - 1;
+  std::vector<float> lut(256 * per_byte);
+  for (unsigned byte = 0; byte < 256; ++byte)
+    for (int j = 0; j < per_byte; ++j) lut[byte * per_byte + j] = weights[(byte >> (j * NBITS)) & mask];
+  return lut;
+}
+
+// Decodes rows [begin, end) into out (end - begin rows): loads and adds, then the optional
+// normalisation with eight partial sums so the compiler vectorises it.
+template <int NBITS>
+void decode_rows(const Codebook& cb, const float* lut, const std::uint16_t* codes, const std::uint8_t* residuals,
+                 std::int64_t begin, std::int64_t end, float* out) {
+  constexpr int per_byte = 8 / NBITS;
+  const std::int64_t dim = cb.dim, bytes = dim * NBITS / 8;
+  for (std::int64_t r = begin; r < end; ++r) {
+    require_code(codes[r], cb.n_centroids, r);
+    const float* c = cb.centroids + codes[r] * dim;
+    const std::uint8_t* in = residuals + r * bytes;
+    float* o = out + (r - begin) * dim;
+    for (std::int64_t i = 0; i < bytes; ++i) {
+      const float* w = lut + in[i] * per_byte;
+      for (int j = 0; j < per_byte; ++j) o[i * per_byte + j] = c[i * per_byte + j] + w[j];
+    }
+    if (!cb.normalize) continue;
+    float partial[8] = {};
+    std::int64_t j = 0;
+    for (; j + 8 <= dim; j += 8)
+      for (int u = 0; u < 8; ++u) partial[u] += o[j + u] * o[j + u];
+    for (; j < dim; ++j) partial[0] += o[j] * o[j];
+    const float squares = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+                          ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+    if (squares > 0.0f) {
+      const float inv = 1.0f / std::sqrt(squares);
+      for (std::int64_t k = 0; k < dim; ++k) o[k] *= inv;
+    }
+  }
+}
+
+// A decoder bound to one codebook: the byte table is built once per call.
+class Decoder {
+ public:
+  explicit Decoder(const Codebook& cb) : cb_(cb) {
+    switch (cb.nbits) {
+      case 1: lut_ = byte_table<1>(cb.weights); break;
+      case 2: lut_ = byte_table<2>(cb.weights); break;
+      case 4: lut_ = byte_table<4>(cb.weights); break;
+      default: lut_ = byte_table<8>(cb.weights); break;
+    }
+  }
+  void operator()(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t begin, std::int64_t end,
+                  float* out) const {
+    switch (cb_.nbits) {
+      case 1: decode_rows<1>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
+      case 2: decode_rows<2>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
+      case 4: decode_rows<4>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
+      default: decode_rows<8>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
+    }
+  }
+
+ private:
+  const Codebook& cb_;
+  std::vector<float> lut_;
+};
+
+// (score descending, NaN last, then id ascending): a strict total order, so selections are
+// unique and independent of the order candidates arrive in.
+bool ranks_before(float sa, std::int64_t ia, float sb, std::int64_t ib) {
+  const bool nan_a = std::isnan(sa), nan_b = std::isnan(sb);
+  if (nan_a || nan_b) {
+    if (nan_a != nan_b) return nan_b;
+  } else if (sa != sb) {
+    return sa > sb;
+  }
+  return ia < ib;
+}
+
+void validate_query(const QueryMatrix& q, std::int64_t dim) {
+  if (q.n_tokens < 1) fail("query has no tokens: pass at least one query token vector");
+  if (q.dim != dim)
+    fail("dimension mismatch: query vectors have dim " + str(q.dim) + " but the codebook has dim " + str(dim) +
+         "; encode queries with the model that built the index");
+  require_finite(q.data, q.n_tokens * q.dim, q.dim, "query");
+}
+
+void validate_segment(const QueryMatrix& query, const Codebook& cb, const Segment& s, std::int64_t i, bool exhaustive) {
+  const std::string where = "segment " + str(i) + ": ";
+  if (s.offsets == nullptr || s.codes == nullptr || s.residuals == nullptr)
+    fail(where + "codes, residuals and offsets are required");
+  if (s.n_docs < 0) fail(where + "negative document count");
+  const DocMatrix layout{nullptr, DType::f32, s.offsets[s.n_docs], cb.dim, s.offsets, s.n_docs};
+  try {
+    colmax::validate(query, layout, s.allowed);
+    if (s.exact != nullptr) {
+      if (s.exact->n_docs != s.n_docs || s.exact->n_rows != layout.n_rows ||
+          !std::equal(s.offsets, s.offsets + s.n_docs + 1, s.exact->offsets))
+        fail("exact token vectors must hold the segment's documents with the same offsets");
+      colmax::validate(query, *s.exact, s.allowed);
+    }
+  } catch (const std::invalid_argument& e) {
+    fail(where + e.what());
+  }
+  if (!s.allowed.all)
+    for (std::int64_t j = 1; j < s.allowed.count; ++j)
+      if (s.allowed.ids[j] <= s.allowed.ids[j - 1])
+        fail(where + "allowed document ids must be sorted ascending without repeats; pass numpy.unique(allowed)");
+  if (exhaustive) return;
+  if (s.ivf_offsets == nullptr || s.ivf_docs == nullptr)
+    fail(where + "the inverted file (ivf_offsets, ivf_docs) is required");
+  if (s.ivf_offsets[0] != 0) fail(where + "ivf_offsets must start at 0; build them with build_ivf");
+  for (std::int64_t c = 0; c < cb.n_centroids; ++c)
+    if (s.ivf_offsets[c + 1] < s.ivf_offsets[c])
+      fail(where + "ivf_offsets must never decrease (entry " + str(c + 1) + "); build them with build_ivf");
+}
+
+// The centroids each query token probes (its nprobe best, ties to the lower index), ascending.
+std::vector<std::int64_t> probe(const float* s, std::int64_t nq, std::int64_t nq_pad, std::int64_t n_centroids,
+                                std::int64_t nprobe) {
+  std::vector<char> probed(static_cast<std::size_t>(n_centroids), 0);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n_centroids));
+  for (std::int64_t i = 0; i < nq; ++i) {
+    for (std::int64_t c = 0; c < n_centroids; ++c) order[c] = c;
+    std::nth_element(order.begin(), order.begin() + (nprobe - 1), order.end(), [&](std::int64_t a, std::int64_t b) {
+      return ranks_before(s[a * nq_pad + i], a, s[b * nq_pad + i], b);
+    });
+    for (std::int64_t r = 0; r < nprobe; ++r) probed[order[r]] = 1;
+  }
+  std::vector<std::int64_t> out;
+  for (std::int64_t c = 0; c < n_centroids; ++c)
+    if (probed[c]) out.push_back(c);
+  return out;
+}
+
+// Allowed documents in the probed centroids' lists, ascending.
+std::vector<std::int64_t> candidates(const Segment& s, const std::vector<std::int64_t>& probed,
+                                     const std::string& where) {
+  const std::size_t words = static_cast<std::size_t>(ceil_div(s.n_docs, 64));
+  std::vector<std::uint64_t> hit(words, 0);
+  for (std::int64_t c : probed)
+    for (std::int64_t e = s.ivf_offsets[c]; e < s.ivf_offsets[c + 1]; ++e) {
+      const std::uint32_t d = s.ivf_docs[e];
+      if (d >= s.n_docs)
+        fail(where + "ivf_docs holds document " + str(d) + " but the segment has " + str(s.n_docs) +
+             " documents; rebuild the inverted file with build_ivf");
+      hit[d >> 6] |= std::uint64_t(1) << (d & 63);
+    }
+  if (!s.allowed.all) {
+    std::vector<std::uint64_t> allowed(words, 0);
+    for (std::int64_t j = 0; j < s.allowed.count; ++j)
+      allowed[s.allowed.ids[j] >> 6] |= std::uint64_t(1) << (s.allowed.ids[j] & 63);
+    for (std::size_t w = 0; w < words; ++w) hit[w] &= allowed[w];
+  }
+  std::vector<std::int64_t> out;
+  for (std::size_t w = 0; w < words; ++w)
+    for (std::uint64_t bits = hit[w]; bits != 0; bits &= bits - 1)
+      out.push_back(static_cast<std::int64_t>(w * 64 + __builtin_ctzll(bits)));
+  return out;
+}
+
+void require_codes(const Segment& s, const std::int64_t* ids, std::int64_t count, std::int64_t n_centroids) {
+  for (std::int64_t b = 0; b < count; ++b)
+    for (std::int64_t t = s.offsets[ids[b]]; t < s.offsets[ids[b] + 1]; ++t) require_code(s.codes[t], n_centroids, t);
+}
+
+// Stage (c): the best `keep` candidates by approximate score, ascending by id.
+std::vector<std::int64_t> prune(const Segment& s, const std::vector<std::int64_t>& cand, const float* scores_table,
+                                std::int64_t nq, std::int64_t nq_pad, std::int64_t n_centroids, std::int64_t keep,
+                                const kernels::PlaidKernels& kern, int threads) {
+  const std::int64_t n = static_cast<std::int64_t>(cand.size());
+  std::vector<float> approx(cand.size());
+  const std::int64_t n_chunks = ceil_div(n, kApproxChunkDocs);
+  parallel_for_chunks(n_chunks, threads, [&](std::int64_t c) {
+    const std::int64_t begin = c * kApproxChunkDocs, count = std::min(kApproxChunkDocs, n - begin);
+    require_codes(s, cand.data() + begin, count, n_centroids);
+    kern.approx_scores(scores_table, nq, nq_pad, s.codes, s.offsets, cand.data() + begin, count, approx.data() + begin);
+  });
+  std::vector<std::int64_t> order(cand.size());
+  for (std::int64_t i = 0; i < n; ++i) order[i] = i;
+  std::nth_element(order.begin(), order.begin() + (keep - 1), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return ranks_before(approx[a], cand[a], approx[b], cand[b]);
+  });
+  std::vector<std::int64_t> kept(static_cast<std::size_t>(keep));
+  for (std::int64_t r = 0; r < keep; ++r) kept[r] = cand[order[r]];
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
+// Stage (d): exact MaxSim of each listed document, on its decompressed or exact token vectors.
+std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, const Decoder& decode, const Segment& s,
+                                const std::vector<std::int64_t>& ids, int threads) {
+  const std::int64_t n = static_cast<std::int64_t>(ids.size());
+  std::vector<float> out(ids.size());
+  const kernels::ScoreFn kernel = active_kernel();
+  const std::int64_t n_chunks = ceil_div(n, kExactChunkDocs);
+  if (s.exact != nullptr) {
+    parallel_for_chunks(n_chunks, threads, [&](std::int64_t c) {
+      const std::int64_t begin = c * kExactChunkDocs, count = std::min(kExactChunkDocs, n - begin);
+      kernel({&query, 1, s.exact, ids.data() + begin, 0, count, out.data() + begin, n});
+    });
+    return out;
+  }
+  // One scratch matrix per worker, grown to the largest chunk it decodes.
+  std::vector<std::vector<float>> scratch(static_cast<std::size_t>(worker_count(n_chunks, threads)));
+  parallel_for_chunks_on_workers(n_chunks, threads, [&](int worker, std::int64_t c) {
+    const std::int64_t begin = c * kExactChunkDocs, count = std::min(kExactChunkDocs, n - begin);
+    std::vector<std::int64_t> offsets(static_cast<std::size_t>(count + 1), 0);
+    for (std::int64_t b = 0; b < count; ++b)
+      offsets[b + 1] = offsets[b] + s.offsets[ids[begin + b] + 1] - s.offsets[ids[begin + b]];
+    std::vector<float>& buf = scratch[worker];
+    if (buf.size() < static_cast<std::size_t>(offsets[count] * cb.dim))
+      buf.resize(static_cast<std::size_t>(offsets[count] * cb.dim));
+    for (std::int64_t b = 0; b < count; ++b)
+      decode(s.codes, s.residuals, s.offsets[ids[begin + b]], s.offsets[ids[begin + b] + 1],
+             buf.data() + offsets[b] * cb.dim);
+    const DocMatrix docs{buf.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
+    kernel({&query, 1, &docs, nullptr, 0, count, out.data() + begin, n});
+  });
+  return out;
+}
+
+}  // namespace
+
+void assign(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
+            std::int32_t* codes, float* best_scores, int threads) {
+  if (n < 0) fail("negative row count");
+  if (dim < 1) fail("dimension must be at least 1");
+  if (n_centroids < 1 || n_centroids > (std::int64_t(1) << 24))
+    fail("need 1 to 2^24 centroids (indices travel as exact float32), got " + str(n_centroids));
+  if (centroids == nullptr || (n > 0 && (x == nullptr || codes == nullptr))) fail("null data pointer");
+  require_finite(centroids, n_centroids * dim, dim, "centroids");
+  const kernels::PlaidKernels& kern = active_plaid_kernels();
+  parallel_for_chunks(ceil_div(n, kAssignChunkRows), resolve_threads(threads), [&](std::int64_t c) {
+    const std::int64_t begin = c * kAssignChunkRows, rows = std::min(kAssignChunkRows, n - begin);
+    require_finite(x + begin * dim, rows * dim, dim, "x");
+    kern.assign(x + begin * dim, rows, dim, centroids, n_centroids, codes + begin,
+                best_scores == nullptr ? nullptr : best_scores + begin);
+  });
+}
+
+std::int64_t packed_bytes(std::int64_t dim, int nbits) {
+  if (nbits != 1 && nbits != 2 && nbits != 4 && nbits != 8) fail("nbits must be 1, 2, 4 or 8, got " + str(nbits));
+  if (dim < 1) fail("dimension must be at least 1");
+  if (dim * nbits % 8 != 0)
+    fail("dim * nbits must be a multiple of 8 so rows pack into whole bytes: dim " + str(dim) + " with nbits " +
+         str(nbits) + "; use a larger nbits or a dimension that is a multiple of " + str(8 / nbits));
+  return dim * nbits / 8;
+}
+
+void validate(const Codebook& cb) {
+  if (cb.centroids == nullptr) fail("the codebook has no centroids");
+  if (cb.n_centroids < 1 || cb.n_centroids > 65536)
+    fail("the codebook needs 1 to 65536 centroids (codes are uint16), got " + str(cb.n_centroids));
+  packed_bytes(cb.dim, cb.nbits);
+  const std::int64_t buckets = std::int64_t(1) << cb.nbits;
+  if (cb.cutoffs != nullptr)
+    for (std::int64_t i = 0; i < buckets - 1; ++i) {
+      if (!std::isfinite(cb.cutoffs[i])) fail("cutoffs contain NaN or infinity; pass finite bucket boundaries");
+      if (i > 0 && cb.cutoffs[i] < cb.cutoffs[i - 1])
+        fail("cutoffs must be sorted ascending (entry " + str(i) + " is smaller than entry " + str(i - 1) +
+             "); pass numpy.sort(cutoffs)");
+    }
+  if (cb.weights != nullptr)
+    for (std::int64_t i = 0; i < buckets; ++i)
+      if (!std::isfinite(cb.weights[i])) fail("weights contain NaN or infinity; pass finite bucket values");
+}
+
+void compress(const Codebook& cb, const float* x, const std::uint16_t* codes, std::int64_t n, std::uint8_t* out,
+              int threads) {
+  validate(cb);
+  if (cb.cutoffs == nullptr) fail("compress needs the codebook's cutoffs");
+  if (n < 0) fail("negative row count");
+  if (n > 0 && (x == nullptr || codes == nullptr || out == nullptr)) fail("null data pointer");
+  const std::int64_t dim = cb.dim, bytes = packed_bytes(dim, cb.nbits);
+  const float* cut_end = cb.cutoffs + ((std::int64_t(1) << cb.nbits) - 1);
+  parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
+    const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
+    require_finite(x + begin * dim, (end - begin) * dim, dim, "x");
+    for (std::int64_t r = begin; r < end; ++r) {
+      require_code(codes[r], cb.n_centroids, r);
+      const float* row = x + r * dim;
+      const float* centroid = cb.centroids + codes[r] * dim;
+      std::uint8_t* dst = out + r * bytes;
+      std::fill(dst, dst + bytes, 0);
+      for (std::int64_t j = 0; j < dim; ++j) {
+        const auto bucket =
+            static_cast<unsigned>(std::upper_bound(cb.cutoffs, cut_end, row[j] - centroid[j]) - cb.cutoffs);
+        dst[j * cb.nbits / 8] |= static_cast<std::uint8_t>(bucket << (j * cb.nbits % 8));
+      }
+    }
+  });
+}
+
+void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                float* out, int threads) {
+  validate(cb);
+  if (cb.weights == nullptr) fail("decompress needs the codebook's weights");
+  if (n < 0) fail("negative row count");
+  if (n > 0 && (codes == nullptr || residuals == nullptr || out == nullptr)) fail("null data pointer");
+  const Decoder decode(cb);
+  parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
+    const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
+    decode(codes, residuals, begin, end, out + begin * cb.dim);
+  });
+}
+
+Ivf build_ivf(const std::uint16_t* codes, const std::int64_t* doc_offsets, std::int64_t n_docs,
+              std::int64_t n_centroids) {
+  if (n_centroids < 1 || n_centroids > 65536)
+    fail("need 1 to 65536 centroids (codes are uint16), got " + str(n_centroids));
+  if (n_docs < 0 || n_docs > std::int64_t(std::numeric_limits<std::uint32_t>::max()))
+    fail("a segment holds 0 to 2^32 - 1 documents (ids are uint32), got " + str(n_docs) + "; split it");
+  if (doc_offsets == nullptr) fail("null doc_offsets");
+  if (doc_offsets[0] != 0) fail("doc_offsets must start at 0, got " + str(doc_offsets[0]));
+  for (std::int64_t d = 0; d < n_docs; ++d)
+    if (doc_offsets[d + 1] < doc_offsets[d]) fail("doc_offsets must never decrease (entry " + str(d + 1) + ")");
+  for (std::int64_t t = 0; t < doc_offsets[n_docs]; ++t) require_code(codes[t], n_centroids, t);
+
+  // Two passes over the tokens, count then fill; last[c] (doc + 1) drops repeats within a doc.
+  Ivf ivf;
+  ivf.offsets.assign(static_cast<std::size_t>(n_centroids + 1), 0);
+  std::vector<std::int64_t> last(static_cast<std::size_t>(n_centroids), 0);
+  for (std::int64_t d = 0; d < n_docs; ++d)
+    for (std::int64_t t = doc_offsets[d]; t < doc_offsets[d + 1]; ++t)
+      if (last[codes[t]] != d + 1) {
+        last[codes[t]] = d + 1;
+        ++ivf.offsets[codes[t] + 1];
+      }
+  for (std::int64_t c = 0; c < n_centroids; ++c) ivf.offsets[c + 1] += ivf.offsets[c];
+  ivf.docs.resize(static_cast<std::size_t>(ivf.offsets[n_centroids]));
+  std::vector<std::int64_t> next(ivf.offsets.begin(), ivf.offsets.end() - 1);
+  std::fill(last.begin(), last.end(), 0);
+  for (std::int64_t d = 0; d < n_docs; ++d)
+    for (std::int64_t t = doc_offsets[d]; t < doc_offsets[d + 1]; ++t)
+      if (last[codes[t]] != d + 1) {
+        last[codes[t]] = d + 1;
+        ivf.docs[next[codes[t]]++] = static_cast<std::uint32_t>(d);
+      }
+  return ivf;
+}
+
+TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
+            const SearchParams& p, int threads) {
+  validate(cb);
+  if (cb.weights == nullptr) fail("search needs the codebook's weights");
+  validate_query(query, cb.dim);
+  if (p.k < 1) fail("k must be at least 1, got " + str(p.k));
+  if (p.nprobe < 1) fail("nprobe must be at least 1, got " + str(p.nprobe));
+  if (p.ncandidates < 1) fail("ncandidates must be at least 1, got " + str(p.ncandidates));
+  if (n_segments < 0 || (n_segments > 0 && segments == nullptr)) fail("invalid segment list");
+  for (std::int64_t i = 0; i < n_segments; ++i) validate_segment(query, cb, segments[i], i, p.exhaustive);
+  threads = resolve_threads(threads);
+  const kernels::PlaidKernels& kern = active_plaid_kernels();
+  const Decoder decode(cb);
+
+  // Stage (a), once for all segments: S transposed, n_centroids x nq_pad, padding lanes zero.
+  const std::int64_t nq = query.n_tokens, nq_pad = ceil_div(nq, 16) * 16;
+  AlignedBuffer<float> table;
+  std::vector<std::int64_t> probed;
+  if (!p.exhaustive) {
+    table.assign_zero(static_cast<std::size_t>(cb.n_centroids * nq_pad));
+    parallel_for_chunks(ceil_div(cb.n_centroids, kCentroidChunk), threads, [&](std::int64_t c) {
+      const std::int64_t begin = c * kCentroidChunk, count = std::min(kCentroidChunk, cb.n_centroids - begin);
+      kern.centroid_scores(query, cb.centroids + begin * cb.dim, count, nq_pad, table.data() + begin * nq_pad);
+    });
+    probed = probe(table.data(), nq, nq_pad, cb.n_centroids, std::min(p.nprobe, cb.n_centroids));
+  }
+
+  std::vector<float> scores;
+  std::vector<std::int64_t> positions;
+  const std::int64_t keep = std::max(p.ncandidates, p.k);
+  for (std::int64_t i = 0; i < n_segments; ++i) {
+    const Segment& s = segments[i];
+    std::vector<std::int64_t> ids;
+    if (p.exhaustive) {
+      if (s.allowed.all) {
+        ids.resize(static_cast<std::size_t>(s.n_docs));
+        for (std::int64_t d = 0; d < s.n_docs; ++d) ids[d] = d;
+      } else {
+        ids.assign(s.allowed.ids, s.allowed.ids + s.allowed.count);
+      }
+    } else {
+      ids = candidates(s, probed, "segment " + str(i) + ": ");
+      if (static_cast<std::int64_t>(ids.size()) > keep)
+        ids = prune(s, ids, table.data(), nq, nq_pad, cb.n_centroids, keep, kern, threads);
+    }
+    const std::vector<float> exact = exact_scores(query, cb, decode, s, ids, threads);
+    for (std::size_t b = 0; b < ids.size(); ++b) {
+      scores.push_back(exact[b]);
+      positions.push_back(s.first_pos + ids[b]);
+    }
+  }
+
+  const std::int64_t n = static_cast<std::int64_t>(scores.size()), kk = std::min(p.k, n);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  for (std::int64_t r = 0; r < n; ++r) order[r] = r;
+  std::partial_sort(order.begin(), order.begin() + kk, order.end(), [&](std::int64_t a, std::int64_t b) {
+    return ranks_before(scores[a], positions[a], scores[b], positions[b]);
+  });
+  TopK top;
+  for (std::int64_t r = 0; r < kk; ++r) {
+    top.ids.push_back(positions[order[r]]);
+    top.scores.push_back(scores[order[r]]);
+  }
+  return top;
+}
+
+}  // namespace plaid
+}  // namespace colmax

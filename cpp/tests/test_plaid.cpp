@@ -1,0 +1,506 @@
+// The compressed index against plain-loop references: assignment per ISA (odd dimensions,
+// centroid counts off the tile height, ties), the codec's bit layout and error bound, the
+// inverted file, and search (exhaustive vs brute force, full probing vs exhaustive, allowed
+// subsets, segments, pruning, threads, exact vectors) plus every validation error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "colmax/isa.hpp"
+#include "colmax/maxsim.hpp"
+#include "colmax/plaid.hpp"
+
+namespace {
+
+using colmax::Isa;
+namespace plaid = colmax::plaid;
+
+// Forces one ISA for a scope.
+class IsaScope {
+ public:
+  explicit IsaScope(Isa isa) : before_(colmax::active_isa()) { colmax::set_active_isa(isa); }
+  ~IsaScope() { colmax::set_active_isa(before_); }
+
+ private:
+  Isa before_;
+};
+
+std::vector<float> uniform(std::size_t n, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+double dot(const float* a, const float* b, std::int64_t dim) {
+  double s = 0;
+  for (std::int64_t k = 0; k < dim; ++k) s += double(a[k]) * b[k];
+  return s;
+}
+
+struct AssignShape {
+  std::int64_t dim, n, k;
+};
+
+class Assign : public ::testing::TestWithParam<std::tuple<Isa, AssignShape>> {};
+
+TEST_P(Assign, MatchesBruteForce) {
+  const auto [isa, shape] = GetParam();
+  const IsaScope scope(isa);
+  const auto x = uniform(shape.n * shape.dim, 1), c = uniform(shape.k * shape.dim, 2);
+  std::vector<std::int32_t> codes(shape.n);
+  std::vector<float> best(shape.n);
+  plaid::assign(x.data(), shape.n, shape.dim, c.data(), shape.k, codes.data(), best.data(), 2);
+  const double tol = 1e-5 * shape.dim + 1e-6;
+  for (std::int64_t r = 0; r < shape.n; ++r) {
+    double top = -1e300, second = -1e300;
+    std::int64_t arg = 0;
+    for (std::int64_t j = 0; j < shape.k; ++j) {
+      const double s = dot(&x[r * shape.dim], &c[j * shape.dim], shape.dim);
+      if (s > top) {
+        second = top, top = s, arg = j;
+      } else if (s > second) {
+        second = s;
+      }
+    }
+    ASSERT_GE(codes[r], 0);
+    ASSERT_LT(codes[r], shape.k);
+    EXPECT_NEAR(dot(&x[r * shape.dim], &c[codes[r] * shape.dim], shape.dim), top, tol) << "row " << r;
+    EXPECT_NEAR(best[r], top, tol) << "row " << r;
+    if (top - second > 2 * tol) EXPECT_EQ(codes[r], arg) << "row " << r;
+  }
+}
+
+TEST_P(Assign, TiesGoToTheLowerIndex) {
+  const auto [isa, shape] = GetParam();
+  const IsaScope scope(isa);
+  // Every centroid equal: every row ties everywhere and must pick centroid 0; then centroids 3
+  // and k-1 copy a row's best centroid, which must keep the lower of the tied indices.
+  std::vector<float> c(shape.k * shape.dim, 0.5f);
+  const auto x = uniform(shape.n * shape.dim, 3);
+  std::vector<std::int32_t> codes(shape.n);
+  plaid::assign(x.data(), shape.n, shape.dim, c.data(), shape.k, codes.data(), nullptr, 1);
+  for (std::int32_t code : codes) EXPECT_EQ(code, 0);
+
+  c = uniform(shape.k * shape.dim, 4);
+  plaid::assign(x.data(), 1, shape.dim, c.data(), shape.k, codes.data(), nullptr, 1);
+  const std::int32_t winner = codes[0];
+  if (winner < 3 || shape.k < 5) return;
+  std::copy(&c[winner * shape.dim], &c[(winner + 1) * shape.dim], &c[3 * shape.dim]);
+  std::copy(&c[winner * shape.dim], &c[(winner + 1) * shape.dim], &c[(shape.k - 1) * shape.dim]);
+  plaid::assign(x.data(), 1, shape.dim, c.data(), shape.k, codes.data(), nullptr, 1);
+  EXPECT_EQ(codes[0], 3);
+}
+
+std::vector<Isa> all_supported() { return colmax::supported_isas(); }
+
+INSTANTIATE_TEST_SUITE_P(Plaid, Assign,
+                         ::testing::Combine(::testing::ValuesIn(all_supported()),
+                                            ::testing::Values(AssignShape{1, 40, 3}, AssignShape{7, 300, 37},
+                                                              AssignShape{128, 300, 23}, AssignShape{130, 70, 11},
+                                                              AssignShape{384, 33, 17})),
+                         [](const auto& info) {
+                           const AssignShape s = std::get<1>(info.param);
+                           return std::string(colmax::isa_name(std::get<0>(info.param))) + "_dim" +
+                                  std::to_string(s.dim) + "_k" + std::to_string(s.k);
+                         });
+
+TEST(PlaidAssign, ThreadCountDoesNotChangeResults) {
+  const std::int64_t n = 1500, dim = 24, k = 45;
+  const auto x = uniform(n * dim, 5), c = uniform(k * dim, 6);
+  std::vector<std::int32_t> codes1(n), codes(n);
+  std::vector<float> best1(n), best(n);
+  plaid::assign(x.data(), n, dim, c.data(), k, codes1.data(), best1.data(), 1);
+  for (int threads : {2, 3, 7}) {
+    plaid::assign(x.data(), n, dim, c.data(), k, codes.data(), best.data(), threads);
+    EXPECT_EQ(codes, codes1);
+    EXPECT_EQ(best, best1);
+  }
+}
+
+// A codebook whose cutoffs split [-0.1, 0.1] evenly and whose weights are the bucket midpoints:
+// the quantiles of the uniform residuals the tests draw.
+struct TestCodebook {
+  std::vector<float> centroids, cutoffs, weights;
+  plaid::Codebook cb;
+  TestCodebook(std::int64_t k, std::int64_t dim, int nbits, bool normalize, std::uint32_t seed = 7) {
+    centroids = uniform(k * dim, seed);
+    const int buckets = 1 << nbits;
+    const float width = 0.2f / buckets;
+    for (int b = 1; b < buckets; ++b) cutoffs.push_back(-0.1f + b * width);
+    for (int b = 0; b < buckets; ++b) weights.push_back(-0.1f + (b + 0.5f) * width);
+    cb = {centroids.data(), k, dim, nbits, cutoffs.data(), weights.data(), normalize};
+  }
+};
+
+unsigned bucket_at(const std::uint8_t* row, std::int64_t j, int nbits) {
+  return (row[j * nbits / 8] >> (j * nbits % 8)) & ((1u << nbits) - 1);
+}
+
+TEST(PlaidCodec, RoundTripDecodesBucketWeightsWithinHalfABucket) {
+  const std::int64_t k = 9, dim = 40, n = 200;
+  for (int nbits : {1, 2, 4, 8}) {
+    TestCodebook t(k, dim, nbits, false);
+    t.centroids[5] = 0.0f;  // so that x[5] - centroid is exactly a cutoff below
+    std::vector<std::uint16_t> codes(n);
+    std::vector<float> x(n * dim);
+    const auto noise = uniform(n * dim, 11, -0.1f, 0.1f);
+    for (std::int64_t r = 0; r < n; ++r) {
+      codes[r] = static_cast<std::uint16_t>(r % k);
+      for (std::int64_t j = 0; j < dim; ++j) x[r * dim + j] = t.centroids[codes[r] * dim + j] + noise[r * dim + j];
+    }
+    x[5] = t.cutoffs[0];  // exactly on a cutoff: the upper bucket
+    const std::int64_t bytes = plaid::packed_bytes(dim, nbits);
+    std::vector<std::uint8_t> packed(n * bytes);
+    plaid::compress(t.cb, x.data(), codes.data(), n, packed.data(), 2);
+    std::vector<float> out(n * dim);
+    plaid::decompress(t.cb, codes.data(), packed.data(), n, out.data(), 2);
+    const float half = 0.1f / (1 << nbits) + 1e-6f;
+    for (std::int64_t r = 0; r < n; ++r)
+      for (std::int64_t j = 0; j < dim; ++j) {
+        const float c = t.centroids[codes[r] * dim + j], residual = x[r * dim + j] - c;
+        const unsigned expected = static_cast<unsigned>(
+            std::count_if(t.cutoffs.begin(), t.cutoffs.end(), [&](float cut) { return cut <= residual; }));
+        const unsigned bucket = bucket_at(&packed[r * bytes], j, nbits);
+        ASSERT_EQ(bucket, expected) << "nbits " << nbits << " row " << r << " dim " << j;
+        ASSERT_EQ(out[r * dim + j], c + t.weights[bucket]);
+        ASSERT_LE(std::fabs(out[r * dim + j] - x[r * dim + j]), half) << "nbits " << nbits;
+      }
+    EXPECT_EQ(bucket_at(&packed[0], 5, nbits), 1u);
+  }
+}
+
+TEST(PlaidCodec, NormalizeGivesUnitRowsAndKeepsZeroRows) {
+  TestCodebook t(3, 16, 2, true);
+  std::fill(t.centroids.begin(), t.centroids.begin() + 16, 0.0f);
+  const std::vector<float> zero_weights(4, 0.0f);
+  plaid::Codebook cb = t.cb;
+  cb.weights = zero_weights.data();
+  const std::vector<std::uint16_t> codes = {0, 1, 2};
+  const std::vector<std::uint8_t> packed(3 * 4, 0x1B);
+  std::vector<float> out(3 * 16);
+  plaid::decompress(cb, codes.data(), packed.data(), 3, out.data());
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(out[j], 0.0f);
+  for (int r = 1; r < 3; ++r) {
+    double norm = 0;
+    for (int j = 0; j < 16; ++j) norm += double(out[r * 16 + j]) * out[r * 16 + j];
+    EXPECT_NEAR(norm, 1.0, 1e-5);
+  }
+}
+
+TEST(PlaidCodec, RejectsBadInput) {
+  EXPECT_THROW(plaid::packed_bytes(10, 3), std::invalid_argument);
+  EXPECT_THROW(plaid::packed_bytes(7, 2), std::invalid_argument);
+  EXPECT_THROW(plaid::packed_bytes(0, 8), std::invalid_argument);
+  EXPECT_EQ(plaid::packed_bytes(130, 4), 65);
+  const TestCodebook t(4, 8, 2, false);
+  plaid::Codebook cb = t.cb;
+  cb.n_centroids = 0;
+  EXPECT_THROW(plaid::validate(cb), std::invalid_argument);
+  cb = t.cb;
+  cb.n_centroids = 65537;
+  EXPECT_THROW(plaid::validate(cb), std::invalid_argument);
+  const float unsorted[] = {0.1f, -0.1f, 0.2f}, nan_cut[] = {0.0f, std::nanf(""), 1.0f};
+  cb = t.cb;
+  cb.cutoffs = unsorted;
+  EXPECT_THROW(plaid::validate(cb), std::invalid_argument);
+  cb.cutoffs = nan_cut;
+  EXPECT_THROW(plaid::validate(cb), std::invalid_argument);
+  const float inf_weights[] = {0.0f, 1.0f, INFINITY, 2.0f};
+  cb = t.cb;
+  cb.weights = inf_weights;
+  EXPECT_THROW(plaid::validate(cb), std::invalid_argument);
+  cb = t.cb;
+  cb.centroids = nullptr;
+  EXPECT_THROW(plaid::validate(cb), std::invalid_argument);
+
+  const auto x = uniform(2 * 8, 1);
+  const std::uint16_t bad_codes[] = {0, 4};
+  std::vector<std::uint8_t> packed(4);
+  std::vector<float> out(16);
+  EXPECT_THROW(plaid::compress(t.cb, x.data(), bad_codes, 2, packed.data()), std::invalid_argument);
+  EXPECT_THROW(plaid::decompress(t.cb, bad_codes, packed.data(), 2, out.data()), std::invalid_argument);
+  cb = t.cb;
+  cb.cutoffs = nullptr;
+  const std::uint16_t codes[] = {0, 1};
+  EXPECT_THROW(plaid::compress(cb, x.data(), codes, 2, packed.data()), std::invalid_argument);
+  cb = t.cb;
+  cb.weights = nullptr;
+  EXPECT_THROW(plaid::decompress(cb, codes, packed.data(), 2, out.data()), std::invalid_argument);
+  std::vector<float> nan_x = x;
+  nan_x[3] = std::nanf("");
+  EXPECT_THROW(plaid::compress(t.cb, nan_x.data(), codes, 2, packed.data()), std::invalid_argument);
+
+  std::vector<std::int32_t> assigned(2);
+  EXPECT_THROW(plaid::assign(nan_x.data(), 2, 8, t.centroids.data(), 4, assigned.data(), nullptr),
+               std::invalid_argument);
+  EXPECT_THROW(plaid::assign(x.data(), 2, 8, t.centroids.data(), 0, assigned.data(), nullptr), std::invalid_argument);
+  EXPECT_THROW(plaid::assign(x.data(), 2, 0, t.centroids.data(), 4, assigned.data(), nullptr), std::invalid_argument);
+}
+
+TEST(PlaidIvf, MatchesNaiveMap) {
+  const std::vector<std::int64_t> offsets = {0, 3, 3, 8, 9, 15};
+  std::mt19937 rng(3);
+  std::vector<std::uint16_t> codes(15);
+  for (auto& c : codes) c = static_cast<std::uint16_t>(rng() % 6);
+  const plaid::Ivf ivf = plaid::build_ivf(codes.data(), offsets.data(), 5, 7);
+  std::map<int, std::set<std::uint32_t>> naive;
+  for (int d = 0; d < 5; ++d)
+    for (std::int64_t t = offsets[d]; t < offsets[d + 1]; ++t) naive[codes[t]].insert(d);
+  ASSERT_EQ(ivf.offsets.size(), 8u);
+  EXPECT_EQ(ivf.offsets[0], 0);
+  for (int c = 0; c < 7; ++c) {
+    const std::vector<std::uint32_t> got(ivf.docs.begin() + ivf.offsets[c], ivf.docs.begin() + ivf.offsets[c + 1]);
+    const std::vector<std::uint32_t> want(naive[c].begin(), naive[c].end());
+    EXPECT_EQ(got, want) << "centroid " << c;
+  }
+  const std::uint16_t bad[] = {0, 7};
+  const std::int64_t two[] = {0, 2};
+  EXPECT_THROW(plaid::build_ivf(bad, two, 1, 7), std::invalid_argument);
+  const std::int64_t decreasing[] = {0, 2, 1};
+  EXPECT_THROW(plaid::build_ivf(codes.data(), decreasing, 2, 7), std::invalid_argument);
+  EXPECT_THROW(plaid::build_ivf(codes.data(), two, 1, 0), std::invalid_argument);
+}
+
+// A compressed corpus: vectors near their centroids, codes from assign, residuals, the ivf and
+// the decompressed vectors that exhaustive search must score.
+struct Corpus {
+  static constexpr std::int64_t dim = 32, k = 16;
+  TestCodebook book{k, dim, 2, true, 21};
+  std::vector<std::int64_t> offsets{0};
+  std::vector<float> x, decoded;
+  std::vector<std::uint16_t> codes;
+  std::vector<std::uint8_t> residuals;
+  plaid::Ivf ivf;
+  std::int64_t n_docs;
+
+  explicit Corpus(std::int64_t docs) : n_docs(docs) {
+    for (std::int64_t d = 0; d < docs; ++d) offsets.push_back(offsets.back() + (d == 7 ? 0 : 1 + (d * 7) % 13));
+    const std::int64_t n = offsets.back();
+    x = uniform(n * dim, 31);
+    std::vector<std::int32_t> assigned(n);
+    plaid::assign(x.data(), n, dim, book.centroids.data(), k, assigned.data(), nullptr);
+    codes.assign(assigned.begin(), assigned.end());
+    for (std::int64_t t = 0; t < n; ++t)  // keep residuals inside the quantizer's range
+      for (std::int64_t j = 0; j < dim; ++j)
+        x[t * dim + j] = book.centroids[codes[t] * dim + j] + 0.1f * x[t * dim + j];
+    residuals.resize(n * plaid::packed_bytes(dim, 2));
+    plaid::compress(book.cb, x.data(), codes.data(), n, residuals.data());
+    decoded.resize(n * dim);
+    plaid::decompress(book.cb, codes.data(), residuals.data(), n, decoded.data());
+    ivf = plaid::build_ivf(codes.data(), offsets.data(), docs, k);
+  }
+
+  plaid::Segment segment() const {
+    return {codes.data(),
+            residuals.data(),
+            offsets.data(),
+            n_docs,
+            ivf.offsets.data(),
+            ivf.docs.data(),
+            colmax::DocSelection::everything(),
+            nullptr,
+            0};
+  }
+  colmax::DocMatrix matrix(const std::vector<float>& v) const {
+    return {v.data(), colmax::DType::f32, offsets.back(), dim, offsets.data(), n_docs};
+  }
+};
+
+plaid::SearchParams params(std::int64_t k, std::int64_t nprobe, std::int64_t ncandidates, bool exhaustive = false) {
+  return {k, nprobe, ncandidates, exhaustive};
+}
+
+void expect_same(const colmax::TopK& a, const colmax::TopK& b, const std::string& what) {
+  EXPECT_EQ(a.ids, b.ids) << what;
+  EXPECT_EQ(a.scores, b.scores) << what;
+}
+
+class Search : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(Search, ExhaustiveIsBruteForceAndFullProbingIsExhaustive) {
+  const IsaScope scope(GetParam());
+  const Corpus c(60);
+  const auto q = uniform(5 * Corpus::dim, 41);
+  const colmax::QueryMatrix query{q.data(), 5, Corpus::dim};
+  const plaid::Segment seg = c.segment();
+  const colmax::TopK brute = colmax::maxsim_topk(query, c.matrix(c.decoded), 12, colmax::DocSelection::everything(), 1);
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1, 1, true), 1), brute, "exhaustive");
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, Corpus::k, 60), 1), brute, "full probe");
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1000, 1000), 2), brute, "clipped nprobe");
+
+  // With `exact` the final scores come from the uncompressed vectors.
+  const colmax::DocMatrix exact = c.matrix(c.x);
+  plaid::Segment with_exact = seg;
+  with_exact.exact = &exact;
+  expect_same(plaid::search(query, c.book.cb, &with_exact, 1, params(12, Corpus::k, 60), 2),
+              colmax::maxsim_topk(query, exact, 12, colmax::DocSelection::everything(), 1), "exact");
+}
+
+TEST_P(Search, AllowedSubsetsAndSegmentsMerge) {
+  const IsaScope scope(GetParam());
+  const Corpus c(60);
+  const auto q = uniform(3 * Corpus::dim, 43);
+  const colmax::QueryMatrix query{q.data(), 3, Corpus::dim};
+  std::vector<std::int64_t> even;
+  for (std::int64_t d = 0; d < 60; d += 2) even.push_back(d);
+  plaid::Segment seg = c.segment();
+  seg.allowed = colmax::DocSelection::subset(even.data(), static_cast<std::int64_t>(even.size()));
+  const colmax::TopK brute = colmax::maxsim_topk(query, c.matrix(c.decoded), 60, seg.allowed, 1);
+  for (bool exhaustive : {true, false}) {
+    const colmax::TopK got = plaid::search(query, c.book.cb, &seg, 1, params(60, Corpus::k, 60, exhaustive), 2);
+    expect_same(got, brute, exhaustive ? "allowed, exhaustive" : "allowed, staged");
+  }
+
+  // The same documents split in two segments, positions offset by first_pos: same ranking.
+  const Corpus a(25), b(35);
+  std::vector<float> all_decoded(a.decoded);
+  all_decoded.insert(all_decoded.end(), b.decoded.begin(), b.decoded.end());
+  std::vector<std::int64_t> all_offsets(a.offsets);
+  for (std::size_t i = 1; i < b.offsets.size(); ++i) all_offsets.push_back(a.offsets.back() + b.offsets[i]);
+  const colmax::DocMatrix merged{all_decoded.data(), colmax::DType::f32, all_offsets.back(),
+                                 Corpus::dim,        all_offsets.data(), 60};
+  plaid::Segment segs[] = {a.segment(), b.segment()};
+  segs[1].first_pos = 25;
+  const colmax::TopK want = colmax::maxsim_topk(query, merged, 9, colmax::DocSelection::everything(), 1);
+  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, 1, 1, true), 1), want, "segments, exhaustive");
+  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, Corpus::k, 100), 2), want, "segments, staged");
+}
+
+TEST_P(Search, PruningKeepsTheBestApproximateScores) {
+  const IsaScope scope(GetParam());
+  const Corpus c(80);
+  const std::int64_t nq = 4, dim = Corpus::dim, n_keep = 6;
+  const auto q = uniform(nq * dim, 47);
+  const colmax::QueryMatrix query{q.data(), nq, dim};
+  // Reference: probe with nprobe 2 per token, approximate score from centroid scores, keep 6.
+  std::vector<double> s(Corpus::k * nq);
+  for (std::int64_t cid = 0; cid < Corpus::k; ++cid)
+    for (std::int64_t i = 0; i < nq; ++i) s[cid * nq + i] = dot(&q[i * dim], &c.book.centroids[cid * dim], dim);
+  std::set<std::int64_t> probed;
+  for (std::int64_t i = 0; i < nq; ++i) {
+    std::vector<std::int64_t> order(Corpus::k);
+    for (std::int64_t j = 0; j < Corpus::k; ++j) order[j] = j;
+    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return s[a * nq + i] > s[b * nq + i]; });
+    probed.insert(order[0]);
+    probed.insert(order[1]);
+  }
+  std::vector<std::pair<double, std::int64_t>> approx;
+  for (std::int64_t d = 0; d < c.n_docs; ++d) {
+    bool hit = false;
+    for (std::int64_t t = c.offsets[d]; t < c.offsets[d + 1]; ++t) hit = hit || probed.count(c.codes[t]);
+    if (!hit) continue;
+    double score = 0;
+    for (std::int64_t i = 0; i < nq; ++i) {
+      double m = -1e300;
+      for (std::int64_t t = c.offsets[d]; t < c.offsets[d + 1]; ++t) m = std::max(m, s[c.codes[t] * nq + i]);
+      score += m;
+    }
+    approx.push_back({-score, d});
+  }
+  ASSERT_GT(approx.size(), std::size_t(n_keep));
+  std::sort(approx.begin(), approx.end());
+  std::vector<std::int64_t> kept;
+  for (std::int64_t r = 0; r < n_keep; ++r) kept.push_back(approx[r].second);
+  const colmax::TopK want =
+      colmax::maxsim_topk(query, c.matrix(c.decoded), 3, colmax::DocSelection::subset(kept.data(), n_keep), 1);
+  const plaid::Segment seg = c.segment();
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(3, 2, n_keep), 1), want, "pruned");
+  // ncandidates below k is raised to k.
+  EXPECT_EQ(plaid::search(query, c.book.cb, &seg, 1, params(5, 2, 1), 1).ids.size(), 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Plaid, Search, ::testing::ValuesIn(all_supported()),
+                         [](const auto& info) { return std::string(colmax::isa_name(info.param)); });
+
+TEST(PlaidSearch, ThreadCountDoesNotChangeResults) {
+  const Corpus c(400);
+  const auto q = uniform(20 * Corpus::dim, 53);
+  const colmax::QueryMatrix query{q.data(), 20, Corpus::dim};
+  const plaid::Segment seg = c.segment();
+  for (const plaid::SearchParams& p : {params(10, 2, 50), params(10, 3, 1000), params(30, 1, 1, true)}) {
+    const colmax::TopK one = plaid::search(query, c.book.cb, &seg, 1, p, 1);
+    for (int threads : {2, 3, 8}) expect_same(plaid::search(query, c.book.cb, &seg, 1, p, threads), one, "threads");
+  }
+}
+
+TEST(PlaidSearch, EmptyCandidatesGiveAnEmptyResult) {
+  const Corpus c(10);
+  const auto q = uniform(2 * Corpus::dim, 3);
+  const colmax::QueryMatrix query{q.data(), 2, Corpus::dim};
+  plaid::Segment seg = c.segment();
+  seg.allowed = colmax::DocSelection::subset(nullptr, 0);
+  EXPECT_TRUE(plaid::search(query, c.book.cb, &seg, 1, params(5, 4, 5), 1).ids.empty());
+  EXPECT_TRUE(plaid::search(query, c.book.cb, &seg, 0, params(5, 4, 5), 1).ids.empty());
+}
+
+TEST(PlaidSearch, RejectsBadInput) {
+  const Corpus c(10);
+  const auto q = uniform(2 * Corpus::dim, 3);
+  const colmax::QueryMatrix query{q.data(), 2, Corpus::dim};
+  const plaid::Segment seg = c.segment();
+  const auto& cb = c.book.cb;
+  auto throws = [&](const colmax::QueryMatrix& qm, const plaid::Codebook& book, const plaid::Segment& s,
+                    const plaid::SearchParams& p) {
+    EXPECT_THROW(plaid::search(qm, book, &s, 1, p, 1), std::invalid_argument);
+  };
+  throws(query, cb, seg, params(0, 1, 1));
+  throws(query, cb, seg, params(1, 0, 1));
+  throws(query, cb, seg, params(1, 1, 0));
+  throws({q.data(), 0, Corpus::dim}, cb, seg, params(1, 1, 1));
+  throws({q.data(), 2, Corpus::dim - 1}, cb, seg, params(1, 1, 1));
+  std::vector<float> nan_q = q;
+  nan_q[1] = std::nanf("");
+  throws({nan_q.data(), 2, Corpus::dim}, cb, seg, params(1, 1, 1));
+  plaid::Codebook no_weights = cb;
+  no_weights.weights = nullptr;
+  throws(query, no_weights, seg, params(1, 1, 1));
+
+  plaid::Segment bad = seg;
+  const std::int64_t unsorted[] = {3, 1}, out_of_range[] = {1, 10};
+  bad.allowed = colmax::DocSelection::subset(unsorted, 2);
+  throws(query, cb, bad, params(1, 1, 1));
+  bad.allowed = colmax::DocSelection::subset(out_of_range, 2);
+  throws(query, cb, bad, params(1, 1, 1, true));
+  bad = seg;
+  std::vector<std::int64_t> offsets = c.offsets;
+  offsets[2] = offsets[3] + 1;
+  bad.offsets = offsets.data();
+  throws(query, cb, bad, params(1, 1, 1));
+  bad = seg;
+  std::vector<std::int64_t> ivf_offsets = c.ivf.offsets;
+  ivf_offsets[0] = 1;
+  bad.ivf_offsets = ivf_offsets.data();
+  throws(query, cb, bad, params(1, 1, 1));
+  bad = seg;
+  std::vector<std::uint32_t> ivf_docs(c.ivf.docs.size(), 99);
+  bad.ivf_docs = ivf_docs.data();
+  throws(query, cb, bad, params(1, Corpus::k, 1));
+  bad = seg;
+  std::vector<std::uint16_t> codes(c.codes.size(), Corpus::k);
+  bad.codes = codes.data();
+  throws(query, cb, bad, params(1, Corpus::k, 1, true));
+  throws(query, cb, bad, params(1, Corpus::k, 1));
+
+  const std::vector<float> wrong_dim(c.x.size());
+  const colmax::DocMatrix exact{wrong_dim.data(), colmax::DType::f32, c.offsets.back(),
+                                Corpus::dim / 2,  c.offsets.data(),   c.n_docs};
+  bad = seg;
+  bad.exact = &exact;
+  throws(query, cb, bad, params(1, 1, 1));
+  const colmax::DocMatrix fewer{c.x.data(),  colmax::DType::f32, c.offsets[c.n_docs - 1],
+                                Corpus::dim, c.offsets.data(),   c.n_docs - 1};
+  bad.exact = &fewer;
+  throws(query, cb, bad, params(1, 1, 1));
+}
+
+}  // namespace

@@ -1,0 +1,273 @@
+"""colmax._core's compressed-index bindings against NumPy references, for every supported kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from colmax import _core
+
+
+def unit_rows(a):
+    return (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)
+
+
+def pack(buckets, nbits):
+    """LSB-first: dimension j at bit j * nbits of its row."""
+    per_byte = 8 // nbits
+    n, dim = buckets.shape
+    shifts = (np.arange(per_byte) * nbits).astype(np.uint32)
+    grouped = buckets.reshape(n, dim // per_byte, per_byte).astype(np.uint32)
+    return (grouped << shifts).sum(axis=2).astype(np.uint8)
+
+
+def unpack(packed, nbits, dim):
+    per_byte = 8 // nbits
+    shifts = np.arange(per_byte) * nbits
+    return ((packed[:, :, None] >> shifts) & ((1 << nbits) - 1)).reshape(len(packed), dim)
+
+
+def decode(codes, packed, centroids, weights, nbits, normalize):
+    out = centroids[codes] + weights[unpack(packed, nbits, centroids.shape[1])]
+    if normalize:
+        norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
+        out = np.where(norms > 0, out / np.where(norms > 0, norms, 1), 0)
+    return out.astype(np.float32)
+
+
+def maxsim(query, tokens, offsets):
+    q = query.astype(np.float64)
+    t = tokens.astype(np.float64)
+    return np.array(
+        [
+            (q @ t[offsets[i] : offsets[i + 1]].T).max(axis=1).sum()
+            if offsets[i + 1] > offsets[i]
+            else -np.inf
+            for i in range(len(offsets) - 1)
+        ]
+    )
+
+
+def quantizer(nbits, spread=0.1):
+    """Even cutoffs over [-spread, spread] and bucket midpoints: the quantiles of uniform residuals."""
+    edges = np.linspace(-spread, spread, 2**nbits + 1)
+    return edges[1:-1].astype(np.float32), ((edges[:-1] + edges[1:]) / 2).astype(np.float32)
+
+
+@pytest.mark.parametrize(("dim", "n_centroids"), [(1, 3), (7, 37), (128, 23), (130, 11), (384, 17)])
+def test_kmeans_assign_matches_numpy(isa, rng, dim, n_centroids):
+    x = rng.uniform(-1, 1, (300, dim)).astype(np.float32)
+    centroids = rng.uniform(-1, 1, (n_centroids, dim)).astype(np.float32)
+    codes, best = _core.kmeans_assign(x, centroids, threads=2)
+    assert codes.dtype == np.int32 and best.dtype == np.float32
+    scores = x.astype(np.float64) @ centroids.astype(np.float64).T
+    top = scores.max(axis=1)
+    tol = 1e-5 * dim + 1e-6
+    np.testing.assert_allclose(best, top, atol=tol)
+    np.testing.assert_allclose(scores[np.arange(len(x)), codes], top, atol=tol)
+    second = np.sort(scores, axis=1)[:, -2] if n_centroids > 1 else np.full(len(x), -np.inf)
+    clear = top - second > 2 * tol
+    np.testing.assert_array_equal(codes[clear], scores.argmax(axis=1)[clear])
+
+
+def test_kmeans_assign_ties_go_to_the_lower_index(isa, rng):
+    x = rng.uniform(-1, 1, (50, 16)).astype(np.float32)
+    centroids = np.tile(rng.uniform(-1, 1, (1, 16)).astype(np.float32), (13, 1))
+    codes, _ = _core.kmeans_assign(x, centroids)
+    np.testing.assert_array_equal(codes, 0)
+
+
+@pytest.mark.parametrize("nbits", [1, 2, 4, 8])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_compress_and_decompress_match_numpy(isa, rng, nbits, normalize):
+    dim = 64
+    centroids = rng.uniform(-1, 1, (9, dim)).astype(np.float32)
+    codes = rng.integers(0, 9, 200).astype(np.uint16)
+    x = (centroids[codes] + rng.uniform(-0.1, 0.1, (200, dim))).astype(np.float32)
+    cutoffs, weights = quantizer(nbits)
+    packed = _core.plaid_compress(x, codes, centroids, cutoffs, nbits, threads=2)
+    residual = x - centroids[codes]
+    buckets = np.searchsorted(cutoffs, residual, side="right")
+    np.testing.assert_array_equal(packed, pack(buckets, nbits))
+    decoded = _core.plaid_decompress(codes, packed, centroids, weights, nbits, normalize, threads=2)
+    np.testing.assert_allclose(
+        decoded, decode(codes, packed, centroids, weights, nbits, normalize), atol=1e-6
+    )
+    if not normalize:
+        assert np.abs(decoded - x).max() <= 0.1 / 2**nbits + 1e-6
+
+
+def test_build_ivf_matches_naive_lists(rng):
+    lengths = [3, 0, 5, 1, 9, 2]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    codes = rng.integers(0, 6, offsets[-1]).astype(np.uint16)
+    ivf_offsets, ivf_docs = _core.plaid_build_ivf(codes, offsets, 7)
+    assert ivf_offsets.dtype == np.int64 and ivf_docs.dtype == np.uint32
+    for c in range(7):
+        want = sorted({d for d in range(len(lengths)) if c in codes[offsets[d] : offsets[d + 1]]})
+        assert ivf_docs[ivf_offsets[c] : ivf_offsets[c + 1]].tolist() == want
+
+
+class Corpus:
+    """Compressed random documents near their centroids, as the index stores them."""
+
+    def __init__(self, rng, n_docs=50, dim=32, n_centroids=16, nbits=2):
+        lengths = rng.integers(1, 15, n_docs)
+        lengths[3] = 0
+        self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.centroids = unit_rows(rng.standard_normal((n_centroids, dim)))
+        noise = rng.uniform(-1, 1, (self.offsets[-1], dim)).astype(np.float32)
+        self.codes, _ = _core.kmeans_assign(noise, self.centroids)
+        self.codes = self.codes.astype(np.uint16)
+        self.x = (self.centroids[self.codes] + 0.1 * noise).astype(np.float32)
+        self.nbits = nbits
+        cutoffs, self.weights = quantizer(nbits)
+        self.residuals = _core.plaid_compress(self.x, self.codes, self.centroids, cutoffs, nbits)
+        self.decoded = _core.plaid_decompress(
+            self.codes, self.residuals, self.centroids, self.weights, nbits, True
+        )
+        self.ivf = _core.plaid_build_ivf(self.codes, self.offsets, n_centroids)
+
+    def segment(self, allowed=None, exact=None, first_pos=0):
+        return (self.codes, self.residuals, self.offsets, *self.ivf, allowed, exact, first_pos)
+
+    def search(self, query, segments, k, nprobe, ncandidates, **kwargs):
+        return _core.plaid_search(
+            query, self.centroids, self.weights, self.nbits, True, segments, k, nprobe, ncandidates, **kwargs
+        )
+
+
+def ranked(scores, k):
+    order = np.lexsort((np.arange(len(scores)), -scores))[:k]
+    return order, scores[order]
+
+
+def test_search_exhaustive_matches_numpy_and_full_probing_matches_exhaustive(isa, rng):
+    corpus = Corpus(rng)
+    query = unit_rows(rng.standard_normal((6, 32)))
+    want_ids, want_scores = ranked(maxsim(query, corpus.decoded, corpus.offsets), 10)
+    ids, scores = corpus.search(query, [corpus.segment()], 10, 1, 1, exhaustive=True)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-4)
+    staged = corpus.search(query, [corpus.segment()], 10, 16, 50, threads=2)
+    np.testing.assert_array_equal(staged[0], ids)
+    np.testing.assert_array_equal(staged[1], scores)
+
+
+def test_search_allowed_segments_and_exact_tokens(isa, rng):
+    a = Corpus(rng)  # searched twice: once filtered, once whole at position 1000
+    query = unit_rows(rng.standard_normal((4, 32)))
+    allowed = np.arange(0, 50, 3, dtype=np.int64)
+    ids, _ = a.search(query, [a.segment(allowed=allowed), a.segment(first_pos=1000)], 100, 16, 100)
+    scores = maxsim(query, a.decoded, a.offsets)
+    both = np.concatenate([np.where(np.isin(np.arange(50), allowed), scores, np.nan), scores])
+    positions = np.concatenate([np.arange(50), 1000 + np.arange(50)])
+    live = ~np.isnan(both) & np.isfinite(both)
+    order = np.lexsort((positions[live], -both[live]))
+    np.testing.assert_array_equal(ids, positions[live][order][:100])
+
+    exact_ids, exact_scores = a.search(query, [a.segment(exact=a.x.astype(np.float16))], 5, 16, 100)
+    want_ids, want_scores = ranked(maxsim(query, a.x.astype(np.float16).astype(np.float32), a.offsets), 5)
+    np.testing.assert_array_equal(exact_ids, want_ids)
+    np.testing.assert_allclose(exact_scores, want_scores, atol=1e-4)
+
+
+def test_search_results_do_not_depend_on_threads(rng):
+    corpus = Corpus(rng, n_docs=300)
+    query = unit_rows(rng.standard_normal((20, 32)))
+    one = corpus.search(query, [corpus.segment()], 10, 2, 20, threads=1)
+    for threads in (2, 5):
+        two = corpus.search(query, [corpus.segment()], 10, 2, 20, threads=threads)
+        np.testing.assert_array_equal(one[0], two[0])
+        np.testing.assert_array_equal(one[1], two[1])
+
+
+def test_read_only_memmaps_are_accepted(tmp_path, rng):
+    corpus = Corpus(rng)
+    arrays = {}
+    for name in ("codes", "residuals", "offsets", "centroids", "weights"):
+        np.save(tmp_path / f"{name}.npy", getattr(corpus, name))
+        arrays[name] = np.load(tmp_path / f"{name}.npy", mmap_mode="r")
+        assert not arrays[name].flags.writeable
+    decoded = _core.plaid_decompress(
+        arrays["codes"], arrays["residuals"], arrays["centroids"], arrays["weights"], 2, True
+    )
+    np.testing.assert_array_equal(decoded, corpus.decoded)
+    segment = (arrays["codes"], arrays["residuals"], arrays["offsets"], *corpus.ivf, None, None, 0)
+    query = unit_rows(rng.standard_normal((3, 32)))
+    ids, _ = _core.plaid_search(query, arrays["centroids"], arrays["weights"], 2, True, [segment], 5, 16, 50)
+    np.testing.assert_array_equal(ids, corpus.search(query, [corpus.segment()], 5, 16, 50)[0])
+
+
+def test_wrong_dtypes_raise_type_error_naming_the_fix(rng):
+    corpus = Corpus(rng)
+    x = rng.uniform(-1, 1, (4, 32)).astype(np.float32)
+    with pytest.raises(TypeError, match=r"x must be float32.*astype|dtype=numpy.float32"):
+        _core.kmeans_assign(x.astype(np.float64), corpus.centroids)
+    with pytest.raises(TypeError, match="codes must be uint16"):
+        _core.plaid_compress(x, np.zeros(4, np.int32), corpus.centroids, quantizer(2)[0], 2)
+    with pytest.raises(TypeError, match="residuals must be uint8"):
+        _core.plaid_decompress(
+            corpus.codes, corpus.residuals.astype(np.int16), corpus.centroids, corpus.weights, 2, True
+        )
+    with pytest.raises(TypeError, match="doc_offsets must be int64"):
+        _core.plaid_build_ivf(corpus.codes, corpus.offsets.astype(np.int32), 16)
+    bad = list(corpus.segment())
+    bad[4] = bad[4].astype(np.int64)
+    with pytest.raises(TypeError, match=r"segments\[0\].ivf_docs must be uint32"):
+        corpus.search(x, [tuple(bad)], 3, 1, 10)
+    bad = list(corpus.segment())
+    bad[6] = corpus.x.astype(np.float64)
+    with pytest.raises(TypeError, match="exact_tokens must be float32, float16, or uint16"):
+        corpus.search(x, [tuple(bad)], 3, 1, 10)
+    with pytest.raises(TypeError, match="must be a tuple"):
+        corpus.search(x, [corpus.segment()[:5]], 3, 1, 10)
+
+
+def test_bad_shapes_and_values_raise_value_error(rng):
+    corpus = Corpus(rng)
+    x = rng.uniform(-1, 1, (4, 32)).astype(np.float32)
+    cutoffs = quantizer(2)[0]
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        _core.kmeans_assign(x[:, :31].copy(), corpus.centroids)
+    with pytest.raises(ValueError, match="nbits must be 1, 2, 4 or 8"):
+        _core.plaid_compress(x, corpus.codes[:4], corpus.centroids, cutoffs, 3)
+    with pytest.raises(ValueError, match=r"cutoffs must have 2\*\*nbits - 1"):
+        _core.plaid_compress(x, corpus.codes[:4], corpus.centroids, cutoffs[:2], 2)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        _core.plaid_compress(x[:, :3].copy(), corpus.codes[:4], corpus.centroids[:, :3].copy(), cutoffs, 2)
+    with pytest.raises(ValueError, match="sorted ascending"):
+        _core.plaid_compress(x, corpus.codes[:4], corpus.centroids, cutoffs[::-1].copy(), 2)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.plaid_compress(x, np.full(4, 16, np.uint16), corpus.centroids, cutoffs, 2)
+    with pytest.raises(ValueError, match=r"residuals must have shape \(4, 8\)"):
+        _core.plaid_decompress(
+            corpus.codes[:4], corpus.residuals[:3], corpus.centroids, corpus.weights, 2, True
+        )
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.kmeans_assign(np.asfortranarray(x), corpus.centroids)
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        _core.kmeans_assign(x, corpus.centroids, threads=0)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.plaid_build_ivf(corpus.codes, corpus.offsets, 3)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        corpus.search(x, [corpus.segment()], 0, 1, 10)
+    with pytest.raises(ValueError, match="nprobe must be at least 1"):
+        corpus.search(x, [corpus.segment()], 3, 0, 10)
+    with pytest.raises(ValueError, match="query has no tokens"):
+        corpus.search(x[:0], [corpus.segment()], 3, 1, 10)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        corpus.search(x[:, :16].copy(), [corpus.segment()], 3, 1, 10)
+    with pytest.raises(ValueError, match="sorted ascending"):
+        corpus.search(x, [corpus.segment(allowed=np.array([5, 2], np.int64))], 3, 1, 10)
+    with pytest.raises(ValueError, match="out of range"):
+        corpus.search(x, [corpus.segment(allowed=np.array([2, 50], np.int64))], 3, 1, 10)
+    with pytest.raises(ValueError, match="ivf_offsets must end at len"):
+        bad = list(corpus.segment())
+        bad[4] = bad[4][:-1]
+        corpus.search(x, [tuple(bad)], 3, 1, 10)
+    with pytest.raises(ValueError, match="exact"):
+        corpus.search(x, [corpus.segment(exact=corpus.x[:-1])], 3, 1, 10)
+    nan_query = x.copy()
+    nan_query[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        corpus.search(nan_query, [corpus.segment()], 3, 1, 10)
