@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = "colmax-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: segment files by kind, compressed (plaid) indexes; 1 is still read
 MANIFEST = "colmax-index.json"
 STORAGES = ("float32", "float16", "bfloat16")
+KINDS = ("exact", "plaid")
 
 
 class IndexFormatError(ValueError):
@@ -30,35 +31,41 @@ class IndexVersionError(IndexFormatError):
 
 @dataclass(frozen=True)
 class SegmentInfo:
-    """One append: documents ``first_pos .. first_pos + n_docs - 1`` in two raw files."""
+    """One append: documents ``first_pos .. first_pos + n_docs - 1`` in raw files
+    ``<name>.<kind>`` whose SHA-256 ``files`` maps by kind (see ``_segments.KINDS``)."""
 
     name: str
     first_pos: int
     n_docs: int
     n_tokens: int
-    tokens_sha256: str
-    offsets_sha256: str
+    files: dict = field(default_factory=dict)
 
-    @property
-    def tokens_file(self) -> str:
-        return f"{self.name}.tokens"
+    def file(self, kind: str) -> str:
+        return f"{self.name}.{kind}"
 
-    @property
-    def offsets_file(self) -> str:
-        return f"{self.name}.offsets"
+    def __hash__(self) -> int:
+        return hash((self.name, self.first_pos, self.n_docs, self.n_tokens))
 
 
 @dataclass(frozen=True)
 class Manifest:
     generation: int
     dim: int
-    storage: str
+    storage: str | None  # dtype of the full-precision token copy; None: a plaid index without one
     model: dict
     store: str
     next_pos: int = 0
     n_live: int = 0
     segments: tuple[SegmentInfo, ...] = field(default_factory=tuple)
     created_with: str = ""
+    kind: str = "exact"
+    # plaid: Codebook.record() plus "file" and "sha256" of its centroids; before the first add
+    # only the requested {"nbits", "n_centroids"}
+    codebook: dict | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.codebook is not None and "file" in self.codebook
 
     @property
     def n_tokens(self) -> int:
@@ -67,7 +74,9 @@ class Manifest:
     def files(self) -> set[str]:
         names = {MANIFEST, self.store}
         for s in self.segments:
-            names.update((s.tokens_file, s.offsets_file))
+            names.update(s.file(kind) for kind in s.files)
+        if self.trained:
+            names.add(self.codebook["file"])
         return names
 
     def replace(self, **changes) -> Manifest:
@@ -79,8 +88,10 @@ class Manifest:
             "format_version": FORMAT_VERSION,
             "generation": self.generation,
             "created_with": self.created_with,
+            "kind": self.kind,
             "dim": self.dim,
             "storage": self.storage,
+            "codebook": self.codebook,
             "model": self.model,
             "store": self.store,
             "next_pos": self.next_pos,
@@ -120,23 +131,41 @@ def read_manifest(directory: Path) -> Manifest:
     if body.get("checksum") != _checksum(body):
         raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
     try:
-        segments = tuple(SegmentInfo(**s) for s in body["segments"])
+        segments = tuple(_segment(s, version) for s in body["segments"])
         manifest = Manifest(
             generation=int(body["generation"]),
             dim=int(body["dim"]),
-            storage=str(body["storage"]),
+            storage=None if body["storage"] is None else str(body["storage"]),
             model=dict(body["model"]),
             store=str(body["store"]),
             next_pos=int(body["next_pos"]),
             n_live=int(body["n_live"]),
             segments=segments,
             created_with=str(body.get("created_with", "")),
+            kind=str(body.get("kind", "exact")),
+            codebook=None if body.get("codebook") is None else dict(body["codebook"]),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise IndexFormatError(f"{path} is damaged: missing or malformed field ({e})") from None
-    if manifest.storage not in STORAGES:
+    if manifest.kind not in KINDS:
+        raise IndexFormatError(f"{path} names unknown index kind {manifest.kind!r}")
+    if manifest.storage not in STORAGES and not (manifest.kind == "plaid" and manifest.storage is None):
         raise IndexFormatError(f"{path} names unknown storage {manifest.storage!r}")
+    if (manifest.kind == "plaid") != (manifest.codebook is not None) or (
+        manifest.kind == "plaid" and manifest.segments and not manifest.trained
+    ):
+        raise IndexFormatError(f"{path} is damaged: its codebook does not match its kind {manifest.kind!r}")
     return manifest
+
+
+def _segment(body: dict, version: int) -> SegmentInfo:
+    if version == 1:  # the two files of an exact segment were separate fields
+        body = dict(body)
+        body["files"] = {"tokens": body.pop("tokens_sha256"), "offsets": body.pop("offsets_sha256")}
+    files = body["files"]
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise TypeError("segment files must map kinds to SHA-256 strings")
+    return SegmentInfo(**body)
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

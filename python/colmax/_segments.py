@@ -1,8 +1,11 @@
-"""Segments: the token matrices of one append, as two raw little-endian files memory-mapped on open.
+"""Segments: the token vectors of one append, as raw little-endian files memory-mapped on open.
 
-``<name>.tokens`` holds ``n_tokens x dim`` rows in the index's storage dtype (float32, float16,
-or bfloat16 bits as uint16); ``<name>.offsets`` holds ``n_docs + 1`` int64 row offsets starting
-at 0. No header: shape, dtype and SHA-256 of both files live in the manifest.
+``<name>.offsets`` holds ``n_docs + 1`` int64 row offsets starting at 0. An exact segment keeps
+``<name>.tokens``, ``n_tokens x dim`` rows in the index's storage dtype (float32, float16, or
+bfloat16 bits as uint16). A plaid segment keeps ``<name>.codes`` (uint16 centroid per token),
+``<name>.residuals`` (packed residual bytes per token), the inverted file ``<name>.ivf_offsets``
+/ ``<name>.ivf`` (per centroid, the documents holding it) and optionally ``<name>.tokens``.
+No header: shapes, dtypes and SHA-256 of every file live in the manifest (docs/format.md).
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _core
 from ._manifest import IndexFormatError, SegmentInfo
+from .codebook import Codebook
 
 DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "bfloat16": np.dtype("<u2")}
+# Every file kind a segment may have; "tokens" takes the storage dtype.
+KINDS = ("tokens", "offsets", "codes", "residuals", "ivf_offsets", "ivf")
+_DTYPE_OF_KIND = {"codes": np.dtype("<u2"), "residuals": np.dtype("u1")}
 _CHUNK = 1 << 24  # bytes hashed per read when verifying
 
 
@@ -41,67 +49,112 @@ def to_float32(tokens: np.ndarray, storage: str) -> np.ndarray:
 
 
 class SegmentWriter:
-    """Streams documents into a new segment's files; nothing is visible until the manifest names it."""
+    """Streams documents into a new segment's files; nothing is visible until the manifest names it.
 
-    def __init__(self, directory: Path, name: str, first_pos: int, dim: int, storage: str) -> None:
+    An exact index writes the token rows in ``storage``; a plaid index writes centroid codes and
+    packed residuals through ``codebook``, plus the rows in ``storage`` when it keeps a copy.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        first_pos: int,
+        dim: int,
+        storage: str | None,
+        codebook: Codebook | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.directory, self.name, self.first_pos = directory, name, first_pos
-        self.dim, self.storage = dim, storage
-        self._tokens = open(directory / f"{name}.tokens", "xb")
-        self._tokens_hash = hashlib.sha256()
+        self.dim, self.storage, self.codebook, self.threads = dim, storage, codebook, threads
+        kinds = (["tokens"] if storage is not None else []) + (["codes", "residuals"] if codebook else [])
+        self._files: dict[str, tuple] = {}
+        try:
+            for kind in kinds:
+                self._files[kind] = (open(directory / f"{name}.{kind}", "xb"), hashlib.sha256())
+        except BaseException:
+            self.abort()
+            raise
         self._lengths: list[np.ndarray] = []
         self.n_tokens = 0
 
     def append(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
-        self._write_bytes(to_storage(tokens, self.storage))
-        self._lengths.append(np.asarray(lengths, dtype=np.int64))
-        self.n_tokens += int(tokens.shape[0])
+        """Append documents given as float32 rows (``lengths`` rows each)."""
+        if self.storage is not None:
+            self._write("tokens", to_storage(tokens, self.storage))
+        if self.codebook is not None:
+            codes, residuals = self.codebook.compress(tokens, threads=self.threads)
+            self._write("codes", codes)
+            self._write("residuals", residuals)
+        self._count(tokens.shape[0], lengths)
 
-    def append_stored(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
-        """Append rows already in the storage dtype (compact copies them without a round trip)."""
-        self._write_bytes(np.ascontiguousarray(tokens, dtype=DTYPES[self.storage]))
-        self._lengths.append(np.asarray(lengths, dtype=np.int64))
-        self.n_tokens += int(tokens.shape[0])
+    def append_stored(self, rows: dict[str, np.ndarray], lengths: np.ndarray) -> None:
+        """Append documents already in this segment's stored form (compact copies them as they
+        are): ``rows`` maps each file kind this writer writes to its rows."""
+        n = None
+        for kind in self._files:
+            data = np.ascontiguousarray(rows[kind], dtype=_DTYPE_OF_KIND.get(kind) or DTYPES[self.storage])
+            self._write(kind, data)
+            n = data.shape[0]
+        self._count(n, lengths)
 
-    def _write_bytes(self, rows: np.ndarray) -> None:
+    def _count(self, n_rows: int, lengths: np.ndarray) -> None:
+        self._lengths.append(np.asarray(lengths, dtype=np.int64))
+        self.n_tokens += int(n_rows)
+
+    def _write(self, kind: str, rows: np.ndarray) -> None:
+        f, digest = self._files[kind]
         data = memoryview(np.ascontiguousarray(rows)).cast("B")  # no copy: file and hash read in place
-        self._tokens.write(data)
-        self._tokens_hash.update(data)
+        f.write(data)
+        digest.update(data)
 
     def finish(self) -> SegmentInfo:
-        """Flush and fsync both files; return what the manifest records about them."""
-        self._tokens.flush()
-        os.fsync(self._tokens.fileno())
-        self._tokens.close()
+        """Flush and fsync every file (offsets and, for plaid, the inverted file last); return
+        what the manifest records about them."""
+        hashes = {}
+        for kind, (f, digest) in self._files.items():
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            hashes[kind] = digest.hexdigest()
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         offsets = np.zeros(len(lengths) + 1, dtype="<i8")
         np.cumsum(lengths, out=offsets[1:])
-        data = offsets.tobytes()
-        with open(self.directory / f"{self.name}.offsets", "xb") as f:
+        hashes["offsets"] = self._write_whole("offsets", offsets)
+        if self.codebook is not None:
+            codes = _read(self.directory / f"{self.name}.codes", np.dtype("<u2"), (self.n_tokens,))
+            ivf_offsets, ivf = _core.plaid_build_ivf(codes, offsets, self.codebook.n_centroids)
+            hashes["ivf_offsets"] = self._write_whole("ivf_offsets", ivf_offsets)
+            hashes["ivf"] = self._write_whole("ivf", ivf)
+        return SegmentInfo(self.name, self.first_pos, len(lengths), self.n_tokens, hashes)
+
+    def _write_whole(self, kind: str, array: np.ndarray) -> str:
+        data = memoryview(np.ascontiguousarray(array)).cast("B")
+        with open(self.directory / f"{self.name}.{kind}", "xb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        return SegmentInfo(
-            name=self.name,
-            first_pos=self.first_pos,
-            n_docs=len(lengths),
-            n_tokens=self.n_tokens,
-            tokens_sha256=self._tokens_hash.hexdigest(),
-            offsets_sha256=hashlib.sha256(data).hexdigest(),
-        )
+        return hashlib.sha256(data).hexdigest()
 
     def abort(self) -> None:
-        self._tokens.close()
-        for suffix in (".tokens", ".offsets"):
-            (self.directory / f"{self.name}{suffix}").unlink(missing_ok=True)
+        for f, _ in self._files.values():
+            f.close()
+        for kind in KINDS:
+            (self.directory / f"{self.name}.{kind}").unlink(missing_ok=True)
 
 
 @dataclass
 class Segment:
-    """An open segment: ``tokens`` and ``offsets`` are read-only memory maps, fed to the core as is."""
+    """An open segment: read-only memory maps, fed to the core as they are. ``tokens`` is None
+    for a plaid segment without a full-precision copy; the plaid arrays are None for an exact one."""
 
     info: SegmentInfo
-    tokens: np.ndarray
     offsets: np.ndarray
+    tokens: np.ndarray | None = None
+    codes: np.ndarray | None = None
+    residuals: np.ndarray | None = None
+    ivf_offsets: np.ndarray | None = None
+    ivf: np.ndarray | None = None
 
     @property
     def first_pos(self) -> int:
@@ -110,6 +163,10 @@ class Segment:
     @property
     def end_pos(self) -> int:
         return self.info.first_pos + self.info.n_docs
+
+
+def _read(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    return np.fromfile(path, dtype=dtype).reshape(shape)
 
 
 def _map(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
@@ -122,21 +179,43 @@ def _map(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         raise IndexFormatError(
             f"index file {path} is damaged: {size} bytes, the manifest expects {expected} (truncated?)"
         )
+    if expected == 0:  # mmap cannot map an empty file
+        return np.zeros(shape, dtype=dtype)
     try:
         return np.memmap(path, dtype=dtype, mode="r", shape=shape)
     except FileNotFoundError:  # removed since the stat: a concurrent compact; the caller retries
         raise IndexFormatError(f"index file {path.name} is missing from {path.parent}") from None
 
 
-def open_segment(directory: Path, info: SegmentInfo, dim: int, storage: str) -> Segment:
-    """Map a segment's files. Sizes and the (small) offsets file are checked here; the token
-    matrix's checksum only by :func:`verify_segment`, since hashing it would make open O(size)."""
-    offsets_path = directory / info.offsets_file
-    offsets = _map(offsets_path, np.dtype("<i8"), (info.n_docs + 1,))
-    if hashlib.sha256(offsets.tobytes()).hexdigest() != info.offsets_sha256:
-        raise IndexFormatError(f"index file {offsets_path} is damaged: checksum mismatch")
-    tokens = _map(directory / info.tokens_file, DTYPES[storage], (info.n_tokens, dim))
-    return Segment(info, tokens, offsets)
+def _map_checked(directory: Path, info: SegmentInfo, kind: str, dtype: np.dtype, shape) -> np.ndarray:
+    """Map a small file and check its SHA-256 (cheap, and its values index the big files)."""
+    path = directory / info.file(kind)
+    array = _map(path, dtype, shape)
+    if hashlib.sha256(array.tobytes()).hexdigest() != info.files.get(kind):
+        raise IndexFormatError(f"index file {path} is damaged: checksum mismatch")
+    return array
+
+
+def open_segment(
+    directory: Path, info: SegmentInfo, dim: int, storage: str | None, codebook: Codebook | None = None
+) -> Segment:
+    """Map a segment's files. Sizes and the small files (offsets, inverted-file offsets) are
+    checked here; the big ones' checksums only by :func:`verify_segment`, since hashing them
+    would make open O(size)."""
+    offsets = _map_checked(directory, info, "offsets", np.dtype("<i8"), (info.n_docs + 1,))
+    seg = Segment(info, offsets)
+    if storage is not None:
+        seg.tokens = _map(directory / info.file("tokens"), DTYPES[storage], (info.n_tokens, dim))
+    if codebook is not None:
+        seg.codes = _map(directory / info.file("codes"), np.dtype("<u2"), (info.n_tokens,))
+        seg.residuals = _map(
+            directory / info.file("residuals"), np.dtype("u1"), (info.n_tokens, dim * codebook.nbits // 8)
+        )
+        seg.ivf_offsets = _map_checked(
+            directory, info, "ivf_offsets", np.dtype("<i8"), (codebook.n_centroids + 1,)
+        )
+        seg.ivf = _map(directory / info.file("ivf"), np.dtype("<u4"), (int(seg.ivf_offsets[-1]),))
+    return seg
 
 
 def file_sha256(path: Path) -> str:
@@ -148,7 +227,10 @@ def file_sha256(path: Path) -> str:
 
 
 def verify_segment(directory: Path, info: SegmentInfo) -> None:
-    """Hash both files in full and compare with the manifest."""
-    for name, expected in ((info.tokens_file, info.tokens_sha256), (info.offsets_file, info.offsets_sha256)):
-        if file_sha256(directory / name) != expected:
-            raise IndexFormatError(f"index file {directory / name} is damaged: checksum mismatch")
+    """Hash every file in full and compare with the manifest."""
+    for kind, expected in info.files.items():
+        path = directory / info.file(kind)
+        if not path.is_file():
+            raise IndexFormatError(f"index file {path.name} is missing from {directory}")
+        if file_sha256(path) != expected:
+            raise IndexFormatError(f"index file {path} is damaged: checksum mismatch")

@@ -109,12 +109,15 @@ def evaluate(
     *,
     k: int = 100,
     progress: bool = False,
+    search_options: Mapping | None = None,
 ) -> dict:
-    """Search every judged query one at a time (encoding included in its latency) and score the run."""
+    """Search every judged query one at a time (encoding included in its latency) and score the
+    run; ``search_options`` go to ``index.search`` (e.g. ``exact``, ``nprobe``)."""
+    options = dict(search_options or {})
     judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
     if not judged:
         raise ValueError("no query has a relevant document in the qrels: do the query ids match?")
-    index.search(queries[judged[0]], k=k)  # warm up: load the model, touch the pages
+    index.search(queries[judged[0]], k=k, **options)  # warm up: load the model, touch the pages
     run: dict[str, list[str]] = {}
     latencies = []
     bar = None
@@ -125,7 +128,7 @@ def evaluate(
     try:
         for qid in judged:
             t0 = time.perf_counter()
-            hits = index.search(queries[qid], k=k)
+            hits = index.search(queries[qid], k=k, **options)
             latencies.append(time.perf_counter() - t0)
             run[qid] = [h.id for h in hits]
             if bar is not None:

@@ -9,6 +9,8 @@ the newest commit, and commits the next one. ``reload()`` moves a reader to the 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -21,9 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _core
+from . import codebook as codebooks
 from ._lock import IndexLockedError, WriterLock
 from ._manifest import (
     FORMAT_VERSION,
+    KINDS,
     MANIFEST,
     STORAGES,
     IndexFormatError,
@@ -42,6 +47,7 @@ from ._segments import (
     verify_segment,
 )
 from ._store import Store
+from .codebook import Codebook
 from .filters import compile_filter
 from .ragged import Ragged
 
@@ -109,6 +115,21 @@ class Explanation:
             d = self.doc_tokens[i] if self.doc_tokens else f"d{j}"
             lines.append(f"  {q:>14} -> {d:<14} {s:.4f}")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Staged-search parameters of a plaid index."""
+
+    nprobe: int
+    ncandidates: int
+
+    @classmethod
+    def default(cls, n_docs: int, n_centroids: int, k: int) -> _Plan:
+        # Tuned on SciFact and the 1M-document synthetic run (benchmarks/bench_scale.py): two
+        # centroids per query token find the exact top-10; the last stage needs a few hundred
+        # documents, more when k is large.
+        return cls(nprobe=2, ncandidates=max(256, 16 * k))
 
 
 def _check_k(k) -> int:
@@ -183,6 +204,7 @@ class Index:
         self._store: Store | None = None
         self._segments: list[Segment] = []
         self._live: list[np.ndarray | None] = []  # per segment: live local rows, None when all live
+        self._codebook: Codebook | None = None  # plaid: the trained codebook of the loaded commit
         self._write_mutex = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -193,7 +215,10 @@ class Index:
         path: str | os.PathLike,
         model=None,
         *,
-        storage: str = "float32",
+        kind: str = "exact",
+        storage: str | None = None,
+        nbits: int = 2,
+        n_centroids: int | None = None,
         dim: int | None = None,
         threads: int | None = None,
     ) -> Index:
@@ -201,17 +226,45 @@ class Index:
 
         ``model``: None for the packaged default model, a model directory, or an ``Encoder``.
         ``dim`` without a model creates an embeddings-only index (``add_embeddings`` and query
-        matrices only). ``storage`` is the precision of stored token vectors: "float32",
-        "float16" (half the bytes) or "bfloat16" (half the bytes, float32's range).
+        matrices only).
+
+        ``kind="exact"`` (default) stores every token vector and searches by exact MaxSim over all
+        documents; ``storage`` is their precision: "float32" (default), "float16" (half the
+        bytes) or "bfloat16" (half the bytes, float32's range).
+
+        ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
+        dimension (1, 2, 4 or 8; 2 bits at dim 128 is 34 bytes a token) and searches in stages
+        that touch only promising documents (docs/plaid.md). The codebook (``n_centroids``
+        k-means centroids, by default sized from the corpus) is trained on the first ``add``;
+        later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
+        full-precision copy ("float16", "bfloat16", "float32") that the final stage scores
+        instead of the decompressed vectors.
         """
-        if storage not in STORAGES:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if storage is None and kind == "exact":
+            storage = "float32"
+        if storage is not None and storage not in STORAGES:
             raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise ValueError(f"dim must be a positive int, got {dim!r}")
+        if kind == "exact" and (nbits != 2 or n_centroids is not None):
+            raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
+        if n_centroids is not None and (
+            isinstance(n_centroids, bool)
+            or not isinstance(n_centroids, int)
+            or not 1 <= n_centroids <= codebooks.MAX_CENTROIDS
+        ):
+            raise ValueError(
+                f"n_centroids must be an int in 1..{codebooks.MAX_CENTROIDS}, got {n_centroids!r}"
+            )
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{path} already exists and is not an empty directory: choose a new path")
         encoder, record, dim = _model_record(model, dim)
+        codebook = None
+        if kind == "plaid":
+            codebook = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
         created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -227,6 +280,8 @@ class Index:
                         model=record,
                         store=store_name,
                         created_with=_version(),
+                        kind=kind,
+                        codebook=codebook,
                     ),
                 )
         except BaseException:
@@ -283,8 +338,11 @@ class Index:
                     raise
 
     def _load(self, manifest: Manifest) -> None:
-        if manifest.storage not in DTYPES:
-            raise IndexFormatError(f"unknown storage {manifest.storage!r}")
+        codebook = (
+            self._codebook if self._codebook_file(manifest) == self._codebook_file(self._manifest) else None
+        )
+        if codebook is None and manifest.trained:
+            codebook = _load_codebook(self.path, manifest)
         store = self._store
         if store is None or store.path.name != manifest.store:
             store = Store.open(self.path / manifest.store)
@@ -293,7 +351,7 @@ class Index:
             segments = [
                 old[s.name]
                 if s.name in old and old[s.name].info == s
-                else open_segment(self.path, s, manifest.dim, manifest.storage)
+                else open_segment(self.path, s, manifest.dim, manifest.storage, codebook)
                 for s in manifest.segments
             ]
             deleted = store.deleted_positions(manifest.generation)
@@ -313,6 +371,11 @@ class Index:
         if store is not self._store and self._store is not None:
             self._store.close()
         self._store, self._segments, self._live, self._manifest = store, segments, live, manifest
+        self._codebook = codebook
+
+    @staticmethod
+    def _codebook_file(manifest: Manifest | None) -> str | None:
+        return manifest.codebook.get("file") if manifest is not None and manifest.codebook else None
 
     @property
     def _m(self) -> Manifest:
@@ -405,7 +468,9 @@ class Index:
     def _doc_matrix(self, pos: int) -> np.ndarray:
         seg, row = self._locate(pos)
         lo, hi = int(seg.offsets[row]), int(seg.offsets[row + 1])
-        return to_float32(seg.tokens[lo:hi], self._m.storage)
+        if seg.tokens is not None:
+            return to_float32(seg.tokens[lo:hi], self._m.storage)
+        return self._codebook.decompress(seg.codes[lo:hi], seg.residuals[lo:hi], threads=1)
 
     def _positions(self, ids: Sequence[str]) -> list[int]:
         found = self._db.positions_of(ids, self._m.generation)
@@ -464,10 +529,13 @@ class Index:
         return out
 
     def _topk(
-        self, q: np.ndarray, k: int, candidates: list[np.ndarray | None]
+        self, q: np.ndarray, k: int, candidates: list[np.ndarray | None], plan: _Plan | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
+        """The best k positions by MaxSim: exact over the stored vectors, or staged (plaid)."""
         import colmax
 
+        if self._m.kind == "plaid" and (plan is not None or self._m.storage is None):
+            return self._plaid_topk(q, k, candidates, plan)
         positions, scores = [], []
         for seg, cand in zip(self._segments, candidates):
             if cand is not None and cand.size == 0:
@@ -483,6 +551,53 @@ class Index:
             pos, sc = pos[order], sc[order]
         return pos, sc
 
+    def _plaid_topk(
+        self, q: np.ndarray, k: int, candidates: list[np.ndarray | None], plan: _Plan | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Staged search, or with ``plan`` None every candidate scored on its decompressed (or
+        copied) vectors: exact MaxSim for an index that keeps no full-precision copy."""
+        cb = self._codebook
+        segments = [
+            (seg.codes, seg.residuals, seg.offsets, seg.ivf_offsets, seg.ivf, cand, seg.tokens, seg.first_pos)
+            for seg, cand in zip(self._segments, candidates)
+            if cand is None or cand.size
+        ]
+        if not segments or cb is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        nprobe, ncandidates = (plan.nprobe, plan.ncandidates) if plan else (1, k)
+        return _core.plaid_search(
+            q,
+            cb.centroids,
+            cb.weights,
+            cb.nbits,
+            cb.normalize,
+            segments,
+            k,
+            nprobe,
+            max(ncandidates, k),
+            exhaustive=plan is None,
+            threads=self.threads,
+        )
+
+    def _plan(self, k: int, exact: bool, nprobe, ncandidates) -> _Plan | None:
+        """Staged-search parameters, or None for exact search (see docs/plaid.md)."""
+        if self._m.kind == "exact":
+            if nprobe is not None or ncandidates is not None:
+                raise ValueError("nprobe and ncandidates apply to kind='plaid' indexes only")
+            return None
+        if exact:
+            return None
+        for name, value in (("nprobe", nprobe), ("ncandidates", ncandidates)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
+            ):
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        default = _Plan.default(self._m.next_pos, self._codebook.n_centroids if self._codebook else 1, k)
+        return _Plan(
+            int(nprobe) if nprobe is not None else default.nprobe,
+            int(ncandidates) if ncandidates is not None else default.ncandidates,
+        )
+
     def _hits(self, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
         rows = self._db.rows(positions.tolist())
         return [
@@ -490,19 +605,44 @@ class Index:
             for p, s in zip(positions.tolist(), scores.tolist())
         ]
 
-    def search(self, query, k: int = 10, *, filter: Mapping | None = None) -> list[Hit]:
-        """The ``k`` best documents by exact MaxSim, best first (ties: earlier added first).
+    def search(
+        self,
+        query,
+        k: int = 10,
+        *,
+        filter: Mapping | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        ncandidates: int | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best documents by MaxSim, best first (ties: earlier added first).
 
         ``query`` is a text (encoded with the index's model) or a ``(n_tokens, dim)`` matrix;
         ``filter`` restricts the candidates by metadata (see :mod:`colmax.filters`).
+        An exact index always scores every (filtered) document exactly. A plaid index searches
+        in stages: each query token probes its ``nprobe`` nearest centroids, the documents
+        holding them are ranked by centroid scores, and the best ``ncandidates`` are scored
+        exactly on their decompressed vectors; defaults depend on the corpus size
+        (docs/plaid.md). ``exact=True`` scores every document instead.
         """
         k = _check_k(k)
+        plan = self._plan(k, exact, nprobe, ncandidates)
         q = self._query_matrix(query)
-        return self._hits(*self._topk(q, k, self._candidates(filter)))
+        return self._hits(*self._topk(q, k, self._candidates(filter), plan))
 
-    def search_batch(self, queries, k: int = 10, *, filter: Mapping | None = None) -> list[list[Hit]]:
+    def search_batch(
+        self,
+        queries,
+        k: int = 10,
+        *,
+        filter: Mapping | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        ncandidates: int | None = None,
+    ) -> list[list[Hit]]:
         """:meth:`search` for many queries (texts are encoded in one batch)."""
         k = _check_k(k)
+        plan = self._plan(k, exact, nprobe, ncandidates)
         if isinstance(queries, str):
             raise TypeError("search_batch takes a list of queries: for one query use search()")
         if isinstance(queries, Ragged):
@@ -517,7 +657,7 @@ class Index:
             else:
                 matrices = [self._query_matrix(q) for q in queries]
         candidates = self._candidates(filter)
-        return [self._hits(*self._topk(q, k, candidates)) for q in matrices]
+        return [self._hits(*self._topk(q, k, candidates, plan)) for q in matrices]
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
@@ -528,6 +668,8 @@ class Index:
         if not ids:
             return []
         positions = np.array(sorted(self._positions(ids)), dtype=np.int64)
+        if any(seg.tokens is None for seg in self._segments):  # plaid without a copy: decompress
+            return self._hits(*self._plaid_topk(q, len(positions), self._split(positions), None))
         pos_parts, score_parts = [], []
         for seg, cand in zip(self._segments, self._split(positions)):
             if cand.size:
@@ -704,7 +846,7 @@ class Index:
                 continue
             if name.startswith(manifest.store):  # its journal: SQLite's own recovery owns it
                 continue
-            if name.startswith(("seg-", "store-")) or name == MANIFEST + ".tmp":
+            if name.startswith(("seg-", "store-", "codebook-")) or name == MANIFEST + ".tmp":
                 (self.path / name).unlink(missing_ok=True)
 
     def _begin_write(self) -> Manifest:
@@ -738,8 +880,15 @@ class Index:
                 segments = m.segments
                 n_new = 0
                 if docs is not None:
-                    writer = SegmentWriter(self.path, f"seg-{gen:06d}", m.next_pos, m.dim, m.storage)
-                    n_new = _append_all(writer, [docs] if isinstance(docs, Ragged) else docs)
+                    chunks = [docs] if isinstance(docs, Ragged) else docs
+                    codebook = self._codebook
+                    if m.kind == "plaid" and not m.trained:
+                        chunks = list(chunks)  # the first add trains the codebook on all its vectors
+                        codebook, m = self._train(m, gen, np.concatenate([c.tokens for c in chunks]))
+                    writer = SegmentWriter(
+                        self.path, f"seg-{gen:06d}", m.next_pos, m.dim, m.storage, codebook, self.threads
+                    )
+                    n_new = _append_all(writer, chunks)
                     if n_new != len(ids):
                         raise RuntimeError(f"internal error: {n_new} documents encoded for {len(ids)} ids")
                     segments = (*segments, writer.finish())
@@ -750,6 +899,7 @@ class Index:
                 self._db.write(gen, rows, tombstones)
                 new = m.replace(
                     generation=gen,
+                    codebook=m.codebook,
                     next_pos=m.next_pos + n_new,
                     n_live=m.n_live + n_new - len(tombstones),
                     segments=segments,
@@ -771,15 +921,66 @@ class Index:
             writer.abort()
         self._db.rollback_to(m.generation)
         (self.path / (MANIFEST + ".tmp")).unlink(missing_ok=True)
+        (self.path / f"codebook-{m.generation + 1:06d}.centroids").unlink(missing_ok=True)
+
+    def _train(
+        self, m: Manifest, gen: int, tokens: np.ndarray, n_tokens: int | None = None
+    ) -> tuple[Codebook, Manifest]:
+        """Train a codebook on ``tokens`` (drawn from a corpus of ``n_tokens``), write its file
+        for commit ``gen``; return it and ``m`` naming it (not committed yet)."""
+        requested = m.codebook or {}
+        codebook = codebooks.train(
+            tokens,
+            nbits=requested.get("nbits", 2),
+            n_centroids=requested.get("n_centroids")
+            or codebooks.default_n_centroids(n_tokens or len(tokens)),
+            threads=self.threads,
+        )
+        if n_tokens is not None:
+            codebook = dataclasses.replace(codebook, trained_tokens=int(n_tokens))
+        name = f"codebook-{gen:06d}.centroids"
+        data = memoryview(np.ascontiguousarray(codebook.centroids, dtype="<f4")).cast("B")
+        with open(self.path / name, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        record = {
+            **codebook.record(),
+            "requested_n_centroids": requested.get("n_centroids"),
+            "file": name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        return codebook, m.replace(codebook=record)
 
     def compact(self) -> None:
         """Rewrite the index without deleted documents, as one segment and a fresh store.
 
         Readers that opened before keep their memory maps; call ``reload()`` to move on."""
+        self._rewrite(retrain=None)
+
+    def retrain(self, *, n_centroids: int | None = None, nbits: int | None = None) -> None:
+        """Plaid indexes: learn a new codebook from the live documents and re-encode them all
+        (compacting too). Worth it when the corpus has grown well past what the codebook was
+        trained on (``info()["codebook_trained_tokens"]``) or changed topic. Without a
+        full-precision copy the documents are re-encoded from their decompressed vectors."""
+        if self._m.kind != "plaid":
+            raise ValueError("retrain() applies to kind='plaid' indexes: an exact index has no codebook")
+        request = {}
+        if n_centroids is not None:
+            if isinstance(n_centroids, bool) or not isinstance(n_centroids, int) or n_centroids < 1:
+                raise ValueError(f"n_centroids must be a positive int, got {n_centroids!r}")
+            request["n_centroids"] = n_centroids
+        if nbits is not None:
+            request["nbits"] = codebooks.check_nbits(nbits, self.dim)
+        self._rewrite(retrain=request)
+
+    def _rewrite(self, retrain: dict | None) -> None:
         with self._write_mutex, WriterLock(self.path):
             m = self._begin_write()
-            if m.n_live == m.next_pos and len(m.segments) <= 1:
+            if retrain is None and m.n_live == m.next_pos and len(m.segments) <= 1:
                 return
+            if retrain is not None and m.n_live == 0:
+                raise ValueError("the index has no documents to train a codebook on")
             gen = m.generation + 1
             store_name = f"store-{gen:06d}.sqlite"
             writer = target = None
@@ -788,10 +989,24 @@ class Index:
                 old_positions = self._db.copy_live_to(target, m.generation, gen)
                 target.close()
                 segments: tuple = ()
+                codebook = self._codebook
+                if retrain is not None:
+                    wanted = {
+                        "nbits": m.codebook["nbits"],
+                        "n_centroids": m.codebook.get("requested_n_centroids"),
+                        **retrain,
+                    }
+                    sample, n_tokens = self._training_sample(old_positions, wanted)
+                    codebook, m = self._train(m.replace(codebook=wanted), gen, sample, n_tokens)
                 if old_positions.size:
-                    writer = SegmentWriter(self.path, f"seg-{gen:06d}", 0, m.dim, m.storage)
+                    writer = SegmentWriter(
+                        self.path, f"seg-{gen:06d}", 0, m.dim, m.storage, codebook, self.threads
+                    )
                     for seg, rows in zip(self._segments, self._split(old_positions)):
-                        _copy_rows(writer, seg, rows)
+                        if retrain is None:
+                            _copy_rows(writer, seg, rows)
+                        else:
+                            self._reencode_rows(writer, seg, rows)
                     segments = (writer.finish(),)
                 new = m.replace(
                     generation=gen,
@@ -814,15 +1029,43 @@ class Index:
                         target.close()
                     for suffix in ("", "-journal"):
                         (self.path / (store_name + suffix)).unlink(missing_ok=True)
+                    (self.path / f"codebook-{gen:06d}.centroids").unlink(missing_ok=True)
                 raise
             self._load(new)
             self._recover(new)  # the old generation's files are garbage now
+
+    def _training_sample(self, positions: np.ndarray, wanted: dict) -> tuple[np.ndarray, int]:
+        """Float32 vectors of randomly chosen live documents, about as many tokens as k-means
+        samples, and the live token count (which sizes the default codebook)."""
+        lengths = np.concatenate(
+            [
+                np.diff(np.asarray(seg.offsets))[rows]
+                for seg, rows in zip(self._segments, self._split(positions))
+            ]
+        )
+        n_tokens = int(lengths.sum())
+        k = wanted.get("n_centroids") or codebooks.default_n_centroids(n_tokens)
+        budget = max(codebooks.SAMPLE_PER_CENTROID * k, codebooks.MIN_SAMPLE)
+        order = np.random.default_rng(0).permutation(len(positions))
+        take = np.sort(order[: int(np.searchsorted(np.cumsum(lengths[order]), budget)) + 1])
+        chosen = positions[take]
+        return np.concatenate([self._doc_matrix(int(p)) for p in chosen.tolist()]), n_tokens
+
+    def _reencode_rows(self, writer: SegmentWriter, seg: Segment, rows: np.ndarray) -> None:
+        """Append the documents ``rows`` of ``seg`` as float32 (copy, or decompressed) to a
+        writer with a new codebook."""
+        for start in range(0, rows.size, 1024):
+            chunk = rows[start : start + 1024]
+            docs = [self._doc_matrix(seg.first_pos + r) for r in chunk.tolist()]
+            writer.append(np.concatenate(docs), np.array([len(d) for d in docs], dtype=np.int64))
 
     # -- maintenance -------------------------------------------------------------------------
 
     def verify(self) -> None:
         """Hash every file against the manifest and check the store (IndexFormatError if damaged)."""
         m = self._m
+        if m.trained:
+            _load_codebook(self.path, m)
         for seg in m.segments:
             verify_segment(self.path, seg)
         (result,) = self._db.conn.execute("PRAGMA integrity_check").fetchone()
@@ -836,7 +1079,15 @@ class Index:
         """Facts about the index, as shown by ``colmax info INDEX``."""
         m = self._m
         size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
-        itemsize = DTYPES[m.storage].itemsize
+        copy_bytes = m.dim * DTYPES[m.storage].itemsize if m.storage else 0
+        cb = self._codebook
+        plaid = {}
+        if m.kind == "plaid":
+            plaid = {
+                "nbits": m.codebook["nbits"],
+                "centroids": cb.n_centroids if cb else None,
+                "codebook_trained_tokens": cb.trained_tokens if cb else None,
+            }
         return {
             "path": str(self.path),
             "format_version": FORMAT_VERSION,
@@ -844,15 +1095,33 @@ class Index:
             "generation": m.generation,
             "model": m.model.get("name") or "(none: embeddings only)",
             "model_path": m.model.get("path") or ("packaged default" if m.model.get("default") else None),
+            "kind": m.kind,
             "dim": m.dim,
             "storage": m.storage,
+            **plaid,
             "documents": m.n_live,
             "deleted": m.next_pos - m.n_live,
             "segments": len(m.segments),
             "tokens": m.n_tokens,
-            "bytes_per_token": m.dim * itemsize,
+            "bytes_per_token": copy_bytes + (cb.bytes_per_token if cb else 0),
             "size_on_disk": size,
         }
+
+
+def _load_codebook(directory: Path, manifest: Manifest) -> Codebook:
+    record = manifest.codebook
+    path = directory / record["file"]
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFormatError(f"index file {record['file']} is missing from {directory}") from None
+    if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+        raise IndexFormatError(f"index file {path} is damaged: checksum mismatch")
+    try:
+        centroids = np.frombuffer(data, dtype="<f4").reshape(int(record["n_centroids"]), manifest.dim)
+        return Codebook.from_record(record, np.ascontiguousarray(centroids))
+    except (KeyError, TypeError, ValueError) as e:
+        raise IndexFormatError(f"the codebook of {directory} is damaged: {e}") from None
 
 
 def _append_all(writer: SegmentWriter, chunks: Iterable[Ragged]) -> int:
@@ -899,12 +1168,14 @@ def _append_chunked(writer: SegmentWriter, ragged: Ragged) -> None:
 
 
 def _copy_rows(writer: SegmentWriter, seg: Segment, rows: np.ndarray) -> None:
-    """Append the segment's documents ``rows`` to ``writer`` in their stored precision."""
+    """Append the segment's documents ``rows`` to ``writer`` as stored (no re-encoding)."""
     offsets = np.asarray(seg.offsets)
+    kinds = [kind for kind in ("tokens", "codes", "residuals") if getattr(seg, kind) is not None]
     for start in range(0, rows.size, 1024):
         chunk = rows[start : start + 1024]
-        parts = [np.asarray(seg.tokens[offsets[r] : offsets[r + 1]]) for r in chunk.tolist()]
-        writer.append_stored(np.concatenate(parts), offsets[chunk + 1] - offsets[chunk])
+        spans = [(int(offsets[r]), int(offsets[r + 1])) for r in chunk.tolist()]
+        stored = {kind: np.concatenate([getattr(seg, kind)[lo:hi] for lo, hi in spans]) for kind in kinds}
+        writer.append_stored(stored, offsets[chunk + 1] - offsets[chunk])
 
 
 def _token_texts(index: Index, query, pos: int, best: np.ndarray, nq: int, nd: int):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from colmax.commands.search import add_search_options, search_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="model directory, if the index's has moved")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_search_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -29,14 +32,28 @@ def run(args: argparse.Namespace) -> int:
 
     queries, qrels = read_queries(args.queries), read_qrels(args.qrels)
     with Index.open(args.index, model=args.model) as index:
-        result = evaluate(index, queries, qrels, k=100, progress=not (args.no_progress or args.json))
-        result["index"] = {"path": str(args.index), "documents": len(index), "storage": index.storage}
+        result = evaluate(
+            index,
+            queries,
+            qrels,
+            k=100,
+            progress=not (args.no_progress or args.json),
+            search_options=search_options(args),
+        )
+        info = index.info()
+        result["index"] = {
+            "path": str(args.index),
+            "documents": len(index),
+            "kind": info["kind"],
+            "storage": index.storage,
+        }
     if args.json:
         print(json.dumps(result))
         return 0
     lat = result["latency_ms"]
     where = result["index"]
-    print(f"{result['queries']} queries on {where['documents']} documents ({where['storage']})")
+    stored = where["storage"] if where["kind"] == "exact" else f"plaid, copy {where['storage']}"
+    print(f"{result['queries']} queries on {where['documents']} documents ({stored})")
     print(f"nDCG@10     {result['ndcg@10']:.4f}")
     print(f"Recall@100  {result['recall@100']:.4f}")
     print(f"MRR@10      {result['mrr@10']:.4f}")

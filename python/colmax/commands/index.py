@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from colmax._manifest import STORAGES
+from colmax._manifest import KINDS, STORAGES
+from colmax.codebook import NBITS
 
 CHUNK = 20_000  # documents per commit: a killed run keeps every finished chunk
 
@@ -25,7 +26,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("corpus", help="corpus file or directory")
     parser.add_argument("-o", "--output", required=True, help="index directory to create (new or empty)")
     parser.add_argument("--model", default=None, help="model directory (default: the packaged model)")
-    parser.add_argument("--storage", choices=STORAGES, default="float32", help="precision of stored vectors")
+    parser.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="exact",
+        help="exact: every vector stored, exact search; plaid: compressed, staged search (docs/plaid.md)",
+    )
+    parser.add_argument(
+        "--storage",
+        choices=STORAGES,
+        default=None,
+        help="precision of stored vectors (exact: default float32; plaid: an optional full-precision copy)",
+    )
+    parser.add_argument(
+        "--nbits", type=int, choices=NBITS, default=2, help="plaid: residual bits per dimension"
+    )
+    parser.add_argument(
+        "--centroids", type=int, default=None, help="plaid: codebook size (default: from corpus)"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="documents per encoder batch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -41,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     existed = output.exists()
     t0 = time.perf_counter()
-    index = Index.create(output, args.model, storage=args.storage)
+    plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if args.kind == "plaid" else {}
+    index = Index.create(output, args.model, kind=args.kind, storage=args.storage, **plaid)
     try:
         for start in range(0, len(corpus), CHUNK):
             stop = start + CHUNK
@@ -63,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
         raise
     seconds = time.perf_counter() - t0
     info = index.info()
+    stored = (
+        info["storage"]
+        if info["kind"] == "exact"
+        else f"plaid {info['nbits']}-bit, {info['centroids']} centroids"
+    )
     print(
-        f"indexed {info['documents']} documents ({info['tokens']} token vectors, {info['storage']}) "
+        f"indexed {info['documents']} documents ({info['tokens']} token vectors, {stored}) "
         f"into {output} in {seconds:.1f} s ({info['documents'] / seconds:.1f} docs/s), "
         f"{info['size_on_disk'] / 2**20:.1f} MiB on disk"
     )
@@ -81,6 +105,12 @@ def print_info(path: str) -> None:
     model = info["model"] + (f" ({info['model_path']})" if info["model_path"] else "")
     print(f"model:          {model}")
     print(f"documents:      {info['documents']} ({info['deleted']} deleted, {info['segments']} segments)")
-    print(f"tokens:         {info['tokens']} x {info['dim']} dims, {info['storage']}")
+    copy = info["storage"] or "no full-precision copy"
+    print(f"tokens:         {info['tokens']} x {info['dim']} dims, {copy}")
+    if info["kind"] == "plaid":
+        print(
+            f"plaid:          {info['centroids']} centroids, {info['nbits']} bits per dimension, "
+            f"codebook trained on {info['codebook_trained_tokens']} tokens"
+        )
     print(f"bytes/token:    {info['bytes_per_token']}")
     print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
         help="search an index",
-        description="Exact MaxSim search over every document of the index.",
+        description="MaxSim search: exact over every document of an exact index, staged "
+        "(centroid probing, then exact scoring of the best candidates) on a plaid index.",
     )
     parser.add_argument("index", help="index directory")
     parser.add_argument("query", help="query text")
@@ -36,7 +37,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", default=None, help="model directory, if the index's has moved")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_search_options(parser)
     parser.set_defaults(func=run)
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The plaid search knobs, shared by `colmax search` and `colmax eval`."""
+    group = parser.add_argument_group("plaid indexes")
+    group.add_argument("--exact", action="store_true", help="score every document exactly")
+    group.add_argument("--nprobe", type=int, default=None, help="centroids probed per query token")
+    group.add_argument(
+        "--ncandidates", type=int, default=None, help="documents scored exactly in the last stage"
+    )
+
+
+def search_options(args: argparse.Namespace) -> dict:
+    options = {"exact": args.exact, "nprobe": args.nprobe, "ncandidates": args.ncandidates}
+    return {key: value for key, value in options.items() if value not in (None, False)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     spec = {f: ({"in": v} if isinstance(v, list) else v) for f, v in args.filter} or None
     with Index.open(args.index, model=args.model) as index:
-        hits = index.search(args.query, k=args.k, filter=spec)
+        hits = index.search(args.query, k=args.k, filter=spec, **search_options(args))
     if args.json:
         out = {
             "query": args.query,

@@ -1,0 +1,224 @@
+"""Exact against compressed (plaid) search: quality, latency, size, build time (issue 5's targets).
+
+    python benchmarks/bench_scale.py [--data ../shared/data] [--synthetic-docs 1000000] [--threads N]
+
+Part 1, real data (SciFact and Cranfield with the default model): one exact float32 index and
+plaid indexes built from the same encoded vectors; for each, nDCG@10 and Recall@100 of the full
+ranking, recall of the exact top-10, median and p99 search latency (query matrices given, so
+encoding is out of both sides), bytes per token, build time from vectors.
+
+Part 2, scale: ``--synthetic-docs`` documents x 100 tokens x 128 dims, drawn around real token
+vectors (SciFact's, projected to 128 dims by a random orthonormal map: each synthetic document
+takes 100 tokens of one real document plus noise, so documents keep the topical structure that
+pruning relies on; i.i.d. Gaussian vectors would make every centroid equally far). Streamed into
+a plaid index in chunks; prints the build time, peak RSS, size on disk, open time and query
+latency. Encoded vectors are cached under $COLMAX_CACHE_DIR/bench (or ~/.cache/colmax/bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import colmax
+import numpy as np
+from colmax.codebook import default_n_centroids
+from colmax.corpus import read_corpus
+from colmax.evaluation import read_qrels, read_queries, score_run
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("COLMAX_CACHE_DIR", Path.home() / ".cache" / "colmax"))
+    path = root / "bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def encoded(
+    name: str, data: Path, encoder
+) -> tuple[list[str], colmax.Ragged, list[str], colmax.Ragged, dict]:
+    """Document and query vectors of a BEIR dataset, encoded once and cached."""
+    corpus = read_corpus(data)
+    queries, qrels = read_queries(data / "queries.jsonl"), read_qrels(data / "qrels.tsv")
+    judged = [q for q in queries if any(g > 0 for g in qrels.get(q, {}).values())]
+    cached = cache_dir() / f"{name}-{encoder.name.replace('/', '_')}.npz"
+    if cached.exists():
+        z = np.load(cached)
+        docs = colmax.Ragged(z["doc_tokens"], z["doc_offsets"])
+        qs = colmax.Ragged(z["q_tokens"], z["q_offsets"])
+    else:
+        docs = encoder.encode_documents(corpus.texts, progress=True)
+        qs = encoder.encode_queries([queries[q] for q in judged])
+        np.savez(
+            cached, doc_tokens=docs.tokens, doc_offsets=docs.offsets, q_tokens=qs.tokens, q_offsets=qs.offsets
+        )
+    return corpus.ids, docs, judged, qs, qrels
+
+
+def timed_search(index, queries: list[np.ndarray], k: int, **options) -> tuple[list[list[str]], np.ndarray]:
+    index.search(queries[0], k=k, **options)  # warm up: touch the pages
+    runs, times = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        hits = index.search(q, k=k, **options)
+        times.append(time.perf_counter() - t0)
+        runs.append([h.id for h in hits])
+    return runs, np.array(times) * 1000.0
+
+
+def build(path: Path, docs: colmax.Ragged, ids: list[str], **create) -> tuple[colmax.Index, float]:
+    t0 = time.perf_counter()
+    index = colmax.Index.create(path, dim=docs.dim, **create)
+    index.add_embeddings(docs, ids)
+    return index, time.perf_counter() - t0
+
+
+def real_data(name: str, data: Path, encoder, threads: int | None) -> None:
+    ids, docs, judged, qs, qrels = encoded(name, data, encoder)
+    queries = [np.ascontiguousarray(q) for q in qs]
+    print(
+        f"\n{name}: {len(ids)} documents, {docs.tokens.shape[0]} tokens x {docs.dim} dims, "
+        f"{len(judged)} queries"
+    )
+    header = (
+        f"{'index':<34}{'nDCG@10':>9}{'R@100':>8}{'top10 rec':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'speedup':>9}{'B/token':>9}{'build s':>9}"
+    )
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        exact, t_build = build(Path(tmp) / "exact", docs, ids)
+        exact.threads = threads
+        exact_runs, exact_ms = timed_search(exact, queries, 100)
+        exact_p50 = float(np.median(exact_ms))
+
+        def row(label, index, runs, ms, seconds):
+            quality = score_run(dict(zip(judged, runs)), qrels)
+            recall = np.mean([len(set(r[:10]) & set(e[:10])) / 10 for r, e in zip(runs, exact_runs)])
+            info = index.info()
+            print(
+                f"{label:<34}{quality['ndcg@10']:>9.4f}{quality['recall@100']:>8.4f}{recall:>10.3f}"
+                f"{np.median(ms):>9.2f}{np.percentile(ms, 99):>9.2f}{exact_p50 / np.median(ms):>8.1f}x"
+                f"{info['bytes_per_token']:>9}{seconds:>9.1f}"
+            )
+
+        row("exact float32", exact, exact_runs, exact_ms, t_build)
+        for nbits in (2, 4):
+            plaid, t_build = build(Path(tmp) / f"plaid{nbits}", docs, ids, kind="plaid", nbits=nbits)
+            plaid.threads = threads
+            centroids = plaid.info()["centroids"]
+            runs, ms = timed_search(plaid, queries, 100)
+            row(f"plaid {nbits}-bit, {centroids} centroids", plaid, runs, ms, t_build)
+            runs, ms = timed_search(plaid, queries, 100, exact=True)
+            row("  same, exact=True (decompressed)", plaid, runs, ms, 0.0)
+
+
+def projected_pool(docs: colmax.Ragged, dim: int, seed: int) -> colmax.Ragged:
+    """Real token vectors mapped to ``dim`` dims by a random orthonormal projection, renormalized."""
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((docs.dim, dim)))
+    tokens = docs.tokens @ basis.astype(np.float32)
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    return colmax.Ragged(np.ascontiguousarray(tokens, dtype=np.float32), docs.offsets)
+
+
+def synthetic_chunk(pool: colmax.Ragged, n_docs: int, length: int, noise: float, rng) -> colmax.Ragged:
+    """Each document: ``length`` tokens of one random real document, plus Gaussian noise."""
+    lengths = pool.lengths
+    sources = rng.integers(0, len(pool), n_docs)
+    rows = pool.offsets[sources][:, None] + (rng.random((n_docs, length)) * lengths[sources][:, None]).astype(
+        np.int64
+    )
+    tokens = pool.tokens[rows.ravel()]
+    tokens += rng.standard_normal(tokens.shape, dtype=np.float32) * (noise / np.sqrt(pool.dim))
+    tokens /= np.linalg.norm(tokens, axis=1, keepdims=True)
+    return colmax.Ragged(tokens, np.arange(n_docs + 1, dtype=np.int64) * length)
+
+
+def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
+    n_docs, length, dim = args.synthetic_docs, 100, 128
+    n_tokens = n_docs * length
+    pool = projected_pool(docs, dim, seed=1)
+    k_centroids = default_n_centroids(n_tokens)
+    print(
+        f"\nscale: {n_docs} synthetic documents x {length} tokens x {dim} dims ({n_tokens} tokens), "
+        f"plaid 2-bit, {k_centroids} centroids (the default for the final corpus size)"
+    )
+    rng = np.random.default_rng(2)
+    path = Path(args.workdir) / "colmax-scale-index"
+    shutil.rmtree(path, ignore_errors=True)
+    t0 = time.perf_counter()
+    index = colmax.Index.create(
+        path, dim=dim, kind="plaid", nbits=2, n_centroids=k_centroids, threads=args.threads
+    )
+    chunk = args.chunk
+    train_s = None
+    for start in range(0, n_docs, chunk):
+        n = min(chunk, n_docs - start)
+        batch = synthetic_chunk(pool, n, length, args.noise, rng)
+        index.add_embeddings(batch, [f"s{start + i}" for i in range(n)])
+        if train_s is None:
+            train_s = time.perf_counter() - t0
+        done = start + n
+        elapsed = time.perf_counter() - t0
+        print(
+            f"  {done:>9} docs  {elapsed:7.0f} s  (eta {elapsed / done * (n_docs - done):6.0f} s)", flush=True
+        )
+    build_s = time.perf_counter() - t0
+    index.close()
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+
+    t0 = time.perf_counter()
+    index = colmax.Index.open(path, threads=args.threads)
+    open_ms = (time.perf_counter() - t0) * 1000
+    info = index.info()
+    # queries: real SciFact queries projected the same way, so they are about the pool's topics
+    queries = [np.ascontiguousarray(q) for q in projected_pool(qs, dim, seed=1)][: args.queries]
+    _, ms = timed_search(index, queries, 10)
+    print(
+        f"build {build_s / 60:.1f} min (first chunk incl. codebook training {train_s:.0f} s), "
+        f"peak RSS {peak_rss / 2**30:.2f} GiB\n"
+        f"size on disk {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB), "
+        f"{info['bytes_per_token']} bytes/token stored + inverted file "
+        f"({size / n_tokens:.1f} bytes/token all files)\n"
+        f"open {open_ms:.1f} ms; search k=10 over {len(queries)} queries: "
+        f"median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms"
+    )
+    if not args.keep:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--synthetic-docs", type=int, default=1_000_000, help="0 skips the scale run")
+    parser.add_argument("--chunk", type=int, default=100_000, help="documents per add in the scale run")
+    parser.add_argument("--noise", type=float, default=0.5, help="norm of the noise added to each token")
+    parser.add_argument("--queries", type=int, default=200, help="queries timed in the scale run")
+    parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the scale index is built")
+    parser.add_argument("--keep", action="store_true", help="keep the scale index")
+    parser.add_argument("--skip-real", action="store_true", help="only the scale run")
+    args = parser.parse_args()
+
+    encoder = colmax.Encoder()
+    print(f"colmax {colmax.__version__}, ISA {colmax.active_isa()}, {os.cpu_count()} CPUs, {encoder}")
+    if not args.skip_real:
+        for name in ("scifact", "cranfield"):
+            real_data(name, args.data / name, encoder, args.threads)
+    if args.synthetic_docs:
+        _, docs, _, qs, _ = encoded("scifact", args.data / "scifact", encoder)
+        scale(docs, qs, args)
+
+
+if __name__ == "__main__":
+    main()
