@@ -106,6 +106,37 @@ def test_index_search_info(capsys, index_dir):
     assert code == 0 and "documents:      38" in out and "bytes/token:    1536" in out
 
 
+def test_plaid_index_search_eval_info(capsys, corpus, tmp_path):
+    out_dir = tmp_path / "plaid"
+    code, out, _ = run(capsys, "index", str(corpus), "-o", str(out_dir), "--kind", "plaid", "--no-progress")
+    assert code == 0 and "plaid 4-bit" in out
+    code, out, _ = run(
+        capsys, "search", str(out_dir), QUESTION, "-k", "3", "--nprobe", "4", "--ncandidates", "8"
+    )
+    assert code == 0 and out.splitlines()[0].split()[2] == "capital-france"
+    code, out, _ = run(capsys, "search", str(out_dir), QUESTION, "-k", "1", "--exact", "--json")
+    assert json.loads(out)["hits"][0]["id"] == "capital-france"
+    code, out, _ = run(capsys, "info", str(out_dir))
+    assert "bytes/token:    194" in out and "bits per dimension" in out and "no full-precision copy" in out
+    (tmp_path / "q.jsonl").write_text(json.dumps({"_id": "q1", "text": QUESTION}) + "\n")
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tcapital-france\t1\n")
+    code, out, _ = run(
+        capsys,
+        "eval",
+        str(out_dir),
+        "--queries",
+        str(tmp_path / "q.jsonl"),
+        "--qrels",
+        str(tmp_path / "qrels.tsv"),
+        "--json",
+        "--nprobe",
+        "1",
+    )
+    assert code == 0 and json.loads(out)["ndcg@10"] == 1.0 and json.loads(out)["index"]["kind"] == "plaid"
+    with pytest.raises(SystemExit, match="apply to --kind plaid"):
+        main(["index", str(corpus), "-o", str(tmp_path / "x"), "--nbits", "2", "--no-progress"])
+
+
 def test_eval_json(capsys, index_dir, tmp_path):
     (tmp_path / "q.jsonl").write_text(
         json.dumps({"_id": "q1", "text": QUESTION})

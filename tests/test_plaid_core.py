@@ -171,6 +171,27 @@ def test_search_allowed_segments_and_exact_tokens(isa, rng):
     np.testing.assert_allclose(exact_scores, want_scores, atol=1e-4)
 
 
+def test_ncandidates_is_one_budget_over_all_segments(isa, rng):
+    corpus = Corpus(rng)
+    query = unit_rows(rng.standard_normal((5, 32)))
+    # every centroid probed: the candidates are all documents with tokens, in both segments
+    table = corpus.centroids @ query.T
+    approx = np.array(
+        [
+            table[corpus.codes[lo:hi]].max(axis=0).sum() if hi > lo else -np.inf
+            for lo, hi in zip(corpus.offsets[:-1], corpus.offsets[1:])
+        ]
+    )
+    both = np.concatenate([approx, approx])
+    positions = np.concatenate([np.arange(50), 500 + np.arange(50)])
+    survivors = positions[np.lexsort((positions, -both))[:7]]  # the 7 best by centroid scores
+    exact = maxsim(query, corpus.decoded, corpus.offsets)
+    exact_of = dict(zip(positions.tolist(), np.concatenate([exact, exact]).tolist()))
+    want = sorted(survivors.tolist(), key=lambda p: (-exact_of[p], p))
+    ids, _ = corpus.search(query, [corpus.segment(), corpus.segment(first_pos=500)], 7, 16, 7)
+    np.testing.assert_array_equal(ids, want)
+
+
 def test_search_results_do_not_depend_on_threads(rng):
     corpus = Corpus(rng, n_docs=300)
     query = unit_rows(rng.standard_normal((20, 32)))

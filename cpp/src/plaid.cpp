@@ -264,9 +264,9 @@ void require_codes(const Segment& s, const std::int64_t* ids, std::int64_t count
 }
 
 // Stage (c): the best `keep` candidates by approximate score, ascending by id.
-std::vector<std::int64_t> prune(const Segment& s, const std::vector<std::int64_t>& cand, const float* scores_table,
-                                std::int64_t nq, std::int64_t nq_pad, std::int64_t n_centroids, std::int64_t keep,
-                                const kernels::PlaidKernels& kern, int threads) {
+std::vector<float> approx_scores(const Segment& s, const std::vector<std::int64_t>& cand, const float* scores_table,
+                                 std::int64_t nq, std::int64_t nq_pad, std::int64_t n_centroids,
+                                 const kernels::PlaidKernels& kern, int threads) {
   const std::int64_t n = static_cast<std::int64_t>(cand.size());
   std::vector<float> approx(cand.size());
   const std::int64_t n_chunks = ceil_div(n, kApproxChunkDocs);
@@ -275,15 +275,29 @@ std::vector<std::int64_t> prune(const Segment& s, const std::vector<std::int64_t
     require_codes(s, cand.data() + begin, count, n_centroids);
     kern.approx_scores(scores_table, nq, nq_pad, s.codes, s.offsets, cand.data() + begin, count, approx.data() + begin);
   });
-  std::vector<std::int64_t> order(cand.size());
-  for (std::int64_t i = 0; i < n; ++i) order[i] = i;
-  std::nth_element(order.begin(), order.begin() + (keep - 1), order.end(), [&](std::int64_t a, std::int64_t b) {
-    return ranks_before(approx[a], cand[a], approx[b], cand[b]);
+  return approx;
+}
+
+// Keeps the `keep` candidates with the best approximate scores over all segments (ties to the
+// lower position), each segment's survivors in ascending order.
+void keep_best(const Segment* segments, std::vector<std::vector<std::int64_t>>& ids,
+               const std::vector<std::vector<float>>& approx, std::int64_t keep) {
+  struct Candidate {
+    float score;
+    std::int64_t position;
+    std::size_t segment;
+    std::int64_t local;
+  };
+  std::vector<Candidate> all;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    for (std::size_t b = 0; b < ids[i].size(); ++b)
+      all.push_back({approx[i][b], segments[i].first_pos + ids[i][b], i, ids[i][b]});
+  std::nth_element(all.begin(), all.begin() + (keep - 1), all.end(), [](const Candidate& a, const Candidate& b) {
+    return ranks_before(a.score, a.position, b.score, b.position);
   });
-  std::vector<std::int64_t> kept(static_cast<std::size_t>(keep));
-  for (std::int64_t r = 0; r < keep; ++r) kept[r] = cand[order[r]];
-  std::sort(kept.begin(), kept.end());
-  return kept;
+  for (auto& v : ids) v.clear();
+  for (std::int64_t r = 0; r < keep; ++r) ids[all[r].segment].push_back(all[r].local);
+  for (auto& v : ids) std::sort(v.begin(), v.end());
 }
 
 // Stage (d): exact MaxSim of each listed document, on its decompressed or exact token vectors.
@@ -466,28 +480,39 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
     probed = probe(table.data(), nq, nq_pad, cb.n_centroids, std::min(p.nprobe, cb.n_centroids));
   }
 
-  std::vector<float> scores;
-  std::vector<std::int64_t> positions;
+  // Stages (b) and (c): each segment's candidates; beyond `keep` in all, the best `keep` by
+  // approximate score across segments go on, so the last stage's cost does not grow with the
+  // number of segments.
   const std::int64_t keep = std::max(p.ncandidates, p.k);
+  std::vector<std::vector<std::int64_t>> ids(static_cast<std::size_t>(n_segments));
+  std::int64_t total = 0;
   for (std::int64_t i = 0; i < n_segments; ++i) {
     const Segment& s = segments[i];
-    std::vector<std::int64_t> ids;
-    if (p.exhaustive) {
-      if (s.allowed.all) {
-        ids.resize(static_cast<std::size_t>(s.n_docs));
-        for (std::int64_t d = 0; d < s.n_docs; ++d) ids[d] = d;
-      } else {
-        ids.assign(s.allowed.ids, s.allowed.ids + s.allowed.count);
-      }
+    if (!p.exhaustive) {
+      ids[i] = candidates(s, probed, "segment " + str(i) + ": ");
+    } else if (s.allowed.all) {
+      ids[i].resize(static_cast<std::size_t>(s.n_docs));
+      for (std::int64_t d = 0; d < s.n_docs; ++d) ids[i][d] = d;
     } else {
-      ids = candidates(s, probed, "segment " + str(i) + ": ");
-      if (static_cast<std::int64_t>(ids.size()) > keep)
-        ids = prune(s, ids, table.data(), nq, nq_pad, cb.n_centroids, keep, kern, threads);
+      ids[i].assign(s.allowed.ids, s.allowed.ids + s.allowed.count);
     }
-    const std::vector<float> exact = exact_scores(query, cb, decode, s, ids, threads);
-    for (std::size_t b = 0; b < ids.size(); ++b) {
+    total += static_cast<std::int64_t>(ids[i].size());
+  }
+  if (!p.exhaustive && total > keep) {
+    std::vector<std::vector<float>> approx(static_cast<std::size_t>(n_segments));
+    for (std::int64_t i = 0; i < n_segments; ++i)
+      approx[i] = approx_scores(segments[i], ids[i], table.data(), nq, nq_pad, cb.n_centroids, kern, threads);
+    keep_best(segments, ids, approx, keep);
+  }
+
+  // Stage (d).
+  std::vector<float> scores;
+  std::vector<std::int64_t> positions;
+  for (std::int64_t i = 0; i < n_segments; ++i) {
+    const std::vector<float> exact = exact_scores(query, cb, decode, segments[i], ids[i], threads);
+    for (std::size_t b = 0; b < ids[i].size(); ++b) {
       scores.push_back(exact[b]);
-      positions.push_back(s.first_pos + ids[b]);
+      positions.push_back(segments[i].first_pos + ids[i][b]);
     }
   }
 

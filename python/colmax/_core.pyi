@@ -94,8 +94,9 @@ def plaid_search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """PLAID search: (int64 positions, float32 scores), best first, ties to the lower position.
 
-    Each query token probes its nprobe best centroids; per segment, candidates beyond ncandidates
-    (raised to k) are cut by approximate centroid scores, the rest scored by exact MaxSim on
+    Each query token probes its nprobe best centroids; when all segments together hold more
+    candidates than ncandidates (raised to k), the best ncandidates by approximate centroid
+    scores go on, and are scored by exact MaxSim on
     decompressed (or exact_tokens) vectors. exhaustive=True scores every allowed document.
     """
 

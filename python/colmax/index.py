@@ -217,7 +217,7 @@ class Index:
         *,
         kind: str = "exact",
         storage: str | None = None,
-        nbits: int = 2,
+        nbits: int | None = None,
         n_centroids: int | None = None,
         dim: int | None = None,
         threads: int | None = None,
@@ -233,7 +233,8 @@ class Index:
         bytes) or "bfloat16" (half the bytes, float32's range).
 
         ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
-        dimension (1, 2, 4 or 8; 2 bits at dim 128 is 34 bytes a token) and searches in stages
+        dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is 34 bytes a token, and 4
+        above, where 2 bits lose too much: docs/plaid.md) and searches in stages
         that touch only promising documents (docs/plaid.md). The codebook (``n_centroids``
         k-means centroids, by default sized from the corpus) is trained on the first ``add``;
         later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
@@ -248,7 +249,7 @@ class Index:
             raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
             raise ValueError(f"dim must be a positive int, got {dim!r}")
-        if kind == "exact" and (nbits != 2 or n_centroids is not None):
+        if kind == "exact" and (nbits is not None or n_centroids is not None):
             raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
         if n_centroids is not None and (
             isinstance(n_centroids, bool)
@@ -264,6 +265,8 @@ class Index:
         encoder, record, dim = _model_record(model, dim)
         codebook = None
         if kind == "plaid":
+            if nbits is None:
+                nbits = codebooks.default_nbits(dim)
             codebook = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
         created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)

@@ -79,18 +79,17 @@ struct Segment {
 struct SearchParams {
   std::int64_t k;
   std::int64_t nprobe;       // centroids probed per query token (clipped to n_centroids)
-  std::int64_t ncandidates;  // documents kept for exact scoring, per segment; at least 1, raised to k
+  std::int64_t ncandidates;  // documents kept for exact scoring, over all segments; at least 1, raised to k
   bool exhaustive = false;   // score every allowed document exactly, skipping the index
 };
 
 // PLAID search. (a) Centroid scores S = Q C^T once per call; each query token probes its
 // nprobe best centroids (ties to the lower index). (b) Per segment, the candidates are the
-// allowed documents in the probed centroids' lists. (c) Beyond ncandidates, candidates are
-// ranked by the approximate score sum_i max_{t in d} S[code_t][i] and the best ncandidates kept
-// (ties to the lower index). (d) The kept documents are decompressed (or read from `exact`) and
-// scored by exact MaxSim. Result: the best k over all segments, score descending, ties to the
-// lower position first_pos + local id; k is clipped to the documents scored. Results do not
-// depend on the thread count.
+// allowed documents in the probed centroids' lists. (c) Beyond ncandidates in all segments,
+// candidates are ranked by the approximate score sum_i max_{t in d} S[code_t][i] and the best
+// ncandidates over all segments kept (ties to the lower position). (d) The kept documents are decompressed (or read
+// from `exact`) and scored by exact MaxSim. Result: the best k over all segments, score descending, ties to the lower
+// position first_pos + local id; k is clipped to the documents scored. Results do not depend on the thread count.
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
             const SearchParams& params, int threads = 0);
 

@@ -39,7 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="precision of stored vectors (exact: default float32; plaid: an optional full-precision copy)",
     )
     parser.add_argument(
-        "--nbits", type=int, choices=NBITS, default=2, help="plaid: residual bits per dimension"
+        "--nbits",
+        type=int,
+        choices=NBITS,
+        default=None,
+        help="plaid: residual bits per dimension (default 2 up to dim 128, else 4)",
     )
     parser.add_argument(
         "--centroids", type=int, default=None, help="plaid: codebook size (default: from corpus)"
@@ -60,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     existed = output.exists()
     t0 = time.perf_counter()
     plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if args.kind == "plaid" else {}
+    if args.kind == "exact" and (args.nbits is not None or args.centroids is not None):
+        raise SystemExit("colmax index: --nbits and --centroids apply to --kind plaid")
     index = Index.create(output, args.model, kind=args.kind, storage=args.storage, **plaid)
     try:
         for start in range(0, len(corpus), CHUNK):
