@@ -22,6 +22,24 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def run_eval(capsys, index_dir, tmp_path, queries, qrels, *extra):
+    """`colmax eval` over ``queries`` ({id: text}) and ``qrels`` (lines "query\tdoc\tgrade\n")."""
+    (tmp_path / "q.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items())
+    )
+    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return run(
+        capsys,
+        "eval",
+        str(index_dir),
+        "--queries",
+        str(tmp_path / "q.jsonl"),
+        "--qrels",
+        str(tmp_path / "qrels.tsv"),
+        *extra,
+    )
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
@@ -118,19 +136,8 @@ def test_plaid_index_search_eval_info(capsys, corpus, tmp_path):
     assert json.loads(out)["hits"][0]["id"] == "capital-france"
     code, out, _ = run(capsys, "info", str(out_dir))
     assert "bytes/token:    194" in out and "bits per dimension" in out and "no full-precision copy" in out
-    (tmp_path / "q.jsonl").write_text(json.dumps({"_id": "q1", "text": QUESTION}) + "\n")
-    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tcapital-france\t1\n")
-    code, out, _ = run(
-        capsys,
-        "eval",
-        str(out_dir),
-        "--queries",
-        str(tmp_path / "q.jsonl"),
-        "--qrels",
-        str(tmp_path / "qrels.tsv"),
-        "--json",
-        "--nprobe",
-        "1",
+    code, out, _ = run_eval(
+        capsys, out_dir, tmp_path, {"q1": QUESTION}, "q1\tcapital-france\t1\n", "--json", "--nprobe", "1"
     )
     assert code == 0 and json.loads(out)["ndcg@10"] == 1.0 and json.loads(out)["index"]["kind"] == "plaid"
     with pytest.raises(SystemExit, match="apply to --kind plaid"):
@@ -138,36 +145,13 @@ def test_plaid_index_search_eval_info(capsys, corpus, tmp_path):
 
 
 def test_eval_json(capsys, index_dir, tmp_path):
-    (tmp_path / "q.jsonl").write_text(
-        json.dumps({"_id": "q1", "text": QUESTION})
-        + "\n"
-        + json.dumps({"_id": "q2", "text": "tallest mountain"})
-        + "\n"
-    )
-    (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tcapital-france\t2\nq2\teverest\t1\n")
-    code, out, _ = run(
-        capsys,
-        "eval",
-        str(index_dir),
-        "--queries",
-        str(tmp_path / "q.jsonl"),
-        "--qrels",
-        str(tmp_path / "qrels.tsv"),
-        "--json",
-    )
+    queries = {"q1": QUESTION, "q2": "tallest mountain"}
+    qrels = "q1\tcapital-france\t2\nq2\teverest\t1\n"
+    code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--json")
     result = json.loads(out)
     assert code == 0 and result["ndcg@10"] == 1.0 and result["mrr@10"] == 1.0 and result["recall@100"] == 1.0
     assert result["queries"] == 2 and set(result["latency_ms"]) == {"mean", "p50", "p90", "p99"}
-    code, out, _ = run(
-        capsys,
-        "eval",
-        str(index_dir),
-        "--queries",
-        str(tmp_path / "q.jsonl"),
-        "--qrels",
-        str(tmp_path / "qrels.tsv"),
-        "--no-progress",
-    )
+    code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--no-progress")
     assert "nDCG@10     1.0000" in out
 
 

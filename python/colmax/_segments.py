@@ -48,6 +48,16 @@ def to_float32(tokens: np.ndarray, storage: str) -> np.ndarray:
     return np.asarray(tokens, dtype=np.float32)
 
 
+def write_file(path: Path, array: np.ndarray) -> str:
+    """Write a new file holding ``array``'s bytes, fsync it; return its SHA-256."""
+    data = memoryview(np.ascontiguousarray(array)).cast("B")
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
 class SegmentWriter:
     """Streams documents into a new segment's files; nothing is visible until the manifest names it.
 
@@ -122,19 +132,14 @@ class SegmentWriter:
         np.cumsum(lengths, out=offsets[1:])
         hashes["offsets"] = self._write_whole("offsets", offsets)
         if self.codebook is not None:
-            codes = _read(self.directory / f"{self.name}.codes", np.dtype("<u2"), (self.n_tokens,))
+            codes = _map(self.directory / f"{self.name}.codes", np.dtype("<u2"), (self.n_tokens,))
             ivf_offsets, ivf = _core.plaid_build_ivf(codes, offsets, self.codebook.n_centroids)
             hashes["ivf_offsets"] = self._write_whole("ivf_offsets", ivf_offsets)
             hashes["ivf"] = self._write_whole("ivf", ivf)
         return SegmentInfo(self.name, self.first_pos, len(lengths), self.n_tokens, hashes)
 
     def _write_whole(self, kind: str, array: np.ndarray) -> str:
-        data = memoryview(np.ascontiguousarray(array)).cast("B")
-        with open(self.directory / f"{self.name}.{kind}", "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        return hashlib.sha256(data).hexdigest()
+        return write_file(self.directory / f"{self.name}.{kind}", array)
 
     def abort(self) -> None:
         for f, _ in self._files.values():
@@ -163,10 +168,6 @@ class Segment:
     @property
     def end_pos(self) -> int:
         return self.info.first_pos + self.info.n_docs
-
-
-def _read(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    return np.fromfile(path, dtype=dtype).reshape(shape)
 
 
 def _map(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:

@@ -39,6 +39,17 @@ def default_n_centroids(n_tokens: int) -> int:
     return int(max(1, min(k, n_tokens // 8, MAX_CENTROIDS)))
 
 
+def check_n_centroids(n_centroids) -> int:
+    """A requested codebook size: an int in 1..MAX_CENTROIDS (ValueError otherwise)."""
+    if (
+        isinstance(n_centroids, bool)
+        or not isinstance(n_centroids, (int, np.integer))
+        or not 1 <= n_centroids <= MAX_CENTROIDS
+    ):
+        raise ValueError(f"n_centroids must be an int in 1..{MAX_CENTROIDS}, got {n_centroids!r}")
+    return int(n_centroids)
+
+
 def default_nbits(dim: int) -> int:
     """2 bits per dimension for ColBERT-sized vectors (dim <= 128), where ColBERTv2 showed them
     nearly lossless; 4 above: with the 384-dim default model, 2 bits keep 0.89 of the exact

@@ -45,6 +45,7 @@ from ._segments import (
     open_segment,
     to_float32,
     verify_segment,
+    write_file,
 )
 from ._store import Store
 from .codebook import Codebook
@@ -125,7 +126,7 @@ class _Plan:
     ncandidates: int
 
     @classmethod
-    def default(cls, n_docs: int, n_centroids: int, k: int) -> _Plan:
+    def default(cls, k: int) -> _Plan:
         # Measured with benchmarks/bench_scale.py: on SciFact 256 documents in the last stage keep
         # 0.95 of the exact top-10 at 4 bits (128 keep 0.94, 512 0.96 at twice the latency);
         # nprobe barely matters there, while on 1M documents two probes per query token keep
@@ -252,14 +253,8 @@ class Index:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         if kind == "exact" and (nbits is not None or n_centroids is not None):
             raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
-        if n_centroids is not None and (
-            isinstance(n_centroids, bool)
-            or not isinstance(n_centroids, int)
-            or not 1 <= n_centroids <= codebooks.MAX_CENTROIDS
-        ):
-            raise ValueError(
-                f"n_centroids must be an int in 1..{codebooks.MAX_CENTROIDS}, got {n_centroids!r}"
-            )
+        if n_centroids is not None:
+            n_centroids = codebooks.check_n_centroids(n_centroids)
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{path} already exists and is not an empty directory: choose a new path")
@@ -471,10 +466,18 @@ class Index:
 
     def _doc_matrix(self, pos: int) -> np.ndarray:
         seg, row = self._locate(pos)
-        lo, hi = int(seg.offsets[row]), int(seg.offsets[row + 1])
+        return self._rows_float32(seg, [(int(seg.offsets[row]), int(seg.offsets[row + 1]))], threads=1)
+
+    def _rows_float32(self, seg: Segment, spans: list[tuple[int, int]], threads: int | None) -> np.ndarray:
+        """The float32 token rows ``lo:hi`` of each span of ``seg``: its full-precision copy
+        converted, or its codes and residuals decompressed."""
+
+        def gather(rows: np.ndarray) -> np.ndarray:
+            return np.concatenate([rows[lo:hi] for lo, hi in spans])
+
         if seg.tokens is not None:
-            return to_float32(seg.tokens[lo:hi], self._m.storage)
-        return self._codebook.decompress(seg.codes[lo:hi], seg.residuals[lo:hi], threads=1)
+            return to_float32(gather(seg.tokens), self._m.storage)
+        return self._codebook.decompress(gather(seg.codes), gather(seg.residuals), threads=threads)
 
     def _positions(self, ids: Sequence[str]) -> list[int]:
         found = self._db.positions_of(ids, self._m.generation)
@@ -596,7 +599,7 @@ class Index:
                 isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
             ):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        default = _Plan.default(self._m.next_pos, self._codebook.n_centroids if self._codebook else 1, k)
+        default = _Plan.default(k)
         return _Plan(
             int(nprobe) if nprobe is not None else default.nprobe,
             int(ncandidates) if ncandidates is not None else default.ncandidates,
@@ -903,7 +906,6 @@ class Index:
                 self._db.write(gen, rows, tombstones)
                 new = m.replace(
                     generation=gen,
-                    codebook=m.codebook,
                     next_pos=m.next_pos + n_new,
                     n_live=m.n_live + n_new - len(tombstones),
                     segments=segments,
@@ -943,16 +945,12 @@ class Index:
         if n_tokens is not None:
             codebook = dataclasses.replace(codebook, trained_tokens=int(n_tokens))
         name = f"codebook-{gen:06d}.centroids"
-        data = memoryview(np.ascontiguousarray(codebook.centroids, dtype="<f4")).cast("B")
-        with open(self.path / name, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        sha256 = write_file(self.path / name, codebook.centroids.astype("<f4", copy=False))
         record = {
             **codebook.record(),
             "requested_n_centroids": requested.get("n_centroids"),
             "file": name,
-            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha256": sha256,
         }
         return codebook, m.replace(codebook=record)
 
@@ -971,9 +969,7 @@ class Index:
             raise ValueError("retrain() applies to kind='plaid' indexes: an exact index has no codebook")
         request = {}
         if n_centroids is not None:
-            if isinstance(n_centroids, bool) or not isinstance(n_centroids, int) or n_centroids < 1:
-                raise ValueError(f"n_centroids must be a positive int, got {n_centroids!r}")
-            request["n_centroids"] = n_centroids
+            request["n_centroids"] = codebooks.check_n_centroids(n_centroids)
         if nbits is not None:
             request["nbits"] = codebooks.check_nbits(nbits, self.dim)
         self._rewrite(retrain=request)
@@ -1058,10 +1054,11 @@ class Index:
     def _reencode_rows(self, writer: SegmentWriter, seg: Segment, rows: np.ndarray) -> None:
         """Append the documents ``rows`` of ``seg`` as float32 (copy, or decompressed) to a
         writer with a new codebook."""
+        offsets = np.asarray(seg.offsets)
         for start in range(0, rows.size, 1024):
             chunk = rows[start : start + 1024]
-            docs = [self._doc_matrix(seg.first_pos + r) for r in chunk.tolist()]
-            writer.append(np.concatenate(docs), np.array([len(d) for d in docs], dtype=np.int64))
+            spans = [(int(offsets[r]), int(offsets[r + 1])) for r in chunk.tolist()]
+            writer.append(self._rows_float32(seg, spans, self.threads), offsets[chunk + 1] - offsets[chunk])
 
     # -- maintenance -------------------------------------------------------------------------
 
