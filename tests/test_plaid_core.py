@@ -192,6 +192,65 @@ def test_ncandidates_is_one_budget_over_all_segments(isa, rng):
     np.testing.assert_array_equal(ids, want)
 
 
+def staged_search(corpus, query, first_positions, k, nprobe, ncandidates, allowed=None):
+    """The staged search in NumPy over copies of one corpus at the given positions."""
+    table = corpus.centroids @ query.T  # n_centroids x nq
+    probed = np.unique(
+        [np.lexsort((np.arange(len(table)), -table[:, i]))[:nprobe] for i in range(query.shape[0])]
+    )
+    lo, hi = table[probed].min(), table[probed].max()
+    byte = np.zeros_like(table, dtype=np.int64)
+    byte[probed] = np.rint((table[probed] - lo) * np.float32(255 / (hi - lo)))
+    per_doc = [set(corpus.codes[a:b].tolist()) for a, b in zip(corpus.offsets[:-1], corpus.offsets[1:])]
+    allowed = set(range(len(per_doc)) if allowed is None else allowed.tolist())
+    local = np.array([d for d, codes in enumerate(per_doc) if codes & set(probed.tolist()) and d in allowed])
+    pruned = np.array([byte[sorted(per_doc[d] & set(probed.tolist()))].max(axis=0).sum() for d in local])
+    approx = np.array(
+        [table[corpus.codes[corpus.offsets[d] : corpus.offsets[d + 1]]].max(axis=0).sum() for d in local]
+    )
+    exact = maxsim(query, corpus.decoded, corpus.offsets)[local]
+    positions = np.concatenate([first + local for first in first_positions])
+    n = len(first_positions)
+    pruned, approx, exact = np.tile(pruned, n), np.tile(approx, n), np.tile(exact, n)
+    keep = max(ncandidates, k)
+    alive = np.arange(len(positions))
+    if len(alive) > 4 * keep:
+        alive = alive[np.lexsort((positions[alive], -pruned[alive]))[: 4 * keep]]
+    if len(alive) > keep:
+        alive = alive[np.lexsort((positions[alive], -approx[alive]))[:keep]]
+    top = alive[np.lexsort((positions[alive], -exact[alive]))[:k]]
+    return positions[top], exact[top]
+
+
+def test_stages_match_numpy(isa, rng):
+    corpus = Corpus(rng, n_docs=400, n_centroids=64)
+    for _ in range(3):
+        query = unit_rows(rng.standard_normal((20, 32)))
+        for nprobe, ncandidates in ((1, 5), (2, 10), (3, 40)):
+            want_ids, want_scores = staged_search(corpus, query, [0, 1000], 10, nprobe, ncandidates)
+            ids, scores = corpus.search(
+                query, [corpus.segment(), corpus.segment(first_pos=1000)], 10, nprobe, ncandidates
+            )
+            np.testing.assert_array_equal(ids, want_ids)
+            np.testing.assert_allclose(scores, want_scores, atol=1e-4)
+
+
+def test_stages_match_numpy_over_many_pruning_blocks(isa, rng):
+    # a 300-token query makes stage (b)'s blocks 3,264 documents long: 8,000 documents span three,
+    # and the deleted documents' bitset is read block by block
+    corpus = Corpus(rng, n_docs=8000, n_centroids=64)
+    query = unit_rows(rng.standard_normal((300, 32)))
+    allowed = np.flatnonzero(rng.random(8000) < 0.7)
+    for nprobe, ncandidates in ((1, 20), (2, 200)):
+        for kept in (None, allowed):
+            want_ids, want_scores = staged_search(corpus, query, [0], 10, nprobe, ncandidates, kept)
+            ids, scores = corpus.search(
+                query, [corpus.segment(allowed=kept)], 10, nprobe, ncandidates, threads=2
+            )
+            np.testing.assert_array_equal(ids, want_ids)
+            np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
+
+
 def test_search_results_do_not_depend_on_threads(rng):
     corpus = Corpus(rng, n_docs=300)
     query = unit_rows(rng.standard_normal((20, 32)))

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -83,6 +84,12 @@ constexpr std::int64_t kApproxChunkDocs = 512;
 constexpr std::int64_t kExactChunkDocs = 16;
 // Centroids per chunk of the centroid scores (stage a).
 constexpr std::int64_t kCentroidChunk = 1024;
+// Stage (b) keeps this many candidates per document stage (c) keeps: its byte scores see only
+// the probed centroids, so it needs a wider margin (SciFact: 4 keeps the top-10 recall of
+// ranking every candidate by stage (c), see docs/plaid.md).
+constexpr std::int64_t kPrunedPerCandidate = 4;
+// Bytes of stage (b)'s per-document maxima in one block of documents: half of a 2 MiB L2.
+constexpr std::int64_t kPruningBlockBytes = std::int64_t(1) << 20;
 
 void require_finite(const float* v, std::int64_t count, std::int64_t dim, const char* what) {
   for (std::int64_t i = 0; i < count; ++i)
@@ -232,30 +239,91 @@ std::vector<std::int64_t> probe(const float* s, std::int64_t nq, std::int64_t nq
   return out;
 }
 
-// Allowed documents in the probed centroids' lists, ascending.
-std::vector<std::int64_t> candidates(const Segment& s, const std::vector<std::int64_t>& probed,
-                                     const std::string& where) {
-  const std::size_t words = static_cast<std::size_t>(ceil_div(s.n_docs, 64));
-  std::vector<std::uint64_t> hit(words, 0);
+// Probed centroids' scores as bytes for the first, cheap ranking: row p (centroid probed[p]) holds
+// round((S[c][i] - lo) * 255 / (hi - lo)) for query token i < nq over the probed rows' range
+// [lo, hi], zero in padding lanes. The map is the same increasing one for every token, so a sum of
+// per-token maxima of bytes ranks documents as the sum of the float maxima would, up to rounding.
+std::vector<std::uint8_t> probed_bytes(const float* s, std::int64_t nq, std::int64_t nq_pad,
+                                       const std::vector<std::int64_t>& probed, std::int64_t width) {
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
   for (std::int64_t c : probed)
-    for (std::int64_t e = s.ivf_offsets[c]; e < s.ivf_offsets[c + 1]; ++e) {
-      const std::uint32_t d = s.ivf_docs[e];
-      if (d >= s.n_docs)
-        fail(where + "ivf_docs holds document " + str(d) + " but the segment has " + str(s.n_docs) +
-             " documents; rebuild the inverted file with build_ivf");
-      hit[d >> 6] |= std::uint64_t(1) << (d & 63);
+    for (std::int64_t i = 0; i < nq; ++i) {
+      lo = std::min(lo, s[c * nq_pad + i]);
+      hi = std::max(hi, s[c * nq_pad + i]);
     }
+  const float scale = hi > lo ? 255.0f / (hi - lo) : 0.0f;
+  std::vector<std::uint8_t> out(probed.size() * static_cast<std::size_t>(width), 0);
+  for (std::size_t p = 0; p < probed.size(); ++p)
+    for (std::int64_t i = 0; i < nq; ++i)
+      out[p * width + i] = static_cast<std::uint8_t>(std::lrint((s[probed[p] * nq_pad + i] - lo) * scale));
+  return out;
+}
+
+// Stage (b) with PLAID's centroid pruning: the allowed documents in the probed centroids' lists,
+// ascending, each scored by sum_i max over its probed centroids of the byte score of token i
+// (tokens in unprobed centroids do not count, so this only orders candidates for stage (c)).
+// Documents go in blocks whose rows of byte maxima stay in cache, one cursor per list; a row is
+// written on its document's first hit, so `maxima` (a worker's, reused) is never cleared.
+void gather_candidates(const Segment& s, const std::vector<std::int64_t>& probed, const std::uint8_t* bytes,
+                       std::int64_t width, std::vector<std::uint8_t>& maxima, std::vector<std::int64_t>& ids,
+                       std::vector<float>& scores, const std::string& where) {
+  const std::int64_t block_docs = std::max<std::int64_t>(64, kPruningBlockBytes / width / 64 * 64);
+  if (maxima.size() < static_cast<std::size_t>(block_docs * width))
+    maxima.resize(static_cast<std::size_t>(block_docs * width));
+  std::vector<std::uint64_t> hit(static_cast<std::size_t>(ceil_div(std::min(block_docs, s.n_docs), 64)));
+  std::vector<std::uint64_t> allowed;
   if (!s.allowed.all) {
-    std::vector<std::uint64_t> allowed(words, 0);
+    allowed.assign(static_cast<std::size_t>(ceil_div(s.n_docs, 64)), 0);
     for (std::int64_t j = 0; j < s.allowed.count; ++j)
       allowed[s.allowed.ids[j] >> 6] |= std::uint64_t(1) << (s.allowed.ids[j] & 63);
-    for (std::size_t w = 0; w < words; ++w) hit[w] &= allowed[w];
   }
-  std::vector<std::int64_t> out;
-  for (std::size_t w = 0; w < words; ++w)
-    for (std::uint64_t bits = hit[w]; bits != 0; bits &= bits - 1)
-      out.push_back(static_cast<std::int64_t>(w * 64 + __builtin_ctzll(bits)));
-  return out;
+  std::vector<std::int64_t> cursor(probed.size());
+  for (std::size_t p = 0; p < probed.size(); ++p) cursor[p] = s.ivf_offsets[probed[p]];
+  ids.clear();
+  scores.clear();
+  for (std::int64_t first = 0; first < s.n_docs; first += block_docs) {
+    const std::int64_t last = std::min(first + block_docs, s.n_docs);
+    std::fill(hit.begin(), hit.end(), 0);
+    for (std::size_t p = 0; p < probed.size(); ++p) {
+      const std::uint8_t* row = bytes + p * width;
+      const std::int64_t end = s.ivf_offsets[probed[p] + 1];
+      std::int64_t e = cursor[p];
+      for (; e < end && s.ivf_docs[e] < last; ++e) {
+        const std::int64_t d = static_cast<std::int64_t>(s.ivf_docs[e]) - first;
+        if (d < 0 || (e > s.ivf_offsets[probed[p]] && s.ivf_docs[e] <= s.ivf_docs[e - 1]))
+          fail(where + "the inverted list of centroid " + str(probed[p]) +
+               " is not ascending; rebuild the inverted file with build_ivf");
+        std::uint8_t* m = maxima.data() + d * width;
+        const std::uint64_t bit = std::uint64_t(1) << (d & 63);
+        if ((hit[d >> 6] & bit) == 0) {
+          hit[d >> 6] |= bit;
+          std::memcpy(m, row, static_cast<std::size_t>(width));
+        } else {
+          for (std::int64_t j = 0; j < width; ++j) m[j] = std::max(m[j], row[j]);
+        }
+      }
+      cursor[p] = e;
+    }
+    for (std::size_t w = 0; w < hit.size(); ++w) {
+      std::uint64_t bits = hit[w];
+      if (!s.allowed.all) {
+        // first is a multiple of 64, so block word w is segment word first / 64 + w
+        bits &= allowed[static_cast<std::size_t>(first / 64) + w];
+      }
+      for (; bits != 0; bits &= bits - 1) {
+        const std::int64_t d = static_cast<std::int64_t>(w * 64 + __builtin_ctzll(bits));
+        const std::uint8_t* m = maxima.data() + d * width;
+        std::uint32_t sum = 0;
+        for (std::int64_t j = 0; j < width; ++j) sum += m[j];
+        ids.push_back(first + d);
+        scores.push_back(static_cast<float>(sum));  // rounding is monotone: the order holds
+      }
+    }
+  }
+  for (std::size_t p = 0; p < probed.size(); ++p)
+    if (cursor[p] < s.ivf_offsets[probed[p] + 1])
+      fail(where + "ivf_docs holds document " + str(s.ivf_docs[cursor[p]]) + " but the segment has " + str(s.n_docs) +
+           " documents; rebuild the inverted file with build_ivf");
 }
 
 void require_codes(const Segment& s, const std::int64_t* ids, std::int64_t count, std::int64_t n_centroids) {
@@ -480,23 +548,38 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
     probed = probe(table.data(), nq, nq_pad, cb.n_centroids, std::min(p.nprobe, cb.n_centroids));
   }
 
-  // Stages (b) and (c): each segment's candidates; beyond `keep` in all, the best `keep` by
-  // approximate score across segments go on, so the last stage's cost does not grow with the
-  // number of segments.
+  // Stages (b) and (c), each cutting the candidates over all segments to a budget, so the cost
+  // of the later stages does not grow with the number of segments: (b) ranks by the probed
+  // centroids' byte scores and keeps kPrunedPerCandidate * keep, (c) by the approximate score
+  // over every token of a document and keeps `keep`.
   const std::int64_t keep = std::max(p.ncandidates, p.k);
   std::vector<std::vector<std::int64_t>> ids(static_cast<std::size_t>(n_segments));
   std::int64_t total = 0;
-  for (std::int64_t i = 0; i < n_segments; ++i) {
-    const Segment& s = segments[i];
-    if (!p.exhaustive) {
-      ids[i] = candidates(s, probed, "segment " + str(i) + ": ");
-    } else if (s.allowed.all) {
-      ids[i].resize(static_cast<std::size_t>(s.n_docs));
-      for (std::int64_t d = 0; d < s.n_docs; ++d) ids[i][d] = d;
-    } else {
-      ids[i].assign(s.allowed.ids, s.allowed.ids + s.allowed.count);
+  if (!p.exhaustive) {
+    const std::int64_t width = ceil_div(nq, 32) * 32;
+    const std::vector<std::uint8_t> bytes = probed_bytes(table.data(), nq, nq_pad, probed, width);
+    std::vector<std::vector<float>> pruned(static_cast<std::size_t>(n_segments));
+    std::vector<std::vector<std::uint8_t>> maxima(static_cast<std::size_t>(worker_count(n_segments, threads)));
+    parallel_for_chunks_on_workers(n_segments, threads, [&](int worker, std::int64_t i) {
+      gather_candidates(segments[i], probed, bytes.data(), width, maxima[worker], ids[i], pruned[i],
+                        "segment " + str(i) + ": ");
+    });
+    for (const auto& v : ids) total += static_cast<std::int64_t>(v.size());
+    const std::int64_t first_cut = kPrunedPerCandidate * keep;
+    if (total > first_cut) {
+      keep_best(segments, ids, pruned, first_cut);
+      total = first_cut;
     }
-    total += static_cast<std::int64_t>(ids[i].size());
+  } else {
+    for (std::int64_t i = 0; i < n_segments; ++i) {
+      const Segment& s = segments[i];
+      if (s.allowed.all) {
+        ids[i].resize(static_cast<std::size_t>(s.n_docs));
+        for (std::int64_t d = 0; d < s.n_docs; ++d) ids[i][d] = d;
+      } else {
+        ids[i].assign(s.allowed.ids, s.allowed.ids + s.allowed.count);
+      }
+    }
   }
   if (!p.exhaustive && total > keep) {
     std::vector<std::vector<float>> approx(static_cast<std::size_t>(n_segments));

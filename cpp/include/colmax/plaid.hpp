@@ -85,11 +85,15 @@ struct SearchParams {
 
 // PLAID search. (a) Centroid scores S = Q C^T once per call; each query token probes its
 // nprobe best centroids (ties to the lower index). (b) Per segment, the candidates are the
-// allowed documents in the probed centroids' lists. (c) Beyond ncandidates in all segments,
-// candidates are ranked by the approximate score sum_i max_{t in d} S[code_t][i] and the best
-// ncandidates over all segments kept (ties to the lower position). (d) The kept documents are decompressed (or read
-// from `exact`) and scored by exact MaxSim. Result: the best k over all segments, score descending, ties to the lower
-// position first_pos + local id; k is clipped to the documents scored. Results do not depend on the thread count.
+// allowed documents in the probed centroids' lists; beyond 4 * ncandidates in all segments, the
+// best 4 * ncandidates are kept by sum_i max over the document's probed centroids of S[c][i],
+// scaled to bytes over the probed scores' range (tokens in unprobed centroids do not count).
+// (c) Beyond ncandidates, the survivors are ranked by the approximate score
+// sum_i max_{t in d} S[code_t][i] and the best ncandidates kept. Both cuts are over all segments,
+// ties to the lower position. (d) The kept documents are decompressed (or read from `exact`)
+// and scored by exact MaxSim. Result: the best k over all segments, score descending, ties to the
+// lower position first_pos + local id; k is clipped to the documents scored. Results do not
+// depend on the thread count.
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
             const SearchParams& params, int threads = 0);
 
