@@ -76,10 +76,12 @@ def test_kmeans_assign_ties_go_to_the_lower_index(isa, rng):
     np.testing.assert_array_equal(codes, 0)
 
 
-@pytest.mark.parametrize("nbits", [1, 2, 4, 8])
+# dims with and without a tail past the last 8- or 16-dimension SIMD step
+@pytest.mark.parametrize(
+    ("nbits", "dim"), [(1, 64), (1, 24), (2, 128), (2, 12), (4, 384), (4, 130), (8, 96), (8, 7)]
+)
 @pytest.mark.parametrize("normalize", [False, True])
-def test_compress_and_decompress_match_numpy(isa, rng, nbits, normalize):
-    dim = 64
+def test_compress_and_decompress_match_numpy(isa, rng, nbits, dim, normalize):
     centroids = rng.uniform(-1, 1, (9, dim)).astype(np.float32)
     codes = rng.integers(0, 9, 200).astype(np.uint16)
     x = (centroids[codes] + rng.uniform(-0.1, 0.1, (200, dim))).astype(np.float32)

@@ -1,5 +1,8 @@
 // AVX2 + FMA MaxSim: 8 query tokens per register, 6 document tokens per tile (12 accumulators
-// of the 16 ymm registers). The only file built with AVX2 flags.
+// of the 16 ymm registers), and the compressed index's decoder. The only file built with AVX2 flags.
+#include <cmath>
+#include <cstring>
+
 #include "plaid_kernels.hpp"
 #include "simd_common.hpp"
 
@@ -45,7 +48,75 @@ struct F32 {
 #include "maxsim_tiles.inl"
 #include "plaid_tiles.inl"
 
+// Eight dimensions per step. For NBITS <= 4 their NBITS bytes are broadcast as one 32-bit word,
+// each lane shifts its bucket index down, and vpermps looks the weight up in registers (16
+// buckets: two tables and a blend on the index's bit 3); 8-bit buckets are gathered.
+template <int NBITS>
+void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                 float* out) {
+  constexpr int per_byte = 8 / NBITS;
+  constexpr std::uint32_t mask = (1u << NBITS) - 1;
+  const std::int64_t dim = spec.dim, bytes = dim * NBITS / 8, full = dim / 8 * 8;
+  float padded[16] = {};
+  for (int b = 0; b < std::min(1 << NBITS, 16); ++b) padded[b] = spec.weights[b];
+  const __m256 low = _mm256_loadu_ps(padded), high = _mm256_loadu_ps(padded + 8);
+  const __m256i shifts = _mm256_setr_epi32(0, NBITS, 2 * NBITS, 3 * NBITS, 4 * NBITS, 5 * NBITS, 6 * NBITS, 7 * NBITS);
+  const __m256i bucket_mask = _mm256_set1_epi32(static_cast<int>(mask));
+  for (std::int64_t r = 0; r < n; ++r) {
+    const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
+    const std::uint8_t* in = residuals + r * bytes;
+    float* o = out + r * dim;
+    __m256 squares = _mm256_setzero_ps();
+    for (std::int64_t j = 0; j < full; j += 8) {
+      const std::uint8_t* packed = in + j / 8 * NBITS;
+      __m256 w;
+      if constexpr (NBITS == 8) {
+        const __m256i index = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed)));
+        w = _mm256_i32gather_ps(spec.weights, index, 4);
+      } else {
+        std::uint32_t word = 0;
+        std::memcpy(&word, packed, NBITS);
+        const __m256i index =
+            _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), bucket_mask);
+        w = _mm256_permutevar8x32_ps(low, index);
+        if constexpr (NBITS == 4)
+          w = _mm256_blendv_ps(w, _mm256_permutevar8x32_ps(high, index),
+                               _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)));
+      }
+      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(c + j), w);
+      _mm256_storeu_ps(o + j, v);
+      squares = _mm256_fmadd_ps(v, v, squares);
+    }
+    float tail = 0.0f;
+    for (std::int64_t j = full; j < dim; ++j) {
+      o[j] = c[j] + spec.weights[(in[j / per_byte] >> (j % per_byte * NBITS)) & mask];
+      tail += o[j] * o[j];
+    }
+    if (!spec.normalize) continue;
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, squares);
+    const float total =
+        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + tail;
+    if (total > 0.0f) {
+      const float scale = 1.0f / std::sqrt(total);
+      const __m256 inv = _mm256_set1_ps(scale);
+      for (std::int64_t j = 0; j < full; j += 8) _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
+      for (std::int64_t j = full; j < dim; ++j) o[j] *= scale;
+    }
+  }
+}
+
 }  // namespace avx2
+
+void decode_avx2(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                 float* out) {
+  switch (spec.nbits) {
+    case 1: avx2::decode_rows<1>(spec, codes, residuals, n, out); break;
+    case 2: avx2::decode_rows<2>(spec, codes, residuals, n, out); break;
+    case 4: avx2::decode_rows<4>(spec, codes, residuals, n, out); break;
+    default: avx2::decode_rows<8>(spec, codes, residuals, n, out); break;
+  }
+}
 
 void score_avx2(const Batch& batch) { avx2::score_widening<avx2::F32>(batch); }
 

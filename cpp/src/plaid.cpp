@@ -60,9 +60,49 @@ void approx_scores_scalar(const float* s, std::int64_t nq, std::int64_t nq_pad, 
   }
 }
 
+// Portable decoding: each residual byte's 8 / NBITS weights come from the codebook's byte table.
+// The norm is summed in eight partial sums so the compiler vectorises it.
+template <int NBITS>
+void decode_rows_scalar(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals,
+                        std::int64_t n, float* out) {
+  constexpr int per_byte = 8 / NBITS;
+  const std::int64_t dim = spec.dim, bytes = dim * NBITS / 8;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
+    const std::uint8_t* in = residuals + r * bytes;
+    float* o = out + r * dim;
+    for (std::int64_t i = 0; i < bytes; ++i) {
+      const float* w = spec.lut + in[i] * per_byte;
+      for (int j = 0; j < per_byte; ++j) o[i * per_byte + j] = c[i * per_byte + j] + w[j];
+    }
+    if (!spec.normalize) continue;
+    float partial[8] = {};
+    std::int64_t j = 0;
+    for (; j + 8 <= dim; j += 8)
+      for (int u = 0; u < 8; ++u) partial[u] += o[j + u] * o[j + u];
+    for (; j < dim; ++j) partial[0] += o[j] * o[j];
+    const float squares = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+                          ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+    if (squares > 0.0f) {
+      const float inv = 1.0f / std::sqrt(squares);
+      for (std::int64_t k = 0; k < dim; ++k) o[k] *= inv;
+    }
+  }
+}
+
+void decode_scalar(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                   float* out) {
+  switch (spec.nbits) {
+    case 1: decode_rows_scalar<1>(spec, codes, residuals, n, out); break;
+    case 2: decode_rows_scalar<2>(spec, codes, residuals, n, out); break;
+    case 4: decode_rows_scalar<4>(spec, codes, residuals, n, out); break;
+    default: decode_rows_scalar<8>(spec, codes, residuals, n, out); break;
+  }
+}
+
 }  // namespace
 
-const PlaidKernels plaid_scalar = {assign_scalar, centroid_scores_scalar, approx_scores_scalar};
+const PlaidKernels plaid_scalar = {assign_scalar, centroid_scores_scalar, approx_scores_scalar, decode_scalar};
 
 }  // namespace kernels
 
@@ -103,7 +143,7 @@ void require_code(std::uint16_t code, std::int64_t n_centroids, std::int64_t row
          " centroids; codes must come from the same codebook");
 }
 
-// The decoded value of each of the 8 / NBITS buckets packed in a byte: lut[byte * per_byte + j].
+// Bucket weights of each byte of a residual row, lut[byte * (8 / NBITS) + j], for the portable decoder.
 template <int NBITS>
 std::vector<float> byte_table(const float* weights) {
   constexpr int per_byte = 8 / NBITS;
@@ -114,41 +154,10 @@ std::vector<float> byte_table(const float* weights) {
   return lut;
 }
 
-// Decodes rows [begin, end) into out (end - begin rows): loads and adds, then the optional
-// normalisation with eight partial sums so the compiler vectorises it.
-template <int NBITS>
-void decode_rows(const Codebook& cb, const float* lut, const std::uint16_t* codes, const std::uint8_t* residuals,
-                 std::int64_t begin, std::int64_t end, float* out) {
-  constexpr int per_byte = 8 / NBITS;
-  const std::int64_t dim = cb.dim, bytes = dim * NBITS / 8;
-  for (std::int64_t r = begin; r < end; ++r) {
-    require_code(codes[r], cb.n_centroids, r);
-    const float* c = cb.centroids + codes[r] * dim;
-    const std::uint8_t* in = residuals + r * bytes;
-    float* o = out + (r - begin) * dim;
-    for (std::int64_t i = 0; i < bytes; ++i) {
-      const float* w = lut + in[i] * per_byte;
-      for (int j = 0; j < per_byte; ++j) o[i * per_byte + j] = c[i * per_byte + j] + w[j];
-    }
-    if (!cb.normalize) continue;
-    float partial[8] = {};
-    std::int64_t j = 0;
-    for (; j + 8 <= dim; j += 8)
-      for (int u = 0; u < 8; ++u) partial[u] += o[j + u] * o[j + u];
-    for (; j < dim; ++j) partial[0] += o[j] * o[j];
-    const float squares = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
-                          ((partial[4] + partial[5]) + (partial[6] + partial[7]));
-    if (squares > 0.0f) {
-      const float inv = 1.0f / std::sqrt(squares);
-      for (std::int64_t k = 0; k < dim; ++k) o[k] *= inv;
-    }
-  }
-}
-
-// A decoder bound to one codebook: the byte table is built once per call.
+// A decoder bound to one codebook and the active kernels: the byte table is built once per call.
 class Decoder {
  public:
-  explicit Decoder(const Codebook& cb) : cb_(cb) {
+  explicit Decoder(const Codebook& cb) : cb_(cb), decode_(active_plaid_kernels().decode) {
     switch (cb.nbits) {
       case 1: lut_ = byte_table<1>(cb.weights); break;
       case 2: lut_ = byte_table<2>(cb.weights); break;
@@ -156,18 +165,17 @@ class Decoder {
       default: lut_ = byte_table<8>(cb.weights); break;
     }
   }
+  // Decodes rows [begin, end) into out (end - begin rows), after checking their codes.
   void operator()(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t begin, std::int64_t end,
                   float* out) const {
-    switch (cb_.nbits) {
-      case 1: decode_rows<1>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
-      case 2: decode_rows<2>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
-      case 4: decode_rows<4>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
-      default: decode_rows<8>(cb_, lut_.data(), codes, residuals, begin, end, out); break;
-    }
+    for (std::int64_t r = begin; r < end; ++r) require_code(codes[r], cb_.n_centroids, r);
+    const kernels::DecodeSpec spec{cb_.centroids, cb_.dim, cb_.nbits, cb_.weights, cb_.normalize, lut_.data()};
+    decode_(spec, codes + begin, residuals + begin * (cb_.dim * cb_.nbits / 8), end - begin, out);
   }
 
  private:
   const Codebook& cb_;
+  decltype(kernels::PlaidKernels::decode) decode_;
   std::vector<float> lut_;
 };
 

@@ -8,6 +8,17 @@
 
 namespace colmax::kernels {
 
+// One codebook's decoding inputs. `lut` is the portable kernel's table, built once per codebook:
+// lut[byte * (8 / nbits) + j] is the weight of bucket j of a residual byte.
+struct DecodeSpec {
+  const float* centroids;
+  std::int64_t dim;
+  int nbits;
+  const float* weights;
+  bool normalize;
+  const float* lut;
+};
+
 struct PlaidKernels {
   // Rows [0, n) of x against every centroid: codes[i] = argmax (ties to the lower index), best[i] = max.
   void (*assign)(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
@@ -20,10 +31,18 @@ struct PlaidKernels {
   // (so every ISA gives the same bits); a document without tokens scores -infinity.
   void (*approx_scores)(const float* s, std::int64_t nq, std::int64_t nq_pad, const std::uint16_t* codes,
                         const std::int64_t* offsets, const std::int64_t* ids, std::int64_t count, float* out);
+  // Rows [0, n): out[r] = centroid codes[r] + the weights of row r's residual buckets, scaled to
+  // unit length when spec.normalize (a zero row stays zero).
+  void (*decode)(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                 float* out);
 };
 
 extern const PlaidKernels plaid_scalar;
 #if defined(COLMAX_X86)
+// The AVX-512 kernels decode with this one too: their machines run AVX2, and one SIMD decoder is
+// written and tested once.
+void decode_avx2(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                 float* out);
 extern const PlaidKernels plaid_avx2;
 extern const PlaidKernels plaid_avx512;
 #endif

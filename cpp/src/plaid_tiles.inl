@@ -157,5 +157,5 @@ void approx_scores(const float* s, std::int64_t nq, std::int64_t nq_pad, const s
 
 template <class P>
 constexpr PlaidKernels plaid_kernels() {
-  return {assign_rows<P>, centroid_scores<P>, approx_scores<P>};
+  return {assign_rows<P>, centroid_scores<P>, approx_scores<P>, decode_avx2};
 }
