@@ -125,8 +125,8 @@ constexpr std::int64_t kExactChunkDocs = 16;
 // Centroids per chunk of the centroid scores (stage a).
 constexpr std::int64_t kCentroidChunk = 1024;
 // Stage (b) keeps this many candidates per document stage (c) keeps: its byte scores see only
-// the probed centroids, so it needs a wider margin (SciFact: 4 keeps the top-10 recall of
-// ranking every candidate by stage (c), see docs/plaid.md).
+// the probed centroids, so it needs a wider margin. SciFact top-10 recall with the defaults:
+// 0.959 with no cut, 0.957 with 4, 0.955 with 2 (docs/plaid.md).
 constexpr std::int64_t kPrunedPerCandidate = 4;
 // Bytes of stage (b)'s per-document maxima in one block of documents: half of a 2 MiB L2.
 constexpr std::int64_t kPruningBlockBytes = std::int64_t(1) << 20;
