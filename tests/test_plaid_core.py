@@ -76,7 +76,7 @@ def test_kmeans_assign_ties_go_to_the_lower_index(isa, rng):
     np.testing.assert_array_equal(codes, 0)
 
 
-# dims with and without a tail past the last 8- or 16-dimension SIMD step
+# dims with and without a tail past the decoder's last 8-dimension SIMD step
 @pytest.mark.parametrize(
     ("nbits", "dim"), [(1, 64), (1, 24), (2, 128), (2, 12), (4, 384), (4, 130), (8, 96), (8, 7)]
 )
@@ -205,8 +205,9 @@ def staged_search(corpus, query, first_positions, k, nprobe, ncandidates, allowe
     byte[probed] = np.rint((table[probed] - lo) * np.float32(255 / (hi - lo)))
     per_doc = [set(corpus.codes[a:b].tolist()) for a, b in zip(corpus.offsets[:-1], corpus.offsets[1:])]
     allowed = set(range(len(per_doc)) if allowed is None else allowed.tolist())
-    local = np.array([d for d, codes in enumerate(per_doc) if codes & set(probed.tolist()) and d in allowed])
-    pruned = np.array([byte[sorted(per_doc[d] & set(probed.tolist()))].max(axis=0).sum() for d in local])
+    probed_set = set(probed.tolist())
+    local = np.array([d for d, codes in enumerate(per_doc) if codes & probed_set and d in allowed])
+    pruned = np.array([byte[sorted(per_doc[d] & probed_set)].max(axis=0).sum() for d in local])
     approx = np.array(
         [table[corpus.codes[corpus.offsets[d] : corpus.offsets[d + 1]]].max(axis=0).sum() for d in local]
     )
