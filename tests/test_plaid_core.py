@@ -76,6 +76,33 @@ def test_kmeans_assign_ties_go_to_the_lower_index(isa, rng):
     np.testing.assert_array_equal(codes, 0)
 
 
+def clustered_unit_rows(rng, n, dim, n_clusters):
+    centers = rng.standard_normal((n_clusters, dim))
+    return unit_rows(centers[rng.integers(0, n_clusters, n)] + 0.5 * rng.standard_normal((n, dim)))
+
+
+def test_kmeans_assign_probing_every_group_is_exact(isa, rng):
+    x = rng.uniform(-1, 1, (500, 24)).astype(np.float32)
+    centroids = rng.uniform(-1, 1, (100, 24)).astype(np.float32)  # 10 groups
+    exact = _core.kmeans_assign(x, centroids)
+    grouped = _core.kmeans_assign(x, centroids, probe_groups=10)
+    for want, got in zip(exact, grouped):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_kmeans_assign_grouped_takes_the_best_of_the_probed_groups(isa, rng):
+    rows = clustered_unit_rows(rng, 5400, 32, 200)
+    x, centroids = rows[:5000], rows[5000:]  # 400 centroids in 20 groups, 3 probed
+    codes, best = _core.kmeans_assign(x, centroids, probe_groups=3, threads=2)
+    exact_codes, exact_best = _core.kmeans_assign(x, centroids)
+    np.testing.assert_allclose(best, np.einsum("ij,ij->i", x, centroids[codes]), atol=1e-5)
+    assert np.all(best <= exact_best)
+    # groups blind to the rows would hold the nearest centroid for 3 / 20 of them
+    assert np.mean(codes == exact_codes) > 0.8
+    with pytest.raises(ValueError, match="probe_groups must be at least 1"):
+        _core.kmeans_assign(x, centroids, probe_groups=-1)
+
+
 # dims with and without a tail past the decoder's last 8-dimension SIMD step
 @pytest.mark.parametrize(
     ("nbits", "dim"), [(1, 64), (1, 24), (2, 128), (2, 12), (4, 384), (4, 130), (8, 96), (8, 7)]

@@ -242,7 +242,8 @@ py::array residuals_array(const py::handle& obj, const std::string& name, const 
   return a;
 }
 
-py::tuple kmeans_assign(const py::object& x, const py::object& centroids, const py::object& threads) {
+py::tuple kmeans_assign(const py::object& x, const py::object& centroids, std::int64_t probe_groups,
+                        const py::object& threads) {
   const py::array xs = float32_matrix(x, "x", "(n, dim)");
   const py::array cs = float32_matrix(centroids, "centroids", "(n_centroids, dim)");
   if (xs.shape(1) != cs.shape(1))
@@ -255,8 +256,13 @@ py::tuple kmeans_assign(const py::object& x, const py::object& centroids, const 
   float* best_out = best.mutable_data();
   {
     py::gil_scoped_release release;
-    colmax::plaid::assign(static_cast<const float*>(xs.data()), xs.shape(0), xs.shape(1),
-                          static_cast<const float*>(cs.data()), cs.shape(0), codes_out, best_out, n_threads);
+    const auto* xp = static_cast<const float*>(xs.data());
+    const auto* cp = static_cast<const float*>(cs.data());
+    if (probe_groups == 0)
+      colmax::plaid::assign(xp, xs.shape(0), xs.shape(1), cp, cs.shape(0), codes_out, best_out, n_threads);
+    else
+      colmax::plaid::assign_grouped(xp, xs.shape(0), xs.shape(1), cp, cs.shape(0), probe_groups, codes_out, best_out,
+                                    n_threads);
   }
   return py::make_tuple(codes, best);
 }
@@ -419,9 +425,11 @@ PYBIND11_MODULE(_core, m) {
         py::kw_only(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "The k best documents: (int64 indices, float32 scores), score descending, ties by lower index.");
 
-  m.def("kmeans_assign", &kmeans_assign, py::arg("x"), py::arg("centroids"), py::kw_only(),
+  m.def("kmeans_assign", &kmeans_assign, py::arg("x"), py::arg("centroids"), py::kw_only(), py::arg("probe_groups") = 0,
         py::arg("threads") = py::none(),
-        "Nearest centroid by inner product of every row: (int32 codes, float32 best scores); ties to the lower index.");
+        "Nearest centroid by inner product of every row: (int32 codes, float32 best scores); ties to the lower index. "
+        "probe_groups > 0 searches only the centroids of each row's probe_groups best groups of about "
+        "sqrt(n_centroids) (approximate, far fewer operations for large codebooks).");
   m.def("plaid_compress", &plaid_compress, py::arg("x"), py::arg("codes"), py::arg("centroids"), py::arg("cutoffs"),
         py::arg("nbits"), py::kw_only(), py::arg("threads") = py::none(),
         "Residuals x - centroids[codes] quantized to nbits per dimension (searchsorted(cutoffs, r, 'right')), packed "

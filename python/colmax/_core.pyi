@@ -28,11 +28,14 @@ def maxsim_topk(
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def kmeans_assign(
-    x: np.ndarray, centroids: np.ndarray, *, threads: int | None = None
+    x: np.ndarray, centroids: np.ndarray, *, probe_groups: int = 0, threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid by inner product per row of float32 x: (int32 codes, float32 best scores).
 
-    Ties go to the lower centroid index; at most 2**24 centroids.
+    Ties go to the lower centroid index; at most 2**24 centroids. With ``probe_groups`` > 0 the
+    centroids are grouped (about sqrt(n_centroids) groups, a few Lloyd steps over the centroids)
+    and a row is assigned to the best centroid of its ``probe_groups`` best groups: approximate,
+    at about (groups + probe_groups * n_centroids / groups) / n_centroids of the exact cost.
     """
 
 def plaid_compress(

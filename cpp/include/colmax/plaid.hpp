@@ -23,6 +23,16 @@ namespace colmax::plaid {
 void assign(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
             std::int32_t* codes, float* best_scores, int threads = 0);
 
+// Approximate assign for large codebooks. The centroids are grouped by a few Lloyd steps over
+// the centroids themselves (about sqrt(n_centroids) groups, seeded at evenly spaced centroids;
+// spherical when every centroid has unit length); a row scores the group means and is assigned to
+// the best centroid in its probe_groups best groups (ties to the lower index), with best_scores
+// its score. Costs about (groups + probe_groups * n_centroids / groups) / n_centroids of the
+// exact assign's arithmetic. probe_groups >= groups is exact. Results do not depend on the thread
+// count.
+void assign_grouped(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
+                    std::int64_t probe_groups, std::int32_t* codes, float* best_scores, int threads = 0);
+
 // Centroids and quantizer. cutoffs (2^nbits - 1, non-decreasing) are needed only to compress,
 // weights (2^nbits, the decoded value of each bucket) only to decompress and search; either may
 // be null where it is not needed. Centroids are trusted to be finite.
