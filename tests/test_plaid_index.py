@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from colmax import _core, codebook
 from colmax.codebook import default_n_centroids, train
 from colmax.index import Index, IndexFormatError
 
@@ -75,6 +76,33 @@ def test_codebook_sizes_and_error_bound():
     # every extra bit shrinks the error; 2 bits keep vectors close, 8 bits are nearly lossless
     assert rms == sorted(rms, reverse=True) and rms[-1] < 0.01, rms
     assert cosines[1] > 0.95 and cosines[3] > 0.999, cosines
+
+
+def test_large_codebooks_assign_through_groups(monkeypatch):
+    docs = np.concatenate(clustered_docs(300))
+    exact_book = train(docs, n_centroids=256)
+    probes, kmeans_assign = [], _core.kmeans_assign
+
+    def spy(*args, probe_groups=0, **kwargs):
+        probes.append(probe_groups)
+        return kmeans_assign(*args, probe_groups=probe_groups, **kwargs)
+
+    monkeypatch.setattr(codebook, "GROUPED_ASSIGN_MIN_CENTROIDS", 256)
+    monkeypatch.setattr(codebook, "ENCODE_PROBE_GROUPS", 2)  # of 16 groups
+    monkeypatch.setattr(codebook, "TRAIN_PROBE_GROUPS", 3)
+    monkeypatch.setattr(_core, "kmeans_assign", spy)
+    grouped_book = train(docs, n_centroids=256)
+    assert probes and set(probes) == {3}
+    codes, _ = grouped_book.compress(docs)
+    assert probes[-1] == 2
+    nearest, _ = kmeans_assign(docs, grouped_book.centroids)
+    assert np.mean(codes == nearest) > 0.8
+    # a near centroid instead of the nearest costs little: the decoded vectors stay as close
+    errors = [
+        float(np.sqrt(np.mean((book.decompress(*book.compress(docs)) - docs) ** 2)))
+        for book in (exact_book, grouped_book)
+    ]
+    assert errors[1] < 1.1 * errors[0], errors
 
 
 def test_staged_search_finds_the_exact_top10(path):
