@@ -195,6 +195,22 @@ def test_filter_rerank_explain(path):
     assert explanation.score == pytest.approx(scores[want.index("d9")], rel=1e-5)
 
 
+def test_warm_reads_every_file_of_the_commit(path):
+    index, docs, ids = build(path, storage="float16")
+    index.delete(ids[:5])
+    q = query_from(docs[40])
+    before = [(h.id, h.score) for h in index.search(q, k=5)]
+    (path / "stray.bin").write_bytes(b"x" * 1000)  # not the index's: not read
+    m = index._m
+    names = [s.file(kind) for s in m.segments for kind in s.files] + [m.store, m.codebook["file"]]
+    assert {"offsets", "codes", "residuals", "ivf_offsets", "ivf", "tokens"} <= set(m.segments[0].files)
+    assert index.warm() == sum((path / name).stat().st_size for name in names)
+    assert [(h.id, h.score) for h in index.search(q, k=5)] == before
+    index.close()
+    with pytest.raises(ValueError, match="closed"):
+        index.warm()
+
+
 def test_persistence_and_corruption(path):
     index, docs, _ = build(path, n=100)
     q = query_from(docs[1])

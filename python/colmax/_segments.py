@@ -25,7 +25,7 @@ DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "bfloat16": np
 # Every file kind a segment may have; "tokens" takes the storage dtype.
 KINDS = ("tokens", "offsets", "codes", "residuals", "ivf_offsets", "ivf")
 _DTYPE_OF_KIND = {"codes": np.dtype("<u2"), "residuals": np.dtype("u1")}
-_CHUNK = 1 << 24  # bytes hashed per read when verifying
+_CHUNK = 1 << 24  # bytes per read when verifying or warming
 
 
 def to_storage(tokens: np.ndarray, storage: str) -> np.ndarray:
@@ -219,11 +219,20 @@ def open_segment(
     return seg
 
 
+def read_chunks(path: Path):
+    """The bytes of a file, front to back, in chunks (one reused buffer: use each before the next)."""
+    buffer = memoryview(bytearray(_CHUNK))
+    with open(path, "rb", buffering=0) as f:
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        while n := f.readinto(buffer):
+            yield buffer[:n]
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
+    for chunk in read_chunks(path):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
