@@ -12,6 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 from colmax import _core, codebook
+from colmax._manifest import MANIFEST
 from colmax.codebook import default_n_centroids, train
 from colmax.index import Index, IndexFormatError
 
@@ -202,7 +203,7 @@ def test_warm_reads_every_file_of_the_commit(path):
     before = [(h.id, h.score) for h in index.search(q, k=5)]
     (path / "stray.bin").write_bytes(b"x" * 1000)  # not the index's: not read
     m = index._m
-    names = [s.file(kind) for s in m.segments for kind in s.files] + [m.store, m.codebook["file"]]
+    names = [s.file(kind) for s in m.segments for kind in s.files] + [m.store, m.codebook["file"], MANIFEST]
     assert {"offsets", "codes", "residuals", "ivf_offsets", "ivf", "tokens"} <= set(m.segments[0].files)
     assert index.warm() == sum((path / name).stat().st_size for name in names)
     assert [(h.id, h.score) for h in index.search(q, k=5)] == before

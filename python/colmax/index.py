@@ -1084,17 +1084,12 @@ class Index:
         Searches read the memory-mapped files in place: after a cold start (a reboot, or other
         work evicting the cache) a search's first touch of an inverted list, a document's codes
         or its vectors is a synchronous page fault, and the first searches wait on hundreds of
-        them (0.35-0.7 s each for the first three on a 3.7 GB plaid index, against 20-50 ms
-        warm). Reading sequentially takes seconds instead (2.6 s for those 3.7 GB,
+        them (0.26-0.99 s each for the first three on a 3.7 GB plaid index, against 20-65 ms
+        warm). Reading sequentially takes seconds instead (4.5 s for those 3.7 GB,
         docs/plaid.md). Worth it when the index fits in memory; pointless when it does not.
         """
-        m = self._m
-        names = [seg.file(kind) for seg in m.segments for kind in seg.files]
-        names.append(m.store)
-        if self._codebook_file(m):
-            names.append(self._codebook_file(m))
         total = 0
-        for name in names:
+        for name in sorted(self._m.files()):
             try:
                 total += sum(len(chunk) for chunk in read_chunks(self.path / name))
             except FileNotFoundError:
