@@ -125,15 +125,78 @@ def test_compress_and_decompress_match_numpy(isa, rng, nbits, dim, normalize):
         assert np.abs(decoded - x).max() <= 0.1 / 2**nbits + 1e-6
 
 
+def bits(data):
+    """A byte array's bits, LSB-first."""
+    return np.unpackbits(np.asarray(data, dtype=np.uint8), bitorder="little")
+
+
+def elias_fano_decode(data, count, universe):
+    """docs/format.md's Elias-Fano list, read with NumPy: returns the values and the bytes used."""
+    if count == 0:
+        return [], 0
+    low_bits = int(np.floor(np.log2(universe // count)))
+    low_bytes = (count * low_bits + 7) // 8
+    high_bits = count + ((universe - 1) >> low_bits)
+    low = bits(data[:low_bytes])
+    high = bits(data[low_bytes : low_bytes + (high_bits + 7) // 8])
+    ones = np.flatnonzero(high)
+    assert len(ones) == count and ones[-1] < high_bits
+    values = [
+        ((int(ones[i]) - i) << low_bits) + sum(int(low[i * low_bits + b]) << b for b in range(low_bits))
+        for i in range(count)
+    ]
+    return values, low_bytes + (high_bits + 7) // 8
+
+
+@pytest.mark.parametrize("n_centroids", [1, 6, 7, 300, 65536])
+def test_doc_codes_follow_the_documented_layout(rng, n_centroids):
+    lengths = [3, 0, 5, 1, 9, 2, 40, 8, 16]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    codes = rng.integers(0, min(n_centroids, 6 if n_centroids < 300 else n_centroids), offsets[-1]).astype(
+        np.uint16
+    )
+    order, blobs, blob_offsets = _core.plaid_doc_codes(codes, offsets, n_centroids)
+    assert order.dtype == np.int64 and blobs.dtype == np.uint8 and blob_offsets.dtype == np.int64
+    assert blob_offsets[0] == 0 and blob_offsets[-1] == len(blobs)
+    for d, (lo, hi) in enumerate(zip(offsets[:-1], offsets[1:])):
+        # each document's tokens sorted by code, stably, within the document
+        np.testing.assert_array_equal(order[lo:hi], lo + np.argsort(codes[lo:hi], kind="stable"))
+        stored = codes[order[lo:hi]]
+        blob = blobs[blob_offsets[d] : blob_offsets[d + 1]]
+        run_bytes = (hi - lo + 7) // 8
+        starts = bits(blob[:run_bytes])
+        want_starts = np.concatenate([[1], stored[1:] != stored[:-1]]) if hi > lo else []
+        np.testing.assert_array_equal(starts[: hi - lo], want_starts)
+        assert not starts[hi - lo :].any()
+        values, used = elias_fano_decode(blob[run_bytes:], int(starts.sum()), n_centroids)
+        assert values == sorted(set(stored.tolist())) and used == len(blob) - run_bytes
+    every = np.arange(len(lengths), dtype=np.int64)
+    np.testing.assert_array_equal(
+        _core.plaid_token_codes(blobs, blob_offsets, offsets, every, n_centroids), codes[order]
+    )
+    some = np.array([6, 0, 6, 1], dtype=np.int64)
+    want = np.concatenate([codes[order[offsets[d] : offsets[d + 1]]] for d in some])
+    np.testing.assert_array_equal(
+        _core.plaid_token_codes(blobs, blob_offsets, offsets, some, n_centroids), want
+    )
+
+
 def test_build_ivf_matches_naive_lists(rng):
-    lengths = [3, 0, 5, 1, 9, 2]
+    lengths = [3, 0, 5, 1, 9, 2] * 40
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     codes = rng.integers(0, 6, offsets[-1]).astype(np.uint16)
-    ivf_offsets, ivf_docs = _core.plaid_build_ivf(codes, offsets, 7)
-    assert ivf_offsets.dtype == np.int64 and ivf_docs.dtype == np.uint32
+    _, blobs, blob_offsets = _core.plaid_doc_codes(codes, offsets, 7)
+    ivf_offsets, ivf = _core.plaid_build_ivf(blobs, blob_offsets, offsets, 7)
+    assert ivf_offsets.dtype == np.int64 and ivf.dtype == np.uint8
+    assert _core.plaid_ivf_bytes(ivf_offsets, len(lengths)) == len(ivf)
+    at = 0
     for c in range(7):
         want = sorted({d for d in range(len(lengths)) if c in codes[offsets[d] : offsets[d + 1]]})
-        assert ivf_docs[ivf_offsets[c] : ivf_offsets[c + 1]].tolist() == want
+        assert ivf_offsets[c + 1] - ivf_offsets[c] == len(want)
+        values, used = elias_fano_decode(ivf[at:], len(want), len(lengths))
+        assert values == want
+        at += used
+    assert at == len(ivf)
 
 
 class Corpus:
@@ -145,8 +208,12 @@ class Corpus:
         self.offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         self.centroids = unit_rows(rng.standard_normal((n_centroids, dim)))
         noise = rng.uniform(-1, 1, (self.offsets[-1], dim)).astype(np.float32)
-        self.codes, _ = _core.kmeans_assign(noise, self.centroids)
-        self.codes = self.codes.astype(np.uint16)
+        codes, _ = _core.kmeans_assign(noise, self.centroids)
+        # tokens in stored order: each document's sorted by code
+        order, self.doc_codes, self.doc_code_offsets = _core.plaid_doc_codes(
+            codes.astype(np.uint16), self.offsets, n_centroids
+        )
+        self.codes, noise = codes[order].astype(np.uint16), noise[order]
         self.x = (self.centroids[self.codes] + 0.1 * noise).astype(np.float32)
         self.nbits = nbits
         cutoffs, self.weights = quantizer(nbits)
@@ -154,10 +221,11 @@ class Corpus:
         self.decoded = _core.plaid_decompress(
             self.codes, self.residuals, self.centroids, self.weights, nbits, True
         )
-        self.ivf = _core.plaid_build_ivf(self.codes, self.offsets, n_centroids)
+        self.ivf = _core.plaid_build_ivf(self.doc_codes, self.doc_code_offsets, self.offsets, n_centroids)
 
     def segment(self, allowed=None, exact=None, first_pos=0):
-        return (self.codes, self.residuals, self.offsets, *self.ivf, allowed, exact, first_pos)
+        stored = (self.doc_codes, self.doc_code_offsets, self.residuals, self.offsets, *self.ivf)
+        return (*stored, allowed, exact, first_pos)
 
     def search(self, query, segments, k, nprobe, ncandidates, **kwargs):
         return _core.plaid_search(
@@ -294,7 +362,7 @@ def test_search_results_do_not_depend_on_threads(rng):
 def test_read_only_memmaps_are_accepted(tmp_path, rng):
     corpus = Corpus(rng)
     arrays = {}
-    for name in ("codes", "residuals", "offsets", "centroids", "weights"):
+    for name in ("codes", "doc_codes", "doc_code_offsets", "residuals", "offsets", "centroids", "weights"):
         np.save(tmp_path / f"{name}.npy", getattr(corpus, name))
         arrays[name] = np.load(tmp_path / f"{name}.npy", mmap_mode="r")
         assert not arrays[name].flags.writeable
@@ -302,7 +370,8 @@ def test_read_only_memmaps_are_accepted(tmp_path, rng):
         arrays["codes"], arrays["residuals"], arrays["centroids"], arrays["weights"], 2, True
     )
     np.testing.assert_array_equal(decoded, corpus.decoded)
-    segment = (arrays["codes"], arrays["residuals"], arrays["offsets"], *corpus.ivf, None, None, 0)
+    stored = [arrays[name] for name in ("doc_codes", "doc_code_offsets", "residuals", "offsets")]
+    segment = (*stored, *corpus.ivf, None, None, 0)
     query = unit_rows(rng.standard_normal((3, 32)))
     ids, _ = _core.plaid_search(query, arrays["centroids"], arrays["weights"], 2, True, [segment], 5, 16, 50)
     np.testing.assert_array_equal(ids, corpus.search(query, [corpus.segment()], 5, 16, 50)[0])
@@ -320,13 +389,17 @@ def test_wrong_dtypes_raise_type_error_naming_the_fix(rng):
             corpus.codes, corpus.residuals.astype(np.int16), corpus.centroids, corpus.weights, 2, True
         )
     with pytest.raises(TypeError, match="doc_offsets must be int64"):
-        _core.plaid_build_ivf(corpus.codes, corpus.offsets.astype(np.int32), 16)
+        _core.plaid_doc_codes(corpus.codes, corpus.offsets.astype(np.int32), 16)
+    with pytest.raises(TypeError, match="doc_codes must be uint8"):
+        _core.plaid_build_ivf(corpus.codes, corpus.doc_code_offsets, corpus.offsets, 16)
+    with pytest.raises(TypeError, match=r"docs must be a numpy array, got list; .*dtype=numpy.int64"):
+        _core.plaid_token_codes(corpus.doc_codes, corpus.doc_code_offsets, corpus.offsets, [0, 1], 16)
     bad = list(corpus.segment())
-    bad[4] = bad[4].astype(np.int64)
-    with pytest.raises(TypeError, match=r"segments\[0\].ivf_docs must be uint32"):
+    bad[5] = bad[5].astype(np.int64)
+    with pytest.raises(TypeError, match=r"segments\[0\].ivf must be uint8"):
         corpus.search(x, [tuple(bad)], 3, 1, 10)
     bad = list(corpus.segment())
-    bad[6] = corpus.x.astype(np.float64)
+    bad[7] = corpus.x.astype(np.float64)
     with pytest.raises(TypeError, match="exact_tokens must be float32, float16, or uint16"):
         corpus.search(x, [tuple(bad)], 3, 1, 10)
     with pytest.raises(TypeError, match="must be a tuple"):
@@ -358,7 +431,15 @@ def test_bad_shapes_and_values_raise_value_error(rng):
     with pytest.raises(ValueError, match="threads must be at least 1"):
         _core.kmeans_assign(x, corpus.centroids, threads=0)
     with pytest.raises(ValueError, match="out of range"):
-        _core.plaid_build_ivf(corpus.codes, corpus.offsets, 3)
+        _core.plaid_doc_codes(corpus.codes, corpus.offsets, 3)
+    with pytest.raises(ValueError, match="damaged"):  # codes read against another codebook size
+        _core.plaid_build_ivf(corpus.doc_codes, corpus.doc_code_offsets, corpus.offsets, 3000)
+    with pytest.raises(ValueError, match="one entry per document"):
+        _core.plaid_build_ivf(corpus.doc_codes, corpus.doc_code_offsets[:-1], corpus.offsets, 16)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.plaid_token_codes(
+            corpus.doc_codes, corpus.doc_code_offsets, corpus.offsets, np.array([50], np.int64), 16
+        )
     with pytest.raises(ValueError, match="k must be at least 1"):
         corpus.search(x, [corpus.segment()], 0, 1, 10)
     with pytest.raises(ValueError, match="nprobe must be at least 1"):
@@ -371,9 +452,9 @@ def test_bad_shapes_and_values_raise_value_error(rng):
         corpus.search(x, [corpus.segment(allowed=np.array([5, 2], np.int64))], 3, 1, 10)
     with pytest.raises(ValueError, match="out of range"):
         corpus.search(x, [corpus.segment(allowed=np.array([2, 50], np.int64))], 3, 1, 10)
-    with pytest.raises(ValueError, match="ivf_offsets must end at len"):
+    with pytest.raises(ValueError, match="inverted file holds"):
         bad = list(corpus.segment())
-        bad[4] = bad[4][:-1]
+        bad[5] = bad[5][:-1]
         corpus.search(x, [tuple(bad)], 3, 1, 10)
     with pytest.raises(ValueError, match="exact"):
         corpus.search(x, [corpus.segment(exact=corpus.x[:-1])], 3, 1, 10)
@@ -381,3 +462,38 @@ def test_bad_shapes_and_values_raise_value_error(rng):
     nan_query[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         corpus.search(nan_query, [corpus.segment()], 3, 1, 10)
+
+
+def test_damaged_codes_and_lists_raise_instead_of_reading_out_of_range(rng):
+    corpus = Corpus(rng, n_docs=200)
+    query = unit_rows(rng.standard_normal((4, 32)))
+    # every bit set: more entries than a list holds, runs where padding must be zero
+    bad = list(corpus.segment())
+    bad[0] = np.full_like(corpus.doc_codes, 0xFF)
+    for exhaustive in (True, False):
+        with pytest.raises(ValueError, match=r"stored codes of document .* are damaged"):
+            corpus.search(query, [tuple(bad)], 3, 16, 200, exhaustive=exhaustive)
+    bad = list(corpus.segment())
+    bad[5] = np.full_like(corpus.ivf[1], 0xFF)
+    with pytest.raises(ValueError, match=r"inverted list of centroid .* is damaged"):
+        corpus.search(query, [tuple(bad)], 3, 16, 200)
+    bad = list(corpus.segment())
+    shifted = corpus.doc_code_offsets.copy()
+    shifted[5] += 1
+    bad[1] = shifted
+    with pytest.raises(ValueError, match="damaged"):
+        corpus.search(query, [tuple(bad)], 3, 1, 10, exhaustive=True)
+    # random damage decodes to in-range codes and documents, or raises; never anything else
+    for seed in range(20):
+        noise = np.random.default_rng(seed)
+        bad = list(corpus.segment())
+        doc_codes, ivf = corpus.doc_codes.copy(), corpus.ivf[1].copy()
+        doc_codes[noise.integers(0, len(doc_codes), 5)] ^= np.uint8(1 << int(noise.integers(8)))
+        ivf[noise.integers(0, len(ivf), 5)] ^= np.uint8(1 << int(noise.integers(8)))
+        bad[0], bad[5] = doc_codes, ivf
+        try:
+            ids, _ = corpus.search(query, [tuple(bad)], 5, 16, 200)
+        except ValueError as e:
+            assert "damaged" in str(e)
+        else:
+            assert ((ids >= 0) & (ids < 200)).all()

@@ -12,9 +12,9 @@ import textwrap
 import numpy as np
 import pytest
 from colmax import _core, codebook
-from colmax._manifest import MANIFEST
+from colmax._manifest import MANIFEST, _checksum
 from colmax.codebook import default_n_centroids, train
-from colmax.index import Index, IndexFormatError
+from colmax.index import Index, IndexFormatError, IndexVersionError
 
 DIM = 32
 
@@ -69,7 +69,7 @@ def test_codebook_sizes_and_error_bound():
         cb = train(docs, nbits=nbits, n_centroids=32)
         codes, residuals = cb.compress(docs)
         assert codes.dtype == np.uint16 and residuals.shape == (len(docs), DIM * nbits // 8)
-        assert cb.bytes_per_token == 2 + DIM * nbits // 8 and cb.normalize
+        assert cb.normalize
         back = cb.decompress(codes, residuals)
         np.testing.assert_allclose(np.linalg.norm(back, axis=1), 1, atol=1e-5)
         rms.append(float(np.sqrt(np.mean((back - docs) ** 2))))
@@ -110,7 +110,8 @@ def test_staged_search_finds_the_exact_top10(path):
     index, docs, ids = build(path)
     info = index.info()
     assert info["kind"] == "plaid" and info["nbits"] == 2 and info["storage"] is None
-    assert info["bytes_per_token"] == 2 + DIM * 2 // 8
+    # the packed residual, plus under the uint16 per token a code would take (runs of a document's codes)
+    assert DIM * 2 // 8 < info["bytes_per_token"] < 2 + DIM * 2 // 8
     recalls = []
     for i in range(0, 300, 15):
         q = query_from(docs[i], seed=i)
@@ -138,7 +139,9 @@ def test_full_precision_copy_scores_exactly(path):
     np.testing.assert_allclose([h.score for h in hits], scores, rtol=1e-5, atol=1e-5)
     staged = index.search(q, k=10, nprobe=64, ncandidates=300)
     assert [h.id for h in staged] == want  # the last stage scores the copy
-    np.testing.assert_array_equal(index.get("d3").embeddings, docs[3])
+    # stored with the document's tokens ordered by centroid code (stable)
+    codes, _ = index._codebook.compress(docs[3])
+    np.testing.assert_array_equal(index.get("d3").embeddings, docs[3][np.argsort(codes, kind="stable")])
 
 
 def test_adds_after_training_reuse_the_codebook_and_deletes_compact(path):
@@ -204,7 +207,8 @@ def test_warm_reads_every_file_of_the_commit(path):
     (path / "stray.bin").write_bytes(b"x" * 1000)  # not the index's: not read
     m = index._m
     names = [s.file(kind) for s in m.segments for kind in s.files] + [m.store, m.codebook["file"], MANIFEST]
-    assert {"offsets", "codes", "residuals", "ivf_offsets", "ivf", "tokens"} <= set(m.segments[0].files)
+    kinds = {"offsets", "doc_codes", "doc_code_offsets", "residuals", "ivf_offsets", "ivf", "tokens"}
+    assert kinds == set(m.segments[0].files)
     assert index.warm() == sum((path / name).stat().st_size for name in names)
     assert [(h.id, h.score) for h in index.search(q, k=5)] == before
     index.close()
@@ -221,9 +225,9 @@ def test_persistence_and_corruption(path):
     assert [(h.id, h.score) for h in reopened.search(q, k=10)] == before
     reopened.verify()
     manifest = json.loads((path / "colmax-index.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["kind"] == "plaid"
+    assert manifest["format_version"] == 3 and manifest["kind"] == "plaid"
 
-    (codes,) = path.glob("seg-*.codes")
+    (codes,) = path.glob("seg-*.doc_codes")
     data = bytearray(codes.read_bytes())
     data[0] ^= 0xFF
     codes.write_bytes(bytes(data))
@@ -335,3 +339,30 @@ def test_text_seed_case_through_a_plaid_index(tmp_path):
     index.add(corpus.texts, corpus.ids)
     ranked = [h.id for h in index.search("What is the capital of France?", k=len(corpus.texts))]
     assert ranked[0] == "capital-france" and ranked.index("capital-france") < ranked.index("capital-germany")
+
+
+def test_plaid_indexes_of_format_2_are_refused_naming_the_fix(path):
+    index, _, _ = build(path, n=20)
+    index.close()
+    body = json.loads((path / MANIFEST).read_text())
+    body["format_version"] = 2
+    body["checksum"] = _checksum(body)
+    (path / MANIFEST).write_text(json.dumps(body))
+    with pytest.raises(IndexVersionError, match=r"format 2.*rebuild it"):
+        Index.open(path)
+
+
+def test_explain_maps_stored_tokens_back_to_the_text(tmp_path):
+    texts = ["Paris is the capital of France.", "Berlin is the capital of Germany.", "Bananas are yellow."]
+    question = "What is the capital of France?"
+    exact = Index.create(tmp_path / "exact")
+    exact.add(texts, ["paris", "berlin", "bananas"])
+    plaid = Index.create(tmp_path / "plaid", kind="plaid", n_centroids=8, storage="float32")
+    plaid.add(texts, ["paris", "berlin", "bananas"])
+    for doc in ("paris", "berlin"):
+        want, got = exact.explain(question, doc), plaid.explain(question, doc)
+        # the same vectors, stored in another order: the same matches, text for text
+        np.testing.assert_array_equal(got.similarity, want.similarity)
+        assert got.doc_tokens == want.doc_tokens and got.query_tokens == want.query_tokens
+    ex = plaid.explain(question, "paris")
+    assert ex.doc_tokens[ex.query_tokens.index("france")] == "france"

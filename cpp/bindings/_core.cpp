@@ -18,11 +18,11 @@ namespace {
 
 std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
-py::array as_array(const py::handle& obj, const char* name) {
+py::array as_array(const py::handle& obj, const char* name, const char* dtype = "float32") {
   if (!py::isinstance<py::array>(obj))
     throw py::type_error(std::string(name) + " must be a numpy array, got " +
                          py::str(py::type::of(obj).attr("__name__")).cast<std::string>() +
-                         "; wrap it with numpy.asarray(..., dtype=numpy.float32)");
+                         "; wrap it with numpy.asarray(..., dtype=numpy." + dtype + ")");
   return py::reinterpret_borrow<py::array>(obj);
 }
 
@@ -170,7 +170,7 @@ py::tuple maxsim_topk(const py::object& query, const py::object& doc_tokens, con
 // dtype is a numpy name ("float32", "uint16", ...); kind/itemsize follow from it.
 py::array typed_array(const py::handle& obj, const std::string& name, char kind, py::ssize_t itemsize,
                       const char* dtype, py::ssize_t ndim, const char* shape) {
-  const py::array a = as_array(obj, name.c_str());
+  const py::array a = as_array(obj, name.c_str(), dtype);
   if (a.dtype().kind() != kind || a.itemsize() != itemsize)
     throw py::type_error(name + " must be " + dtype + ", got " + dtype_str(a) + "; convert with numpy.asarray(" + name +
                          ", dtype=numpy." + dtype + ")");
@@ -304,23 +304,87 @@ py::array_t<float> plaid_decompress(const py::object& codes, const py::object& r
   return out;
 }
 
-py::tuple plaid_build_ivf(const py::object& codes, const py::object& doc_offsets, std::int64_t n_centroids) {
+template <class T>
+py::array_t<T> to_numpy(const std::vector<T>& v) {
+  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+// Stored document codes: uint8 blobs and their int64 byte offsets, one more than the documents.
+colmax::plaid::DocCodes doc_codes_view(const py::array& bytes, const py::array& offsets, py::ssize_t n_docs,
+                                       const std::string& name) {
+  if (offsets.shape(0) != n_docs + 1)
+    throw py::value_error(name + "_offsets must have one entry per document plus one (" + std::to_string(n_docs + 1) +
+                          "), got " + std::to_string(offsets.shape(0)) + "; pass the arrays plaid_doc_codes returned");
+  return {static_cast<const std::uint8_t*>(bytes.data()), bytes.shape(0),
+          static_cast<const std::int64_t*>(offsets.data())};
+}
+
+py::array bytes_array(const py::handle& obj, const std::string& name) {
+  return typed_array(obj, name, 'u', 1, "uint8", 1, "(n_bytes,)");
+}
+
+py::tuple plaid_doc_codes(const py::object& codes, const py::object& doc_offsets, std::int64_t n_centroids) {
   const py::array cs = codes_array(codes, "codes");
   const py::array os = offsets_array(doc_offsets, "doc_offsets");
   const auto* offsets = static_cast<const std::int64_t*>(os.data());
   if (offsets[os.shape(0) - 1] != cs.shape(0))
     throw py::value_error("doc_offsets must end at the number of codes (" + std::to_string(cs.shape(0)) +
                           "), but ends at " + std::to_string(offsets[os.shape(0) - 1]));
+  colmax::plaid::EncodedDocCodes out;
+  {
+    py::gil_scoped_release release;
+    out = colmax::plaid::encode_doc_codes(static_cast<const std::uint16_t*>(cs.data()), offsets, os.shape(0) - 1,
+                                          n_centroids);
+  }
+  return py::make_tuple(to_numpy(out.order), to_numpy(out.bytes), to_numpy(out.offsets));
+}
+
+py::array_t<std::uint16_t> plaid_token_codes(const py::object& doc_codes, const py::object& doc_code_offsets,
+                                             const py::object& doc_offsets, const py::object& docs,
+                                             std::int64_t n_centroids) {
+  const py::array os = offsets_array(doc_offsets, "doc_offsets");
+  const py::array bytes = bytes_array(doc_codes, "doc_codes");
+  const py::array code_offsets = offsets_array(doc_code_offsets, "doc_code_offsets");
+  const colmax::plaid::DocCodes view = doc_codes_view(bytes, code_offsets, os.shape(0) - 1, "doc_code");
+  const py::array ds = typed_array(docs, "docs", 'i', 8, "int64", 1, "(n,)");
+  const auto* offsets = static_cast<const std::int64_t*>(os.data());
+  const auto* ids = static_cast<const std::int64_t*>(ds.data());
+  std::int64_t total = 0;
+  for (py::ssize_t b = 0; b < ds.shape(0); ++b) {
+    if (ids[b] < 0 || ids[b] >= os.shape(0) - 1)
+      throw py::value_error("docs[" + std::to_string(b) + "] = " + std::to_string(ids[b]) +
+                            " is out of range: the segment has " + std::to_string(os.shape(0) - 1) + " documents");
+    total += offsets[ids[b] + 1] - offsets[ids[b]];
+  }
+  py::array_t<std::uint16_t> out(static_cast<py::ssize_t>(std::max<std::int64_t>(total, 0)));
+  std::uint16_t* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    colmax::plaid::token_codes(view, offsets, os.shape(0) - 1, n_centroids, ids, ds.shape(0), dst);
+  }
+  return out;
+}
+
+py::tuple plaid_build_ivf(const py::object& doc_codes, const py::object& doc_code_offsets,
+                          const py::object& doc_offsets, std::int64_t n_centroids) {
+  const py::array os = offsets_array(doc_offsets, "doc_offsets");
+  const py::array bytes = bytes_array(doc_codes, "doc_codes");
+  const py::array code_offsets = offsets_array(doc_code_offsets, "doc_code_offsets");
+  const colmax::plaid::DocCodes view = doc_codes_view(bytes, code_offsets, os.shape(0) - 1, "doc_code");
   colmax::plaid::Ivf ivf;
   {
     py::gil_scoped_release release;
-    ivf = colmax::plaid::build_ivf(static_cast<const std::uint16_t*>(cs.data()), offsets, os.shape(0) - 1, n_centroids);
+    ivf = colmax::plaid::build_ivf(view, static_cast<const std::int64_t*>(os.data()), os.shape(0) - 1, n_centroids);
   }
-  py::array_t<std::int64_t> out_offsets(static_cast<py::ssize_t>(ivf.offsets.size()));
-  py::array_t<std::uint32_t> out_docs(static_cast<py::ssize_t>(ivf.docs.size()));
-  std::copy(ivf.offsets.begin(), ivf.offsets.end(), out_offsets.mutable_data());
-  std::copy(ivf.docs.begin(), ivf.docs.end(), out_docs.mutable_data());
-  return py::make_tuple(out_offsets, out_docs);
+  return py::make_tuple(to_numpy(ivf.offsets), to_numpy(ivf.bytes));
+}
+
+std::int64_t plaid_ivf_bytes(const py::object& ivf_offsets, std::int64_t n_docs) {
+  const py::array os = typed_array(ivf_offsets, "ivf_offsets", 'i', 8, "int64", 1, "(n_centroids + 1,)");
+  if (os.shape(0) < 2) throw py::value_error("ivf_offsets needs n_centroids + 1 entries, at least 2");
+  return colmax::plaid::ivf_list_starts(static_cast<const std::int64_t*>(os.data()), os.shape(0) - 1, n_docs).back();
 }
 
 // One segment tuple, checked; its arrays stay referenced while the GIL is released.
@@ -332,42 +396,37 @@ struct SegmentArgs {
 
 void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Codebook& cb, SegmentArgs& out) {
   const std::string name = "segments[" + std::to_string(i) + "]";
-  if (!py::isinstance<py::tuple>(item) || py::len(item) != 8)
-    throw py::type_error(name +
-                         " must be a tuple (codes, residuals, offsets, ivf_offsets, ivf_docs, allowed, exact_tokens, "
-                         "first_pos)");
+  if (!py::isinstance<py::tuple>(item) || py::len(item) != 9)
+    throw py::type_error(
+        name +
+        " must be a tuple (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, allowed, "
+        "exact_tokens, first_pos)");
   const py::tuple t = py::reinterpret_borrow<py::tuple>(item);
-  const py::array codes = codes_array(t[0], name + ".codes");
-  const py::array residuals = residuals_array(t[1], name + ".residuals", cb, codes.shape(0));
-  const py::array offsets = offsets_array(t[2], name + ".offsets");
-  const py::array ivf_offsets = typed_array(t[3], name + ".ivf_offsets", 'i', 8, "int64", 1, "(n_centroids + 1,)");
-  const py::array ivf_docs = typed_array(t[4], name + ".ivf_docs", 'u', 4, "uint32", 1, "(n_entries,)");
+  const py::array doc_codes = bytes_array(t[0], name + ".doc_codes");
+  const py::array doc_code_offsets = offsets_array(t[1], name + ".doc_code_offsets");
+  const py::array offsets = offsets_array(t[3], name + ".offsets");
   const auto* off = static_cast<const std::int64_t*>(offsets.data());
-  if (off[offsets.shape(0) - 1] != codes.shape(0))
-    throw py::value_error(name + ".offsets must end at the number of tokens (" + std::to_string(codes.shape(0)) +
-                          "), but ends at " + std::to_string(off[offsets.shape(0) - 1]));
+  const py::array residuals = residuals_array(t[2], name + ".residuals", cb, off[offsets.shape(0) - 1]);
+  const py::array ivf_offsets = typed_array(t[4], name + ".ivf_offsets", 'i', 8, "int64", 1, "(n_centroids + 1,)");
+  const py::array ivf = bytes_array(t[5], name + ".ivf");
   require_length(ivf_offsets, cb.n_centroids + 1, name + ".ivf_offsets", "n_centroids + 1");
-  const auto* ivf_off = static_cast<const std::int64_t*>(ivf_offsets.data());
-  if (ivf_off[cb.n_centroids] != ivf_docs.shape(0))
-    throw py::value_error(name + ".ivf_offsets must end at len(ivf_docs) (" + std::to_string(ivf_docs.shape(0)) +
-                          "), but ends at " + std::to_string(ivf_off[cb.n_centroids]) +
-                          "; pass the pair returned by plaid_build_ivf");
-  out.keep_alive = {codes, residuals, offsets, ivf_offsets, ivf_docs};
+  out.keep_alive = {doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf};
   colmax::plaid::Segment& s = out.segment;
-  s.codes = static_cast<const std::uint16_t*>(codes.data());
+  s.n_docs = offsets.shape(0) - 1;
+  s.codes = doc_codes_view(doc_codes, doc_code_offsets, s.n_docs, name + ".doc_code");
   s.residuals = static_cast<const std::uint8_t*>(residuals.data());
   s.offsets = off;
-  s.n_docs = offsets.shape(0) - 1;
-  s.ivf_offsets = ivf_off;
-  s.ivf_docs = static_cast<const std::uint32_t*>(ivf_docs.data());
-  if (!t[5].is_none()) {
-    const py::array allowed = typed_array(t[5], name + ".allowed", 'i', 8, "int64", 1, "(n_allowed,)");
+  s.ivf_offsets = static_cast<const std::int64_t*>(ivf_offsets.data());
+  s.ivf = static_cast<const std::uint8_t*>(ivf.data());
+  s.ivf_bytes = ivf.shape(0);
+  if (!t[6].is_none()) {
+    const py::array allowed = typed_array(t[6], name + ".allowed", 'i', 8, "int64", 1, "(n_allowed,)");
     out.keep_alive.push_back(allowed);
     s.allowed = colmax::DocSelection::subset(static_cast<const std::int64_t*>(allowed.data()), allowed.shape(0));
   }
-  if (!t[6].is_none()) {
+  if (!t[7].is_none()) {
     const std::string exact_name = name + ".exact_tokens";
-    const py::array exact = as_array(t[6], exact_name.c_str());
+    const py::array exact = as_array(t[7], exact_name.c_str());
     const DType dtype = storage_dtype(exact, exact_name);
     require_ndim(exact, 2, exact_name.c_str(), "(n_tokens, dim)");
     require_c_contiguous(exact, exact_name.c_str());
@@ -375,7 +434,7 @@ void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Co
     out.exact = {exact.data(), dtype, exact.shape(0), exact.shape(1), off, s.n_docs};
     s.exact = &out.exact;
   }
-  s.first_pos = t[7].cast<std::int64_t>();
+  s.first_pos = t[8].cast<std::int64_t>();
 }
 
 py::tuple plaid_search(const py::object& query, const py::object& centroids, const py::object& weights, int nbits,
@@ -437,13 +496,24 @@ PYBIND11_MODULE(_core, m) {
   m.def("plaid_decompress", &plaid_decompress, py::arg("codes"), py::arg("residuals"), py::arg("centroids"),
         py::arg("weights"), py::arg("nbits"), py::arg("normalize"), py::kw_only(), py::arg("threads") = py::none(),
         "centroids[codes] + weights[bucket] per dimension, L2-normalized per row when normalize: float32 (n, dim).");
-  m.def("plaid_build_ivf", &plaid_build_ivf, py::arg("codes"), py::arg("doc_offsets"), py::arg("n_centroids"),
-        "Inverted file: (int64 offsets (n_centroids + 1,), uint32 ascending unique document ids per centroid).");
-  m.def("plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
-        py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"),
-        py::kw_only(), py::arg("exhaustive") = false, py::arg("threads") = py::none(),
-        "PLAID search over compressed segments (codes, residuals, offsets, ivf_offsets, ivf_docs, allowed, "
-        "exact_tokens, first_pos): (int64 positions, float32 scores), best first, ties to the lower position.");
+  m.def("plaid_doc_codes", &plaid_doc_codes, py::arg("codes"), py::arg("doc_offsets"), py::arg("n_centroids"),
+        "Per-document stored codes: (int64 token order, uint8 blobs, int64 blob offsets). Store token order[t] as "
+        "token t: each document's tokens sorted by code (stable), its codes as run starts plus distinct codes.");
+  m.def("plaid_token_codes", &plaid_token_codes, py::arg("doc_codes"), py::arg("doc_code_offsets"),
+        py::arg("doc_offsets"), py::arg("docs"), py::arg("n_centroids"),
+        "uint16 code of every stored token of the documents `docs`, document after document.");
+  m.def("plaid_build_ivf", &plaid_build_ivf, py::arg("doc_codes"), py::arg("doc_code_offsets"), py::arg("doc_offsets"),
+        py::arg("n_centroids"),
+        "Inverted file from stored document codes: (int64 cumulative list lengths (n_centroids + 1,), uint8 "
+        "Elias-Fano lists of ascending document ids, back to back).");
+  m.def("plaid_ivf_bytes", &plaid_ivf_bytes, py::arg("ivf_offsets"), py::arg("n_docs"),
+        "Size in bytes of the inverted file whose list lengths ivf_offsets gives, for a segment of n_docs documents.");
+  m.def(
+      "plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
+      py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"), py::kw_only(),
+      py::arg("exhaustive") = false, py::arg("threads") = py::none(),
+      "PLAID search over compressed segments (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, "
+      "allowed, exact_tokens, first_pos): (int64 positions, float32 scores), best first, ties to the lower position.");
 
   m.def(
       "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },

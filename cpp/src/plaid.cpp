@@ -10,6 +10,7 @@
 #include <string>
 
 #include "aligned.hpp"
+#include "colmax/elias_fano.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 #include "plaid_kernels.hpp"
@@ -117,6 +118,10 @@ int resolve_threads(int threads) { return threads <= 0 ? default_threads() : thr
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+// The universe of a segment's inverted lists: its document rows (at least 1, as Elias-Fano needs;
+// the lists of an empty segment are empty).
+std::int64_t ivf_universe(std::int64_t n_docs) { return std::max<std::int64_t>(n_docs, 1); }
+
 // Rows per chunk of work: large enough to amortise a chunk's setup, small enough to balance.
 constexpr std::int64_t kAssignChunkRows = 256;
 // Rows per chunk of assign_grouped: their probes are sorted by group, so that each group's members
@@ -170,18 +175,76 @@ class Decoder {
       default: lut_ = byte_table<8>(cb.weights); break;
     }
   }
-  // Decodes rows [begin, end) into out (end - begin rows), after checking their codes.
-  void operator()(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t begin, std::int64_t end,
-                  float* out) const {
-    for (std::int64_t r = begin; r < end; ++r) require_code(codes[r], cb_.n_centroids, r);
+  // Decodes n rows into out, after checking their codes (row numbers in errors count from first_row).
+  void operator()(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n, float* out,
+                  std::int64_t first_row = 0) const {
+    for (std::int64_t r = 0; r < n; ++r) require_code(codes[r], cb_.n_centroids, first_row + r);
     const kernels::DecodeSpec spec{cb_.centroids, cb_.dim, cb_.nbits, cb_.weights, cb_.normalize, lut_.data()};
-    decode_(spec, codes + begin, residuals + begin * (cb_.dim * cb_.nbits / 8), end - begin, out);
+    decode_(spec, codes, residuals, n, out);
   }
 
  private:
   const Codebook& cb_;
   decltype(kernels::PlaidKernels::decode) decode_;
   std::vector<float> lut_;
+};
+
+// Reads documents' stored codes (DocCodes), checking each blob against its token count, so a
+// damaged file raises instead of yielding codes out of range.
+class DocCodeReader {
+ public:
+  DocCodeReader(const DocCodes& codes, const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids)
+      : c_(codes), tokens_(doc_offsets), n_docs_(n_docs), k_(n_centroids) {}
+
+  // Document d's distinct codes, ascending, into out (room for its token count); returns how many.
+  std::int64_t distinct(std::int64_t d, std::uint32_t* out) const {
+    const Blob b = blob(d);
+    if (!ef::decode(b.list, b.m, k_, out)) damaged(d);
+    return b.m;
+  }
+
+  // Document d's code per stored token into out; `distinct` is scratch with room for its token count.
+  void tokens(std::int64_t d, std::uint16_t* out, std::uint32_t* distinct) const {
+    const Blob b = blob(d);
+    if (!ef::decode(b.list, b.m, k_, distinct)) damaged(d);
+    std::int64_t run = -1;
+    for (std::int64_t t = 0; t < b.n_tokens; ++t) {
+      run += b.runs[t >> 3] >> (t & 7) & 1;
+      out[t] = static_cast<std::uint16_t>(distinct[run]);
+    }
+  }
+
+  std::int64_t n_tokens(std::int64_t d) const { return tokens_[d + 1] - tokens_[d]; }
+
+ private:
+  struct Blob {
+    const std::uint8_t* runs;
+    std::int64_t n_tokens;
+    const std::uint8_t* list;
+    std::int64_t m;
+  };
+
+  Blob blob(std::int64_t d) const {
+    if (d < 0 || d >= n_docs_) fail("document " + str(d) + " is out of range: the segment has " + str(n_docs_));
+    const std::int64_t begin = c_.offsets[d], end = c_.offsets[d + 1], n = n_tokens(d), run_bytes = ceil_div(n, 8);
+    if (begin < 0 || end < begin + run_bytes || end > c_.n_bytes) damaged(d);
+    const std::uint8_t* runs = c_.bytes + begin;
+    std::int64_t m = 0;
+    for (std::int64_t i = 0; i < run_bytes; ++i) m += __builtin_popcount(runs[i]);
+    const bool padding_clear = n % 8 == 0 || runs[run_bytes - 1] >> (n % 8) == 0;
+    if ((n > 0 && (runs[0] & 1) == 0) || !padding_clear || end - begin - run_bytes != ef::encoded_bytes(m, k_))
+      damaged(d);
+    return {runs, n, runs + run_bytes, m};
+  }
+
+  [[noreturn]] void damaged(std::int64_t d) const {
+    fail("the stored codes of document " + str(d) +
+         " are damaged (they do not match its tokens); rebuild them with encode_doc_codes");
+  }
+
+  const DocCodes& c_;
+  const std::int64_t* tokens_;
+  std::int64_t n_docs_, k_;
 };
 
 // (score descending, NaN last, then id ascending): a strict total order, so selections are
@@ -204,9 +267,10 @@ void validate_query(const QueryMatrix& q, std::int64_t dim) {
   require_finite(q.data, q.n_tokens * q.dim, q.dim, "query");
 }
 
-void validate_segment(const QueryMatrix& query, const Codebook& cb, const Segment& s, std::int64_t i, bool exhaustive) {
+void validate_segment(const QueryMatrix& query, const Codebook& cb, const Segment& s, std::int64_t i) {
   const std::string where = "segment " + str(i) + ": ";
-  if (s.offsets == nullptr || s.codes == nullptr || s.residuals == nullptr)
+  if (s.offsets == nullptr || s.codes.offsets == nullptr || s.residuals == nullptr ||
+      (s.codes.bytes == nullptr && s.codes.n_bytes > 0))
     fail(where + "codes, residuals and offsets are required");
   if (s.n_docs < 0) fail(where + "negative document count");
   const DocMatrix layout{nullptr, DType::f32, s.offsets[s.n_docs], cb.dim, s.offsets, s.n_docs};
@@ -225,13 +289,24 @@ void validate_segment(const QueryMatrix& query, const Codebook& cb, const Segmen
     for (std::int64_t j = 1; j < s.allowed.count; ++j)
       if (s.allowed.ids[j] <= s.allowed.ids[j - 1])
         fail(where + "allowed document ids must be sorted ascending without repeats; pass numpy.unique(allowed)");
-  if (exhaustive) return;
-  if (s.ivf_offsets == nullptr || s.ivf_docs == nullptr)
-    fail(where + "the inverted file (ivf_offsets, ivf_docs) is required");
-  if (s.ivf_offsets[0] != 0) fail(where + "ivf_offsets must start at 0; build them with build_ivf");
-  for (std::int64_t c = 0; c < cb.n_centroids; ++c)
-    if (s.ivf_offsets[c + 1] < s.ivf_offsets[c])
-      fail(where + "ivf_offsets must never decrease (entry " + str(c + 1) + "); build them with build_ivf");
+  if (s.codes.offsets[0] != 0 || s.codes.offsets[s.n_docs] != s.codes.n_bytes)
+    fail(where + "the document codes' offsets must run from 0 to their size; build them with encode_doc_codes");
+}
+
+// The byte offset of each inverted list of a segment, checked against the file's size.
+std::vector<std::int64_t> list_starts(const Segment& s, std::int64_t n_centroids, const std::string& where) {
+  if (s.ivf_offsets == nullptr || (s.ivf == nullptr && s.ivf_bytes > 0))
+    fail(where + "the inverted file (ivf_offsets, ivf) is required");
+  std::vector<std::int64_t> starts;
+  try {
+    starts = ivf_list_starts(s.ivf_offsets, n_centroids, s.n_docs);
+  } catch (const std::invalid_argument& e) {
+    fail(where + e.what());
+  }
+  if (starts.back() != s.ivf_bytes)
+    fail(where + "the inverted file holds " + str(s.ivf_bytes) + " bytes but its lists need " + str(starts.back()) +
+         "; build both with build_ivf");
+  return starts;
 }
 
 // The centroids each query token probes (its nprobe best, ties to the lower index), ascending.
@@ -277,9 +352,19 @@ std::vector<std::uint8_t> probed_bytes(const float* s, std::int64_t nq, std::int
 // (tokens in unprobed centroids do not count, so this only orders candidates for stage (c)).
 // Documents go in blocks whose rows of byte maxima stay in cache, one cursor per list; a row is
 // written on its document's first hit, so `maxima` (a worker's, reused) is never cleared.
-void gather_candidates(const Segment& s, const std::vector<std::int64_t>& probed, const std::uint8_t* bytes,
-                       std::int64_t width, std::vector<std::uint8_t>& maxima, std::vector<std::int64_t>& ids,
-                       std::vector<float>& scores, const std::string& where) {
+void gather_candidates(const Segment& s, const std::vector<std::int64_t>& starts,
+                       const std::vector<std::int64_t>& probed, const std::uint8_t* bytes, std::int64_t width,
+                       std::vector<std::uint8_t>& maxima, std::vector<std::uint32_t>& lists,
+                       std::vector<std::int64_t>& ids, std::vector<float>& scores, const std::string& where) {
+  // The probed lists, decoded back to back: list p is lists[list_at[p], list_at[p + 1]).
+  std::vector<std::int64_t> list_at(probed.size() + 1, 0);
+  for (std::size_t p = 0; p < probed.size(); ++p)
+    list_at[p + 1] = list_at[p] + s.ivf_offsets[probed[p] + 1] - s.ivf_offsets[probed[p]];
+  lists.resize(static_cast<std::size_t>(list_at.back()));
+  for (std::size_t p = 0; p < probed.size(); ++p)
+    if (!ef::decode(s.ivf + starts[probed[p]], list_at[p + 1] - list_at[p], ivf_universe(s.n_docs),
+                    lists.data() + list_at[p]))
+      fail(where + "the inverted list of centroid " + str(probed[p]) + " is damaged; rebuild it with build_ivf");
   const std::int64_t block_docs = std::max<std::int64_t>(64, kPruningBlockBytes / width / 64 * 64);
   if (maxima.size() < static_cast<std::size_t>(block_docs * width))
     maxima.resize(static_cast<std::size_t>(block_docs * width));
@@ -290,8 +375,7 @@ void gather_candidates(const Segment& s, const std::vector<std::int64_t>& probed
     for (std::int64_t j = 0; j < s.allowed.count; ++j)
       allowed[s.allowed.ids[j] >> 6] |= std::uint64_t(1) << (s.allowed.ids[j] & 63);
   }
-  std::vector<std::int64_t> cursor(probed.size());
-  for (std::size_t p = 0; p < probed.size(); ++p) cursor[p] = s.ivf_offsets[probed[p]];
+  std::vector<std::int64_t> cursor(list_at.begin(), list_at.end() - 1);
   ids.clear();
   scores.clear();
   for (std::int64_t first = 0; first < s.n_docs; first += block_docs) {
@@ -299,13 +383,10 @@ void gather_candidates(const Segment& s, const std::vector<std::int64_t>& probed
     std::fill(hit.begin(), hit.end(), 0);
     for (std::size_t p = 0; p < probed.size(); ++p) {
       const std::uint8_t* row = bytes + p * width;
-      const std::int64_t end = s.ivf_offsets[probed[p] + 1];
+      const std::int64_t end = list_at[p + 1];
       std::int64_t e = cursor[p];
-      for (; e < end && s.ivf_docs[e] < last; ++e) {
-        const std::int64_t d = static_cast<std::int64_t>(s.ivf_docs[e]) - first;
-        if (d < 0 || (e > s.ivf_offsets[probed[p]] && s.ivf_docs[e] <= s.ivf_docs[e - 1]))
-          fail(where + "the inverted list of centroid " + str(probed[p]) +
-               " is not ascending; rebuild the inverted file with build_ivf");
+      for (; e < end && lists[e] < last; ++e) {  // decoding checked: ascending, below n_docs
+        const std::int64_t d = static_cast<std::int64_t>(lists[e]) - first;
         std::uint8_t* m = maxima.data() + d * width;
         const std::uint64_t bit = std::uint64_t(1) << (d & 63);
         if ((hit[d >> 6] & bit) == 0) {
@@ -333,28 +414,30 @@ void gather_candidates(const Segment& s, const std::vector<std::int64_t>& probed
       }
     }
   }
-  for (std::size_t p = 0; p < probed.size(); ++p)
-    if (cursor[p] < s.ivf_offsets[probed[p] + 1])
-      fail(where + "ivf_docs holds document " + str(s.ivf_docs[cursor[p]]) + " but the segment has " + str(s.n_docs) +
-           " documents; rebuild the inverted file with build_ivf");
-}
-
-void require_codes(const Segment& s, const std::int64_t* ids, std::int64_t count, std::int64_t n_centroids) {
-  for (std::int64_t b = 0; b < count; ++b)
-    for (std::int64_t t = s.offsets[ids[b]]; t < s.offsets[ids[b] + 1]; ++t) require_code(s.codes[t], n_centroids, t);
 }
 
 // Stage (c): the best `keep` candidates by approximate score, ascending by id.
+// A document's maximum over its tokens is the maximum over its distinct codes, so the kernel runs
+// over those: a chunk's documents' distinct codes, decoded back to back.
 std::vector<float> approx_scores(const Segment& s, const std::vector<std::int64_t>& cand, const float* scores_table,
                                  std::int64_t nq, std::int64_t nq_pad, std::int64_t n_centroids,
                                  const kernels::PlaidKernels& kern, int threads) {
   const std::int64_t n = static_cast<std::int64_t>(cand.size());
   std::vector<float> approx(cand.size());
+  const DocCodeReader reader(s.codes, s.offsets, s.n_docs, n_centroids);
   const std::int64_t n_chunks = ceil_div(n, kApproxChunkDocs);
+  std::vector<std::int64_t> local(static_cast<std::size_t>(kApproxChunkDocs));
+  for (std::int64_t b = 0; b < kApproxChunkDocs; ++b) local[b] = b;
   parallel_for_chunks(n_chunks, threads, [&](std::int64_t c) {
     const std::int64_t begin = c * kApproxChunkDocs, count = std::min(kApproxChunkDocs, n - begin);
-    require_codes(s, cand.data() + begin, count, n_centroids);
-    kern.approx_scores(scores_table, nq, nq_pad, s.codes, s.offsets, cand.data() + begin, count, approx.data() + begin);
+    std::vector<std::int64_t> offsets(static_cast<std::size_t>(count + 1), 0);
+    for (std::int64_t b = 0; b < count; ++b) offsets[b + 1] = offsets[b] + reader.n_tokens(cand[begin + b]);
+    std::vector<std::uint32_t> wide(static_cast<std::size_t>(offsets[count]));
+    for (std::int64_t b = 0; b < count; ++b)
+      offsets[b + 1] = offsets[b] + reader.distinct(cand[begin + b], wide.data() + offsets[b]);
+    const std::vector<std::uint16_t> codes(wide.begin(), wide.begin() + offsets[count]);
+    kern.approx_scores(scores_table, nq, nq_pad, codes.data(), offsets.data(), local.data(), count,
+                       approx.data() + begin);
   });
   return approx;
 }
@@ -395,23 +478,46 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
     });
     return out;
   }
-  // One scratch matrix per worker, grown to the largest chunk it decodes.
-  std::vector<std::vector<float>> scratch(static_cast<std::size_t>(worker_count(n_chunks, threads)));
+  // One scratch per worker, grown to the largest chunk it decodes.
+  struct Scratch {
+    std::vector<float> rows;
+    std::vector<std::uint16_t> codes;
+    std::vector<std::uint32_t> distinct;
+  };
+  std::vector<Scratch> scratch(static_cast<std::size_t>(worker_count(n_chunks, threads)));
+  const DocCodeReader reader(s.codes, s.offsets, s.n_docs, cb.n_centroids);
+  const std::int64_t row_bytes = cb.dim * cb.nbits / 8;
   parallel_for_chunks_on_workers(n_chunks, threads, [&](int worker, std::int64_t c) {
     const std::int64_t begin = c * kExactChunkDocs, count = std::min(kExactChunkDocs, n - begin);
     std::vector<std::int64_t> offsets(static_cast<std::size_t>(count + 1), 0);
+    for (std::int64_t b = 0; b < count; ++b) offsets[b + 1] = offsets[b] + reader.n_tokens(ids[begin + b]);
+    Scratch& sc = scratch[worker];
+    if (sc.codes.size() < static_cast<std::size_t>(offsets[count])) {
+      sc.rows.resize(static_cast<std::size_t>(offsets[count] * cb.dim));
+      sc.codes.resize(static_cast<std::size_t>(offsets[count]));
+      sc.distinct.resize(static_cast<std::size_t>(offsets[count]));
+    }
     for (std::int64_t b = 0; b < count; ++b)
-      offsets[b + 1] = offsets[b] + s.offsets[ids[begin + b] + 1] - s.offsets[ids[begin + b]];
-    std::vector<float>& buf = scratch[worker];
-    if (buf.size() < static_cast<std::size_t>(offsets[count] * cb.dim))
-      buf.resize(static_cast<std::size_t>(offsets[count] * cb.dim));
-    for (std::int64_t b = 0; b < count; ++b)
-      decode(s.codes, s.residuals, s.offsets[ids[begin + b]], s.offsets[ids[begin + b] + 1],
-             buf.data() + offsets[b] * cb.dim);
-    const DocMatrix docs{buf.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
+      reader.tokens(ids[begin + b], sc.codes.data() + offsets[b], sc.distinct.data());
+    for (std::int64_t b = 0; b < count; ++b) {
+      const std::int64_t token = s.offsets[ids[begin + b]];
+      decode(sc.codes.data() + offsets[b], s.residuals + token * row_bytes, offsets[b + 1] - offsets[b],
+             sc.rows.data() + offsets[b] * cb.dim, token);
+    }
+    const DocMatrix docs{sc.rows.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
     kernel({&query, 1, &docs, nullptr, 0, count, out.data() + begin, n});
   });
   return out;
+}
+
+void validate_doc_offsets(const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids) {
+  if (n_centroids < 1 || n_centroids > 65536)
+    fail("need 1 to 65536 centroids (codes are uint16), got " + str(n_centroids));
+  if (n_docs < 0) fail("negative document count");
+  if (doc_offsets == nullptr) fail("null doc_offsets");
+  if (doc_offsets[0] != 0) fail("doc_offsets must start at 0, got " + str(doc_offsets[0]));
+  for (std::int64_t d = 0; d < n_docs; ++d)
+    if (doc_offsets[d + 1] < doc_offsets[d]) fail("doc_offsets must never decrease (entry " + str(d + 1) + ")");
 }
 
 void validate_assign(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
@@ -661,43 +767,99 @@ void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8
   const Decoder decode(cb);
   parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
     const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
-    decode(codes, residuals, begin, end, out + begin * cb.dim);
+    decode(codes + begin, residuals + begin * (cb.dim * cb.nbits / 8), end - begin, out + begin * cb.dim, begin);
   });
 }
 
-Ivf build_ivf(const std::uint16_t* codes, const std::int64_t* doc_offsets, std::int64_t n_docs,
-              std::int64_t n_centroids) {
-  if (n_centroids < 1 || n_centroids > 65536)
-    fail("need 1 to 65536 centroids (codes are uint16), got " + str(n_centroids));
-  if (n_docs < 0 || n_docs > std::int64_t(std::numeric_limits<std::uint32_t>::max()))
-    fail("a segment holds 0 to 2^32 - 1 documents (ids are uint32), got " + str(n_docs) + "; split it");
-  if (doc_offsets == nullptr) fail("null doc_offsets");
-  if (doc_offsets[0] != 0) fail("doc_offsets must start at 0, got " + str(doc_offsets[0]));
-  for (std::int64_t d = 0; d < n_docs; ++d)
-    if (doc_offsets[d + 1] < doc_offsets[d]) fail("doc_offsets must never decrease (entry " + str(d + 1) + ")");
+EncodedDocCodes encode_doc_codes(const std::uint16_t* codes, const std::int64_t* doc_offsets, std::int64_t n_docs,
+                                 std::int64_t n_centroids) {
+  validate_doc_offsets(doc_offsets, n_docs, n_centroids);
   for (std::int64_t t = 0; t < doc_offsets[n_docs]; ++t) require_code(codes[t], n_centroids, t);
+  EncodedDocCodes out;
+  out.order.resize(static_cast<std::size_t>(doc_offsets[n_docs]));
+  out.offsets.assign(1, 0);
+  std::vector<std::uint32_t> distinct;
+  for (std::int64_t d = 0; d < n_docs; ++d) {
+    const std::int64_t begin = doc_offsets[d], n = doc_offsets[d + 1] - begin;
+    std::int64_t* order = out.order.data() + begin;
+    for (std::int64_t t = 0; t < n; ++t) order[t] = begin + t;
+    std::stable_sort(order, order + n, [&](std::int64_t a, std::int64_t b) { return codes[a] < codes[b]; });
+    const std::size_t at = out.bytes.size();
+    out.bytes.resize(at + static_cast<std::size_t>(ceil_div(n, 8)), 0);
+    distinct.clear();
+    for (std::int64_t t = 0; t < n; ++t)
+      if (t == 0 || codes[order[t]] != codes[order[t - 1]]) {
+        out.bytes[at + (t >> 3)] |= static_cast<std::uint8_t>(1u << (t & 7));
+        distinct.push_back(codes[order[t]]);
+      }
+    const std::int64_t m = static_cast<std::int64_t>(distinct.size());
+    const std::size_t list = out.bytes.size();
+    out.bytes.resize(list + static_cast<std::size_t>(ef::encoded_bytes(m, n_centroids)));
+    ef::encode(distinct.data(), m, n_centroids, out.bytes.data() + list);
+    out.offsets.push_back(static_cast<std::int64_t>(out.bytes.size()));
+  }
+  return out;
+}
 
-  // Two passes over the tokens, count then fill; last[c] (doc + 1) drops repeats within a doc.
+void token_codes(const DocCodes& codes, const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids,
+                 const std::int64_t* docs, std::int64_t count, std::uint16_t* out) {
+  validate_doc_offsets(doc_offsets, n_docs, n_centroids);
+  if (codes.offsets == nullptr || (codes.bytes == nullptr && codes.n_bytes > 0)) fail("null document codes");
+  const DocCodeReader reader(codes, doc_offsets, n_docs, n_centroids);
+  std::vector<std::uint32_t> distinct;
+  for (std::int64_t b = 0; b < count; ++b) {
+    if (docs[b] < 0 || docs[b] >= n_docs)
+      fail("document " + str(docs[b]) + " is out of range: the segment has " + str(n_docs));
+    distinct.resize(static_cast<std::size_t>(reader.n_tokens(docs[b])));
+    reader.tokens(docs[b], out, distinct.data());
+    out += reader.n_tokens(docs[b]);
+  }
+}
+
+Ivf build_ivf(const DocCodes& codes, const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids) {
+  validate_doc_offsets(doc_offsets, n_docs, n_centroids);
+  if (n_docs > std::int64_t(std::numeric_limits<std::uint32_t>::max()))
+    fail("a segment holds 0 to 2^32 - 1 documents (ids are uint32), got " + str(n_docs) + "; split it");
+  if (codes.offsets == nullptr || (codes.bytes == nullptr && codes.n_bytes > 0)) fail("null document codes");
+  const DocCodeReader reader(codes, doc_offsets, n_docs, n_centroids);
+
+  // Two passes over the documents' distinct codes, count then fill.
+  std::vector<std::uint32_t> distinct;
+  auto each_pair = [&](auto&& visit) {
+    for (std::int64_t d = 0; d < n_docs; ++d) {
+      distinct.resize(static_cast<std::size_t>(std::max<std::int64_t>(reader.n_tokens(d), 1)));
+      const std::int64_t m = reader.distinct(d, distinct.data());
+      for (std::int64_t j = 0; j < m; ++j) visit(distinct[j], d);
+    }
+  };
   Ivf ivf;
   ivf.offsets.assign(static_cast<std::size_t>(n_centroids + 1), 0);
-  std::vector<std::int64_t> last(static_cast<std::size_t>(n_centroids), 0);
-  for (std::int64_t d = 0; d < n_docs; ++d)
-    for (std::int64_t t = doc_offsets[d]; t < doc_offsets[d + 1]; ++t)
-      if (last[codes[t]] != d + 1) {
-        last[codes[t]] = d + 1;
-        ++ivf.offsets[codes[t] + 1];
-      }
+  each_pair([&](std::uint32_t c, std::int64_t) { ++ivf.offsets[c + 1]; });
   for (std::int64_t c = 0; c < n_centroids; ++c) ivf.offsets[c + 1] += ivf.offsets[c];
-  ivf.docs.resize(static_cast<std::size_t>(ivf.offsets[n_centroids]));
+  std::vector<std::uint32_t> docs(static_cast<std::size_t>(ivf.offsets[n_centroids]));
   std::vector<std::int64_t> next(ivf.offsets.begin(), ivf.offsets.end() - 1);
-  std::fill(last.begin(), last.end(), 0);
-  for (std::int64_t d = 0; d < n_docs; ++d)
-    for (std::int64_t t = doc_offsets[d]; t < doc_offsets[d + 1]; ++t)
-      if (last[codes[t]] != d + 1) {
-        last[codes[t]] = d + 1;
-        ivf.docs[next[codes[t]]++] = static_cast<std::uint32_t>(d);
-      }
+  each_pair([&](std::uint32_t c, std::int64_t d) { docs[next[c]++] = static_cast<std::uint32_t>(d); });
+
+  const std::vector<std::int64_t> starts = ivf_list_starts(ivf.offsets.data(), n_centroids, n_docs);
+  ivf.bytes.resize(static_cast<std::size_t>(starts.back()));
+  for (std::int64_t c = 0; c < n_centroids; ++c)
+    ef::encode(docs.data() + ivf.offsets[c], ivf.offsets[c + 1] - ivf.offsets[c], ivf_universe(n_docs),
+               ivf.bytes.data() + starts[c]);
   return ivf;
+}
+
+std::vector<std::int64_t> ivf_list_starts(const std::int64_t* offsets, std::int64_t n_centroids, std::int64_t n_docs) {
+  if (offsets == nullptr) fail("null ivf_offsets");
+  if (offsets[0] != 0) fail("ivf_offsets must start at 0; build them with build_ivf");
+  std::vector<std::int64_t> starts(static_cast<std::size_t>(n_centroids + 1), 0);
+  for (std::int64_t c = 0; c < n_centroids; ++c) {
+    const std::int64_t count = offsets[c + 1] - offsets[c];
+    if (count < 0 || count > n_docs)
+      fail("ivf_offsets entry " + str(c + 1) + " is out of order or beyond the segment's " + str(n_docs) +
+           " documents; build them with build_ivf");
+    starts[c + 1] = starts[c] + ef::encoded_bytes(count, ivf_universe(n_docs));
+  }
+  return starts;
 }
 
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
@@ -709,7 +871,7 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   if (p.nprobe < 1) fail("nprobe must be at least 1, got " + str(p.nprobe));
   if (p.ncandidates < 1) fail("ncandidates must be at least 1, got " + str(p.ncandidates));
   if (n_segments < 0 || (n_segments > 0 && segments == nullptr)) fail("invalid segment list");
-  for (std::int64_t i = 0; i < n_segments; ++i) validate_segment(query, cb, segments[i], i, p.exhaustive);
+  for (std::int64_t i = 0; i < n_segments; ++i) validate_segment(query, cb, segments[i], i);
   threads = resolve_threads(threads);
   const kernels::PlaidKernels& kern = active_plaid_kernels();
   const Decoder decode(cb);
@@ -738,10 +900,13 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
     const std::int64_t width = ceil_div(nq, 32) * 32;
     const std::vector<std::uint8_t> bytes = probed_bytes(table.data(), nq, nq_pad, probed, width);
     std::vector<std::vector<float>> pruned(static_cast<std::size_t>(n_segments));
-    std::vector<std::vector<std::uint8_t>> maxima(static_cast<std::size_t>(worker_count(n_segments, threads)));
+    const int workers = worker_count(n_segments, threads);
+    std::vector<std::vector<std::uint8_t>> maxima(static_cast<std::size_t>(workers));
+    std::vector<std::vector<std::uint32_t>> lists(static_cast<std::size_t>(workers));
     parallel_for_chunks_on_workers(n_segments, threads, [&](int worker, std::int64_t i) {
-      gather_candidates(segments[i], probed, bytes.data(), width, maxima[worker], ids[i], pruned[i],
-                        "segment " + str(i) + ": ");
+      const std::string where = "segment " + str(i) + ": ";
+      gather_candidates(segments[i], list_starts(segments[i], cb.n_centroids, where), probed, bytes.data(), width,
+                        maxima[worker], lists[worker], ids[i], pruned[i], where);
     });
     for (const auto& v : ids) total += static_cast<std::int64_t>(v.size());
     const std::int64_t first_cut = kPrunedPerCandidate * keep;

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "colmax/elias_fano.hpp"
 #include "colmax/isa.hpp"
 #include "colmax/maxsim.hpp"
 #include "colmax/plaid.hpp"
@@ -339,28 +340,74 @@ TEST(PlaidCodec, RejectsBadInput) {
   EXPECT_THROW(plaid::assign(x.data(), 2, 0, t.centroids.data(), 4, assigned.data(), nullptr), std::invalid_argument);
 }
 
+TEST(PlaidDocCodes, SortTokensByCodeAndRoundTrip) {
+  const std::vector<std::int64_t> offsets = {0, 3, 3, 8, 9, 15, 60};
+  std::mt19937 rng(5);
+  std::vector<std::uint16_t> codes(60);
+  for (auto& c : codes) c = static_cast<std::uint16_t>(rng() % 9);
+  const plaid::EncodedDocCodes enc = plaid::encode_doc_codes(codes.data(), offsets.data(), 6, 9);
+  ASSERT_EQ(enc.order.size(), 60u);
+  ASSERT_EQ(enc.offsets.size(), 7u);
+  EXPECT_EQ(enc.offsets.back(), static_cast<std::int64_t>(enc.bytes.size()));
+  std::vector<std::int64_t> all(6);
+  for (int d = 0; d < 6; ++d) all[d] = d;
+  std::vector<std::uint16_t> stored(60);
+  const plaid::DocCodes view{enc.bytes.data(), static_cast<std::int64_t>(enc.bytes.size()), enc.offsets.data()};
+  plaid::token_codes(view, offsets.data(), 6, 9, all.data(), 6, stored.data());
+  for (int d = 0; d < 6; ++d) {
+    std::vector<std::int64_t> want(offsets[d + 1] - offsets[d]);
+    for (std::size_t t = 0; t < want.size(); ++t) want[t] = offsets[d] + static_cast<std::int64_t>(t);
+    std::stable_sort(want.begin(), want.end(), [&](auto a, auto b) { return codes[a] < codes[b]; });
+    for (std::size_t t = 0; t < want.size(); ++t) {
+      EXPECT_EQ(enc.order[offsets[d] + t], want[t]) << "document " << d;
+      EXPECT_EQ(stored[offsets[d] + t], codes[want[t]]) << "document " << d;
+    }
+  }
+  const std::uint16_t bad[] = {0, 9};
+  const std::int64_t two[] = {0, 2};
+  EXPECT_THROW(plaid::encode_doc_codes(bad, two, 1, 9), std::invalid_argument);
+  const std::int64_t decreasing[] = {0, 2, 1};
+  EXPECT_THROW(plaid::encode_doc_codes(codes.data(), decreasing, 2, 9), std::invalid_argument);
+  EXPECT_THROW(plaid::encode_doc_codes(codes.data(), two, 1, 0), std::invalid_argument);
+  const std::int64_t out_of_range[] = {6};
+  EXPECT_THROW(plaid::token_codes(view, offsets.data(), 6, 9, out_of_range, 1, stored.data()), std::invalid_argument);
+  // read against the wrong token counts or codebook size, the blobs do not fit
+  EXPECT_THROW(plaid::token_codes(view, offsets.data(), 6, 9000, all.data(), 6, stored.data()), std::invalid_argument);
+  std::vector<std::int64_t> shifted = offsets;
+  shifted[5] += 3;  // document 4: 9 tokens, whose run bitmap needs 2 bytes, not 1
+  EXPECT_THROW(plaid::token_codes(view, shifted.data(), 6, 9, all.data(), 6, stored.data()), std::invalid_argument);
+}
+
 TEST(PlaidIvf, MatchesNaiveMap) {
   const std::vector<std::int64_t> offsets = {0, 3, 3, 8, 9, 15};
   std::mt19937 rng(3);
   std::vector<std::uint16_t> codes(15);
   for (auto& c : codes) c = static_cast<std::uint16_t>(rng() % 6);
-  const plaid::Ivf ivf = plaid::build_ivf(codes.data(), offsets.data(), 5, 7);
+  const plaid::EncodedDocCodes enc = plaid::encode_doc_codes(codes.data(), offsets.data(), 5, 7);
+  const plaid::DocCodes view{enc.bytes.data(), static_cast<std::int64_t>(enc.bytes.size()), enc.offsets.data()};
+  const plaid::Ivf ivf = plaid::build_ivf(view, offsets.data(), 5, 7);
   std::map<int, std::set<std::uint32_t>> naive;
   for (int d = 0; d < 5; ++d)
     for (std::int64_t t = offsets[d]; t < offsets[d + 1]; ++t) naive[codes[t]].insert(d);
   ASSERT_EQ(ivf.offsets.size(), 8u);
   EXPECT_EQ(ivf.offsets[0], 0);
+  const std::vector<std::int64_t> starts = plaid::ivf_list_starts(ivf.offsets.data(), 7, 5);
+  EXPECT_EQ(starts.back(), static_cast<std::int64_t>(ivf.bytes.size()));
   for (int c = 0; c < 7; ++c) {
-    const std::vector<std::uint32_t> got(ivf.docs.begin() + ivf.offsets[c], ivf.docs.begin() + ivf.offsets[c + 1]);
+    std::vector<std::uint32_t> got(ivf.offsets[c + 1] - ivf.offsets[c]);
+    ASSERT_TRUE(colmax::ef::decode(ivf.bytes.data() + starts[c], static_cast<std::int64_t>(got.size()), 5, got.data()));
     const std::vector<std::uint32_t> want(naive[c].begin(), naive[c].end());
     EXPECT_EQ(got, want) << "centroid " << c;
   }
-  const std::uint16_t bad[] = {0, 7};
-  const std::int64_t two[] = {0, 2};
-  EXPECT_THROW(plaid::build_ivf(bad, two, 1, 7), std::invalid_argument);
+  EXPECT_THROW(plaid::build_ivf(view, offsets.data(), 5, 0), std::invalid_argument);
   const std::int64_t decreasing[] = {0, 2, 1};
-  EXPECT_THROW(plaid::build_ivf(codes.data(), decreasing, 2, 7), std::invalid_argument);
-  EXPECT_THROW(plaid::build_ivf(codes.data(), two, 1, 0), std::invalid_argument);
+  EXPECT_THROW(plaid::build_ivf(view, decreasing, 2, 7), std::invalid_argument);
+  std::vector<std::int64_t> bad_offsets = ivf.offsets;
+  bad_offsets[3] = bad_offsets[4] + 1;
+  EXPECT_THROW(plaid::ivf_list_starts(bad_offsets.data(), 7, 5), std::invalid_argument);
+  bad_offsets = ivf.offsets;
+  bad_offsets[0] = 1;
+  EXPECT_THROW(plaid::ivf_list_starts(bad_offsets.data(), 7, 5), std::invalid_argument);
 }
 
 // A compressed corpus: vectors near their centroids, codes from assign, residuals, the ivf and
@@ -370,8 +417,9 @@ struct Corpus {
   TestCodebook book{k, dim, 2, true, 21};
   std::vector<std::int64_t> offsets{0};
   std::vector<float> x, decoded;
-  std::vector<std::uint16_t> codes;
+  std::vector<std::uint16_t> codes;  // per token, in stored order
   std::vector<std::uint8_t> residuals;
+  plaid::EncodedDocCodes doc_codes;
   plaid::Ivf ivf;
   std::int64_t n_docs;
 
@@ -382,6 +430,13 @@ struct Corpus {
     std::vector<std::int32_t> assigned(n);
     plaid::assign(x.data(), n, dim, book.centroids.data(), k, assigned.data(), nullptr);
     codes.assign(assigned.begin(), assigned.end());
+    doc_codes = plaid::encode_doc_codes(codes.data(), offsets.data(), docs, k);
+    const std::vector<float> input = x;
+    const std::vector<std::uint16_t> input_codes = codes;
+    for (std::int64_t t = 0; t < n; ++t) {  // tokens in stored order
+      codes[t] = input_codes[doc_codes.order[t]];
+      std::copy_n(&input[doc_codes.order[t] * dim], dim, &x[t * dim]);
+    }
     for (std::int64_t t = 0; t < n; ++t)  // keep residuals inside the quantizer's range
       for (std::int64_t j = 0; j < dim; ++j)
         x[t * dim + j] = book.centroids[codes[t] * dim + j] + 0.1f * x[t * dim + j];
@@ -389,16 +444,20 @@ struct Corpus {
     plaid::compress(book.cb, x.data(), codes.data(), n, residuals.data());
     decoded.resize(n * dim);
     plaid::decompress(book.cb, codes.data(), residuals.data(), n, decoded.data());
-    ivf = plaid::build_ivf(codes.data(), offsets.data(), docs, k);
+    ivf = plaid::build_ivf(view(), offsets.data(), docs, k);
   }
 
+  plaid::DocCodes view() const {
+    return {doc_codes.bytes.data(), static_cast<std::int64_t>(doc_codes.bytes.size()), doc_codes.offsets.data()};
+  }
   plaid::Segment segment() const {
-    return {codes.data(),
+    return {view(),
             residuals.data(),
             offsets.data(),
             n_docs,
             ivf.offsets.data(),
-            ivf.docs.data(),
+            ivf.bytes.data(),
+            static_cast<std::int64_t>(ivf.bytes.size()),
             colmax::DocSelection::everything(),
             nullptr,
             0};
@@ -578,14 +637,19 @@ TEST(PlaidSearch, RejectsBadInput) {
   bad.ivf_offsets = ivf_offsets.data();
   throws(query, cb, bad, params(1, 1, 1));
   bad = seg;
-  std::vector<std::uint32_t> ivf_docs(c.ivf.docs.size(), 99);
-  bad.ivf_docs = ivf_docs.data();
+  const std::vector<std::uint8_t> ones(c.ivf.bytes.size(), 0xFF);  // more entries than a list holds
+  bad.ivf = ones.data();
+  throws(query, cb, bad, params(1, Corpus::k, 1));
+  bad.ivf_bytes -= 1;
   throws(query, cb, bad, params(1, Corpus::k, 1));
   bad = seg;
-  std::vector<std::uint16_t> codes(c.codes.size(), Corpus::k);
-  bad.codes = codes.data();
+  const std::vector<std::uint8_t> damaged(c.doc_codes.bytes.size(), 0xFF);
+  bad.codes.bytes = damaged.data();
   throws(query, cb, bad, params(1, Corpus::k, 1, true));
   throws(query, cb, bad, params(1, Corpus::k, 1));
+  bad = seg;
+  bad.codes.n_bytes -= 1;
+  throws(query, cb, bad, params(1, Corpus::k, 1, true));
 
   const std::vector<float> wrong_dim(c.x.size());
   const colmax::DocMatrix exact{wrong_dim.data(), colmax::DType::f32, c.offsets.back(),

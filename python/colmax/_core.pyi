@@ -65,17 +65,43 @@ def plaid_decompress(
 ) -> np.ndarray:
     """centroids[codes] + weights[bucket] per dimension, float32 (n, dim); rows L2-normalized if asked."""
 
-def plaid_build_ivf(
+def plaid_doc_codes(
     codes: np.ndarray, doc_offsets: np.ndarray, n_centroids: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-document stored codes of uint16 ``codes`` (one per token): (int64 order, uint8 blobs,
+    int64 blob offsets (n_docs + 1,)).
+
+    Store input token ``order[t]`` as token t: each document's tokens sorted by code (stable).
+    Document d's blob, ``blobs[offsets[d]:offsets[d + 1]]``, holds ceil(n_tokens / 8) bytes of run
+    starts (bit t LSB-first set where token t's code differs from token t - 1's) and then its
+    distinct codes, Elias-Fano coded below n_centroids (docs/format.md).
+    """
+
+def plaid_token_codes(
+    doc_codes: np.ndarray,
+    doc_code_offsets: np.ndarray,
+    doc_offsets: np.ndarray,
+    docs: np.ndarray,
+    n_centroids: int,
+) -> np.ndarray:
+    """uint16 code of every stored token of the int64 local ids ``docs``, document after document."""
+
+def plaid_build_ivf(
+    doc_codes: np.ndarray, doc_code_offsets: np.ndarray, doc_offsets: np.ndarray, n_centroids: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(int64 offsets (n_centroids + 1,), uint32 docs): each centroid's ascending unique local doc ids."""
+    """(int64 offsets (n_centroids + 1,), uint8 lists): centroid c's ascending local document ids,
+    ``offsets[c + 1] - offsets[c]`` of them, Elias-Fano coded below n_docs, the lists back to back."""
+
+def plaid_ivf_bytes(ivf_offsets: np.ndarray, n_docs: int) -> int:
+    """Size of the inverted file whose list lengths ``ivf_offsets`` gives, in a segment of n_docs."""
 
 PlaidSegment = tuple[
-    np.ndarray,  # codes: uint16 (n_tokens,)
-    np.ndarray,  # residuals: uint8 (n_tokens, dim * nbits // 8)
+    np.ndarray,  # doc_codes: uint8 blobs, from plaid_doc_codes
+    np.ndarray,  # doc_code_offsets: int64 (n_docs + 1,)
+    np.ndarray,  # residuals: uint8 (n_tokens, dim * nbits // 8), in stored token order
     np.ndarray,  # offsets: int64 (n_docs + 1,)
     np.ndarray,  # ivf_offsets: int64 (n_centroids + 1,)
-    np.ndarray,  # ivf_docs: uint32
+    np.ndarray,  # ivf: uint8, from plaid_build_ivf
     np.ndarray | None,  # allowed: sorted unique int64 local doc ids, or None for all
     np.ndarray | None,  # exact_tokens: float32 / float16 / uint16 (bfloat16) (n_tokens, dim), or None
     int,  # first_pos: added to local ids in the result

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = "colmax-index"
-FORMAT_VERSION = 2  # 2: segment files by kind, compressed (plaid) indexes; 1 is still read
+# 2: segment files by kind, compressed (plaid) indexes; 3: plaid document codes per document and an
+# Elias-Fano inverted file. Exact indexes of formats 1 and 2 are still read; plaid ones of 2 are not.
+FORMAT_VERSION = 3
+PLAID_SINCE = 3
 MANIFEST = "colmax-index.json"
 STORAGES = ("float32", "float16", "bfloat16")
 KINDS = ("exact", "plaid")
@@ -26,7 +29,8 @@ class IndexFormatError(ValueError):
 
 
 class IndexVersionError(IndexFormatError):
-    """The index was written by a newer colmax whose format this version cannot read."""
+    """The index is in a format this colmax cannot read: written by a newer colmax, or a plaid
+    index of an older format."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,12 @@ def read_manifest(directory: Path) -> Manifest:
         raise IndexFormatError(f"{path} names unknown index kind {manifest.kind!r}")
     if manifest.storage not in STORAGES and not (manifest.kind == "plaid" and manifest.storage is None):
         raise IndexFormatError(f"{path} names unknown storage {manifest.storage!r}")
+    if manifest.kind == "plaid" and version < PLAID_SINCE:
+        raise IndexVersionError(
+            f"{directory} is a compressed (plaid) index in format {version}, written by colmax "
+            f"{manifest.created_with or '?'}, whose segment files this colmax does not read: rebuild it "
+            "(Index.create(..., kind='plaid') and add the documents again)"
+        )
     if (manifest.kind == "plaid") != (manifest.codebook is not None) or (
         manifest.kind == "plaid" and manifest.segments and not manifest.trained
     ):

@@ -2,10 +2,12 @@
 
 ``<name>.offsets`` holds ``n_docs + 1`` int64 row offsets starting at 0. An exact segment keeps
 ``<name>.tokens``, ``n_tokens x dim`` rows in the index's storage dtype (float32, float16, or
-bfloat16 bits as uint16). A plaid segment keeps ``<name>.codes`` (uint16 centroid per token),
+bfloat16 bits as uint16). A plaid segment keeps each document's tokens ordered by centroid code:
+``<name>.doc_codes`` / ``<name>.doc_code_offsets`` (per document, its runs and distinct codes),
 ``<name>.residuals`` (packed residual bytes per token), the inverted file ``<name>.ivf_offsets``
-/ ``<name>.ivf`` (per centroid, the documents holding it) and optionally ``<name>.tokens``.
-No header: shapes, dtypes and SHA-256 of every file live in the manifest (docs/format.md).
+/ ``<name>.ivf`` (per centroid, the documents holding it, Elias-Fano coded) and optionally
+``<name>.tokens`` in the same token order. No header: shapes, dtypes and SHA-256 of every file
+live in the manifest (docs/format.md).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from .codebook import Codebook
 
 DTYPES = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "bfloat16": np.dtype("<u2")}
 # Every file kind a segment may have; "tokens" takes the storage dtype.
-KINDS = ("tokens", "offsets", "codes", "residuals", "ivf_offsets", "ivf")
-_DTYPE_OF_KIND = {"codes": np.dtype("<u2"), "residuals": np.dtype("u1")}
+KINDS = ("tokens", "offsets", "doc_codes", "doc_code_offsets", "residuals", "ivf_offsets", "ivf")
+_DTYPE_OF_KIND = {"doc_codes": np.dtype("u1"), "residuals": np.dtype("u1")}
 _CHUNK = 1 << 24  # bytes per read when verifying or warming
 
 
@@ -61,8 +63,9 @@ def write_file(path: Path, array: np.ndarray) -> str:
 class SegmentWriter:
     """Streams documents into a new segment's files; nothing is visible until the manifest names it.
 
-    An exact index writes the token rows in ``storage``; a plaid index writes centroid codes and
-    packed residuals through ``codebook``, plus the rows in ``storage`` when it keeps a copy.
+    An exact index writes the token rows in ``storage``; a plaid index writes each document's
+    tokens ordered by centroid code: its codes and packed residuals through ``codebook``, plus
+    the rows in ``storage`` when it keeps a copy.
     """
 
     def __init__(
@@ -77,7 +80,7 @@ class SegmentWriter:
     ) -> None:
         self.directory, self.name, self.first_pos = directory, name, first_pos
         self.dim, self.storage, self.codebook, self.threads = dim, storage, codebook, threads
-        kinds = (["tokens"] if storage is not None else []) + (["codes", "residuals"] if codebook else [])
+        kinds = (["tokens"] if storage is not None else []) + (["doc_codes", "residuals"] if codebook else [])
         self._files: dict[str, tuple] = {}
         try:
             for kind in kinds:
@@ -86,27 +89,39 @@ class SegmentWriter:
             self.abort()
             raise
         self._lengths: list[np.ndarray] = []
+        self._code_lengths: list[np.ndarray] = []
         self.n_tokens = 0
 
     def append(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
         """Append documents given as float32 rows (``lengths`` rows each)."""
-        if self.storage is not None:
-            self._write("tokens", to_storage(tokens, self.storage))
+        lengths = np.asarray(lengths, dtype=np.int64)
         if self.codebook is not None:
             codes, residuals = self.codebook.compress(tokens, threads=self.threads)
-            self._write("codes", codes)
-            self._write("residuals", residuals)
+            offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            order, doc_codes, code_offsets = _core.plaid_doc_codes(codes, offsets, self.codebook.n_centroids)
+            if self.storage is not None:
+                tokens = tokens[order]
+            self._write("doc_codes", doc_codes)
+            self._write("residuals", residuals[order])
+            self._code_lengths.append(np.diff(code_offsets))
+        if self.storage is not None:
+            self._write("tokens", to_storage(tokens, self.storage))
         self._count(tokens.shape[0], lengths)
 
-    def append_stored(self, rows: dict[str, np.ndarray], lengths: np.ndarray) -> None:
+    def append_stored(
+        self, rows: dict[str, np.ndarray], lengths: np.ndarray, code_lengths: np.ndarray | None = None
+    ) -> None:
         """Append documents already in this segment's stored form (compact copies them as they
-        are): ``rows`` maps each file kind this writer writes to its rows."""
-        n = None
+        are): ``rows`` maps each file kind this writer writes to its rows (for ``doc_codes``, the
+        documents' blobs back to back, ``code_lengths`` bytes each)."""
         for kind in self._files:
-            data = np.ascontiguousarray(rows[kind], dtype=_DTYPE_OF_KIND.get(kind) or DTYPES[self.storage])
-            self._write(kind, data)
-            n = data.shape[0]
-        self._count(n, lengths)
+            self._write(
+                kind, np.ascontiguousarray(rows[kind], dtype=_DTYPE_OF_KIND.get(kind) or DTYPES[self.storage])
+            )
+        if self.codebook is not None:
+            self._code_lengths.append(np.asarray(code_lengths, dtype=np.int64))
+        self._count(int(np.sum(lengths)), lengths)
 
     def _count(self, n_rows: int, lengths: np.ndarray) -> None:
         self._lengths.append(np.asarray(lengths, dtype=np.int64))
@@ -127,16 +142,20 @@ class SegmentWriter:
             os.fsync(f.fileno())
             f.close()
             hashes[kind] = digest.hexdigest()
-        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
-        offsets = np.zeros(len(lengths) + 1, dtype="<i8")
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = _offsets(self._lengths)
         hashes["offsets"] = self._write_whole("offsets", offsets)
         if self.codebook is not None:
-            codes = _map(self.directory / f"{self.name}.codes", np.dtype("<u2"), (self.n_tokens,))
-            ivf_offsets, ivf = _core.plaid_build_ivf(codes, offsets, self.codebook.n_centroids)
+            code_offsets = _offsets(self._code_lengths)
+            hashes["doc_code_offsets"] = self._write_whole("doc_code_offsets", code_offsets)
+            doc_codes = _map(
+                self.directory / f"{self.name}.doc_codes", np.dtype("u1"), (int(code_offsets[-1]),)
+            )
+            ivf_offsets, ivf = _core.plaid_build_ivf(
+                doc_codes, code_offsets, offsets, self.codebook.n_centroids
+            )
             hashes["ivf_offsets"] = self._write_whole("ivf_offsets", ivf_offsets)
             hashes["ivf"] = self._write_whole("ivf", ivf)
-        return SegmentInfo(self.name, self.first_pos, len(lengths), self.n_tokens, hashes)
+        return SegmentInfo(self.name, self.first_pos, len(offsets) - 1, self.n_tokens, hashes)
 
     def _write_whole(self, kind: str, array: np.ndarray) -> str:
         return write_file(self.directory / f"{self.name}.{kind}", array)
@@ -148,6 +167,14 @@ class SegmentWriter:
             (self.directory / f"{self.name}.{kind}").unlink(missing_ok=True)
 
 
+def _offsets(lengths: list[np.ndarray]) -> np.ndarray:
+    """Chunks of lengths -> int64 offsets from 0, one more than the lengths."""
+    flat = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+    offsets = np.zeros(len(flat) + 1, dtype="<i8")
+    np.cumsum(flat, out=offsets[1:])
+    return offsets
+
+
 @dataclass
 class Segment:
     """An open segment: read-only memory maps, fed to the core as they are. ``tokens`` is None
@@ -156,7 +183,8 @@ class Segment:
     info: SegmentInfo
     offsets: np.ndarray
     tokens: np.ndarray | None = None
-    codes: np.ndarray | None = None
+    doc_codes: np.ndarray | None = None
+    doc_code_offsets: np.ndarray | None = None
     residuals: np.ndarray | None = None
     ivf_offsets: np.ndarray | None = None
     ivf: np.ndarray | None = None
@@ -200,22 +228,31 @@ def _map_checked(directory: Path, info: SegmentInfo, kind: str, dtype: np.dtype,
 def open_segment(
     directory: Path, info: SegmentInfo, dim: int, storage: str | None, codebook: Codebook | None = None
 ) -> Segment:
-    """Map a segment's files. Sizes and the small files (offsets, inverted-file offsets) are
-    checked here; the big ones' checksums only by :func:`verify_segment`, since hashing them
-    would make open O(size)."""
+    """Map a segment's files. Sizes and the small files (offsets, document-code and
+    inverted-file offsets) are checked here; the big ones' checksums only by
+    :func:`verify_segment`, since hashing them would make open O(size)."""
     offsets = _map_checked(directory, info, "offsets", np.dtype("<i8"), (info.n_docs + 1,))
     seg = Segment(info, offsets)
     if storage is not None:
         seg.tokens = _map(directory / info.file("tokens"), DTYPES[storage], (info.n_tokens, dim))
     if codebook is not None:
-        seg.codes = _map(directory / info.file("codes"), np.dtype("<u2"), (info.n_tokens,))
+        seg.doc_code_offsets = _map_checked(
+            directory, info, "doc_code_offsets", np.dtype("<i8"), (info.n_docs + 1,)
+        )
+        seg.doc_codes = _map(
+            directory / info.file("doc_codes"), np.dtype("u1"), (int(seg.doc_code_offsets[-1]),)
+        )
         seg.residuals = _map(
             directory / info.file("residuals"), np.dtype("u1"), (info.n_tokens, dim * codebook.nbits // 8)
         )
         seg.ivf_offsets = _map_checked(
             directory, info, "ivf_offsets", np.dtype("<i8"), (codebook.n_centroids + 1,)
         )
-        seg.ivf = _map(directory / info.file("ivf"), np.dtype("<u4"), (int(seg.ivf_offsets[-1]),))
+        seg.ivf = _map(
+            directory / info.file("ivf"),
+            np.dtype("u1"),
+            (_core.plaid_ivf_bytes(seg.ivf_offsets, info.n_docs),),
+        )
     return seg
 
 

@@ -99,11 +99,6 @@ class Codebook:
     def dim(self) -> int:
         return int(self.centroids.shape[1])
 
-    @property
-    def bytes_per_token(self) -> int:
-        """Stored bytes per token vector: a uint16 centroid id plus the packed residual."""
-        return 2 + self.dim * self.nbits // 8
-
     def compress(self, tokens: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """float32 rows -> (uint16 centroid ids, packed residual bytes per row)."""
         tokens = np.ascontiguousarray(tokens, dtype=np.float32)

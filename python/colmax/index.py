@@ -38,7 +38,6 @@ from ._manifest import (
     write_manifest,
 )
 from ._segments import (
-    DTYPES,
     Segment,
     SegmentWriter,
     file_sha256,
@@ -90,7 +89,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Document:
-    """A stored document; ``embeddings`` is a float32 copy of its token vectors as stored."""
+    """A stored document; ``embeddings`` is a float32 copy of its token vectors as stored (a
+    plaid index stores a document's tokens ordered by centroid, not in text order)."""
 
     id: str
     text: str | None
@@ -467,18 +467,31 @@ class Index:
 
     def _doc_matrix(self, pos: int) -> np.ndarray:
         seg, row = self._locate(pos)
-        return self._rows_float32(seg, [(int(seg.offsets[row]), int(seg.offsets[row + 1]))], threads=1)
+        return self._rows_float32(seg, np.array([row]), threads=1)
 
-    def _rows_float32(self, seg: Segment, spans: list[tuple[int, int]], threads: int | None) -> np.ndarray:
-        """The float32 token rows ``lo:hi`` of each span of ``seg``: its full-precision copy
-        converted, or its codes and residuals decompressed."""
-
-        def gather(rows: np.ndarray) -> np.ndarray:
-            return np.concatenate([rows[lo:hi] for lo, hi in spans])
-
+    def _rows_float32(self, seg: Segment, docs: np.ndarray, threads: int | None) -> np.ndarray:
+        """The float32 token rows of documents ``docs`` (local ids) of ``seg``, one document after
+        another: its full-precision copy converted, or its codes and residuals decompressed."""
+        offsets = seg.offsets
+        rows = np.concatenate([np.arange(offsets[d], offsets[d + 1]) for d in docs.tolist()])
         if seg.tokens is not None:
-            return to_float32(gather(seg.tokens), self._m.storage)
-        return self._codebook.decompress(gather(seg.codes), gather(seg.residuals), threads=threads)
+            return to_float32(seg.tokens[rows], self._m.storage)
+        cb = self._codebook
+        codes = _core.plaid_token_codes(seg.doc_codes, seg.doc_code_offsets, offsets, docs, cb.n_centroids)
+        return cb.decompress(codes, seg.residuals[rows], threads=threads)
+
+    def _text_order(self, pos: int, text: str) -> np.ndarray | None:
+        """The text position of each stored token of document ``pos``. A plaid index stores a
+        document's tokens ordered by centroid code; encoding its text again and sorting the codes
+        as adding did recovers the order, or None where the codes differ (another model)."""
+        seg, row = self._locate(pos)
+        cb = self._codebook
+        codes, _ = cb.compress(self.encoder.encode_documents([text]).tokens, threads=1)
+        order, _, _ = _core.plaid_doc_codes(codes, np.array([0, len(codes)]), cb.n_centroids)
+        stored = _core.plaid_token_codes(
+            seg.doc_codes, seg.doc_code_offsets, seg.offsets, np.array([row]), cb.n_centroids
+        )
+        return order if np.array_equal(codes[order], stored) else None
 
     def _positions(self, ids: Sequence[str]) -> list[int]:
         found = self._db.positions_of(ids, self._m.generation)
@@ -566,7 +579,17 @@ class Index:
         copied) vectors: exact MaxSim for an index that keeps no full-precision copy."""
         cb = self._codebook
         segments = [
-            (seg.codes, seg.residuals, seg.offsets, seg.ivf_offsets, seg.ivf, cand, seg.tokens, seg.first_pos)
+            (
+                seg.doc_codes,
+                seg.doc_code_offsets,
+                seg.residuals,
+                seg.offsets,
+                seg.ivf_offsets,
+                seg.ivf,
+                cand,
+                seg.tokens,
+                seg.first_pos,
+            )
             for seg, cand in zip(self._segments, candidates)
             if cand is None or cand.size
         ]
@@ -1058,8 +1081,7 @@ class Index:
         offsets = np.asarray(seg.offsets)
         for start in range(0, rows.size, 1024):
             chunk = rows[start : start + 1024]
-            spans = [(int(offsets[r]), int(offsets[r + 1])) for r in chunk.tolist()]
-            writer.append(self._rows_float32(seg, spans, self.threads), offsets[chunk + 1] - offsets[chunk])
+            writer.append(self._rows_float32(seg, chunk, self.threads), offsets[chunk + 1] - offsets[chunk])
 
     # -- maintenance -------------------------------------------------------------------------
 
@@ -1100,7 +1122,13 @@ class Index:
         """Facts about the index, as shown by ``colmax info INDEX``."""
         m = self._m
         size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
-        copy_bytes = m.dim * DTYPES[m.storage].itemsize if m.storage else 0
+        # per token: its full-precision copy, packed residual and share of its document's codes
+        stored = sum(
+            (self.path / s.file(kind)).stat().st_size
+            for s in m.segments
+            for kind in ("tokens", "residuals", "doc_codes")
+            if kind in s.files
+        )
         cb = self._codebook
         plaid = {}
         if m.kind == "plaid":
@@ -1124,7 +1152,7 @@ class Index:
             "deleted": m.next_pos - m.n_live,
             "segments": len(m.segments),
             "tokens": m.n_tokens,
-            "bytes_per_token": copy_bytes + (cb.bytes_per_token if cb else 0),
+            "bytes_per_token": round(stored / m.n_tokens, 2) if m.n_tokens else None,
             "size_on_disk": size,
         }
 
@@ -1191,12 +1219,21 @@ def _append_chunked(writer: SegmentWriter, ragged: Ragged) -> None:
 def _copy_rows(writer: SegmentWriter, seg: Segment, rows: np.ndarray) -> None:
     """Append the segment's documents ``rows`` to ``writer`` as stored (no re-encoding)."""
     offsets = np.asarray(seg.offsets)
-    kinds = [kind for kind in ("tokens", "codes", "residuals") if getattr(seg, kind) is not None]
+    kinds = [kind for kind in ("tokens", "residuals") if getattr(seg, kind) is not None]
+    code_offsets = None if seg.doc_code_offsets is None else np.asarray(seg.doc_code_offsets)
     for start in range(0, rows.size, 1024):
         chunk = rows[start : start + 1024]
-        spans = [(int(offsets[r]), int(offsets[r + 1])) for r in chunk.tolist()]
-        stored = {kind: np.concatenate([getattr(seg, kind)[lo:hi] for lo, hi in spans]) for kind in kinds}
-        writer.append_stored(stored, offsets[chunk + 1] - offsets[chunk])
+        stored = {
+            kind: np.concatenate([getattr(seg, kind)[offsets[r] : offsets[r + 1]] for r in chunk])
+            for kind in kinds
+        }
+        code_lengths = None
+        if code_offsets is not None:
+            stored["doc_codes"] = np.concatenate(
+                [seg.doc_codes[code_offsets[r] : code_offsets[r + 1]] for r in chunk]
+            )
+            code_lengths = code_offsets[chunk + 1] - code_offsets[chunk]
+        writer.append_stored(stored, offsets[chunk + 1] - offsets[chunk], code_lengths)
 
 
 def _token_texts(index: Index, query, pos: int, best: np.ndarray, nq: int, nd: int):
@@ -1218,6 +1255,9 @@ def _token_texts(index: Index, query, pos: int, best: np.ndarray, nq: int, nd: i
     if text:
         docs = tok.documents([text])
         kept = docs.ids[0][docs.keep[0]]
+        order = None
         if len(kept) == nd:
-            doc_tokens = [id_to_token(int(kept[j])) or "?" for j in best.tolist()]
+            order = np.arange(nd) if index._m.kind == "exact" else index._text_order(pos, text)
+        if order is not None:
+            doc_tokens = [id_to_token(int(kept[order[j]])) or "?" for j in best.tolist()]
     return query_tokens, doc_tokens

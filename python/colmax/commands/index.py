@@ -118,5 +118,5 @@ def print_info(path: str) -> None:
             f"plaid:          {info['centroids']} centroids, {info['nbits']} bits per dimension, "
             f"codebook trained on {info['codebook_trained_tokens']} tokens"
         )
-    print(f"bytes/token:    {info['bytes_per_token']}")
+    print(f"bytes/token:    {info['bytes_per_token'] or 0:g}")
     print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")
