@@ -9,6 +9,11 @@
 #include <stdexcept>
 #include <string>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "aligned.hpp"
 #include "colmax/elias_fano.hpp"
 #include "dispatch.hpp"
@@ -307,6 +312,31 @@ std::vector<std::int64_t> list_starts(const Segment& s, std::int64_t n_centroids
     fail(where + "the inverted file holds " + str(s.ivf_bytes) + " bytes but its lists need " + str(starts.back()) +
          "; build both with build_ivf");
   return starts;
+}
+
+// Asks the OS to start reading [p, p + n) of a memory-mapped file. Over a cold page cache, stage
+// (d)'s residuals otherwise arrive by one synchronous page fault after another (hundreds per
+// query: 0.2-1.3 s for a first query at 1 M documents); hinted first, their reads overlap. (The
+// small files, inverted lists and codes, are hinted whole when a segment is opened.) Only a hint:
+// errors (memory that is not a file mapping) are ignored; resident pages cost a syscall.
+void will_need(const void* p, std::int64_t n) {
+#if defined(MADV_WILLNEED)
+  static const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(p) & ~(page - 1);
+  const auto end = reinterpret_cast<std::uintptr_t>(p) + static_cast<std::uintptr_t>(n);
+  if (n > 0) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+// Hints the vectors stage (d) reads for the listed documents of a segment.
+void will_need_vectors(const Codebook& cb, const Segment& s, const std::vector<std::int64_t>& ids) {
+  const std::int64_t row_bytes =
+      s.exact != nullptr ? s.exact->dim * static_cast<std::int64_t>(dtype_size(s.exact->dtype)) : cb.dim * cb.nbits / 8;
+  const auto* base = static_cast<const std::uint8_t*>(s.exact != nullptr ? s.exact->data : s.residuals);
+  for (std::int64_t d : ids) will_need(base + s.offsets[d] * row_bytes, (s.offsets[d + 1] - s.offsets[d]) * row_bytes);
 }
 
 // The centroids each query token probes (its nprobe best, ties to the lower index), ascending.
@@ -932,7 +962,8 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
     keep_best(segments, ids, approx, keep);
   }
 
-  // Stage (d).
+  // Stage (d), its reads hinted for every segment first.
+  for (std::int64_t i = 0; i < n_segments; ++i) will_need_vectors(cb, segments[i], ids[i]);
   std::vector<float> scores;
   std::vector<std::int64_t> positions;
   for (std::int64_t i = 0; i < n_segments; ++i) {

@@ -253,7 +253,25 @@ def open_segment(
             np.dtype("u1"),
             (_core.plaid_ivf_bytes(seg.ivf_offsets, info.n_docs),),
         )
+        # A search reads these small files at random: start reading them now, so that a cold
+        # start does not fault their pages in one at a time (docs/plaid.md).
+        _will_need(directory / info.file("ivf"), directory / info.file("doc_codes"))
     return seg
+
+
+def _will_need(*paths: Path) -> None:
+    """Ask the OS to read files into the page cache in the background (a hint, where supported)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # removed since it was mapped (a concurrent compact): nothing to hint
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(fd)
 
 
 def read_chunks(path: Path):
