@@ -169,10 +169,12 @@ std::vector<float> byte_table(const float* weights) {
   return lut;
 }
 
-// A decoder bound to one codebook and the active kernels: the byte table is built once per call.
+// A decoder bound to one codebook and the active kernels: the portable decoder's byte table is
+// built once per call, and only when that decoder is the active one.
 class Decoder {
  public:
   explicit Decoder(const Codebook& cb) : cb_(cb), decode_(active_plaid_kernels().decode) {
+    if (decode_ != kernels::plaid_scalar.decode) return;  // the SIMD decoder needs no table
     switch (cb.nbits) {
       case 1: lut_ = byte_table<1>(cb.weights); break;
       case 2: lut_ = byte_table<2>(cb.weights); break;

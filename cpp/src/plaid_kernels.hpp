@@ -9,7 +9,8 @@
 namespace colmax::kernels {
 
 // One codebook's decoding inputs. `lut` is the portable kernel's table, built once per codebook:
-// lut[byte * (8 / nbits) + j] is the weight of bucket j of a residual byte.
+// lut[byte * (8 / nbits) + j] is the weight of bucket j of a residual byte (unset for the SIMD
+// decoders, which read `weights`).
 struct DecodeSpec {
   const float* centroids;
   std::int64_t dim;
