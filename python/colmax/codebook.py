@@ -1,10 +1,11 @@
 """The codebook of a compressed index: k-means centroids plus a ColBERTv2 residual codec.
 
-A token vector ``x`` is stored as the id of its nearest centroid ``c`` (2 bytes) and, per
-dimension, the bucket of the residual ``x - c`` among ``2**nbits`` buckets whose cutoffs are
-quantiles of the residual distribution (``nbits`` bits). Decoding adds the bucket's weight (the
-residual distribution's mid-bucket quantile) to the centroid, then restores unit length when the
-training vectors had it. At dim 128 and 2 bits a token costs 2 + 32 = 34 bytes instead of 512.
+A token vector ``x`` is stored as the id of its nearest centroid ``c`` and, per dimension, the
+bucket of the residual ``x - c`` among ``2**nbits`` buckets whose cutoffs are quantiles of the
+residual distribution (``nbits`` bits). Decoding adds the bucket's weight (the residual
+distribution's mid-bucket quantile) to the centroid, then restores unit length when the training
+vectors had it. The index keeps a document's ids as runs of one centroid (under a byte a token,
+docs/format.md), so at dim 128 and 2 bits a token costs about 33 bytes instead of 512.
 
 The heavy loops (assignment, packing, unpacking) run in the C++ core; k-means bookkeeping and
 quantiles are NumPy over a sample. Large codebooks assign through groups of centroids (approximate,

@@ -236,7 +236,7 @@ class Index:
         bytes) or "bfloat16" (half the bytes, float32's range).
 
         ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
-        dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is 34 bytes a token, and 4
+        dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is about 33 bytes a token, and 4
         above, where 2 bits lose too much: docs/plaid.md) and searches in stages
         that touch only promising documents (docs/plaid.md). The codebook (``n_centroids``
         k-means centroids, by default sized from the corpus) is trained on the first ``add``;
@@ -1104,11 +1104,13 @@ class Index:
         holds the index; return the bytes read.
 
         Searches read the memory-mapped files in place: after a cold start (a reboot, or other
-        work evicting the cache) a search's first touch of an inverted list, a document's codes
-        or its vectors is a synchronous page fault, and the first searches wait on hundreds of
-        them (0.26-0.99 s each for the first three on a 3.7 GB plaid index, against 20-65 ms
-        warm). Reading sequentially takes seconds instead (4.5 s for those 3.7 GB,
-        docs/plaid.md). Worth it when the index fits in memory; pointless when it does not.
+        work evicting the cache) their pages come from disk as they are first touched. Plaid
+        search hints those reads so that they overlap (docs/format.md), which keeps a cold first
+        pass near a warm one: on a 3.45 GB plaid index, first queries 21-34 ms and pass p99
+        42-56 ms, where warm passes have p50 21 ms and p99 38 ms (0.2-1.3 s per first query
+        before the hints). After warm() nothing waits on the disk; reading sequentially takes
+        seconds (2-5.5 s for those 3.45 GB, docs/plaid.md).
+        Worth it when the index fits in memory; pointless when it does not.
         """
         total = 0
         for name in sorted(self._m.files()):
