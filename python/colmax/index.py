@@ -1106,7 +1106,7 @@ class Index:
         Searches read the memory-mapped files in place: after a cold start (a reboot, or other
         work evicting the cache) their pages come from disk as they are first touched. Plaid
         search hints those reads so that they overlap (docs/format.md), which keeps a cold first
-        pass near a warm one: on a 3.45 GB plaid index, first queries 21-34 ms and pass p99
+        pass near a warm one: on a 3.45 GB plaid index, first queries 25-34 ms and pass p99
         42-56 ms, where warm passes have p50 21 ms and p99 38 ms (0.2-1.3 s per first query
         before the hints). After warm() nothing waits on the disk; reading sequentially takes
         seconds (2-5.5 s for those 3.45 GB, docs/plaid.md).
