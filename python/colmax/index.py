@@ -1109,8 +1109,8 @@ class Index:
         pass near a warm one: on a 3.45 GB plaid index, first queries 25-34 ms and pass p99
         42-56 ms, where warm passes have p50 21 ms and p99 38 ms (0.2-1.3 s per first query
         before the hints). After warm() nothing waits on the disk; reading sequentially takes
-        seconds (2-5.5 s for those 3.45 GB, docs/plaid.md).
-        Worth it when the index fits in memory; pointless when it does not.
+        seconds (2-5.5 s for those 3.45 GB, docs/plaid.md). Worth it when the index fits in
+        memory; pointless when it does not.
         """
         total = 0
         for name in sorted(self._m.files()):
