@@ -23,9 +23,9 @@ from pathlib import Path
 import colmax
 import numpy as np
 import onnxruntime as ort
-from colmax import default_model
-from colmax.models import resolve_model
-from colmax.tokenizer import ColbertTokenizer
+from colmax.encoding import default_model
+from colmax.encoding.models import resolve_model
+from colmax.encoding.tokenizer import ColbertTokenizer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 QUERY = "What is the effect of vitamin D supplementation on bone density in elderly women?"
@@ -122,7 +122,7 @@ def main() -> None:
     texts = scifact_docs(args.docs)
     fp32 = colmax.Encoder(int8=False, threads=args.threads)
     int8 = colmax.Encoder(threads=args.threads)
-    files = resolve_model(None)
+    files = resolve_model(default_model.default_model_dir())
     print(f"{len(texts)} SciFact documents (title + text), document_length {fp32.document_length}, ")
     print(f"onnxruntime {ort.__version__}, threads {args.threads or 'all cores'}\n")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import colmax
 import numpy as np
-from colmax.corpus import read_corpus
 from colmax.evaluation import evaluate, ndcg, read_qrels, read_queries
+from colmax.evaluation.corpus import read_corpus
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 
@@ -109,7 +109,7 @@ def main() -> None:
                 grown = rss_bytes() - before
                 index.close()
             index = colmax.Index.open(path, model=encoder, threads=args.threads)
-            seg = index._segments[0]
+            seg = index._snapshot.segments[0]
             tokens, offsets = np.ascontiguousarray(seg.tokens), np.ascontiguousarray(seg.offsets)
             index.search(qtexts[0], k=10)
             path_ms, base_ms = [], []

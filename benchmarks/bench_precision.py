@@ -16,8 +16,8 @@ from pathlib import Path
 
 import colmax
 import numpy as np
-from colmax.corpus import read_corpus
 from colmax.evaluation import ndcg, read_qrels, read_queries
+from colmax.evaluation.corpus import read_corpus
 
 
 def encoded(data: Path, cache: Path):

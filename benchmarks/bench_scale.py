@@ -27,9 +27,9 @@ from pathlib import Path
 
 import colmax
 import numpy as np
-from colmax.codebook import default_n_centroids
-from colmax.corpus import read_corpus
 from colmax.evaluation import read_qrels, read_queries, score_run
+from colmax.evaluation.corpus import read_corpus
+from colmax.index.codebook import default_n_centroids
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

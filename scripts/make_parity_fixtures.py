@@ -10,8 +10,8 @@ Three steps, each in the environment that has what it needs:
     /tmp/pylate-venv/bin/python scripts/make_parity_fixtures.py pylate /tmp/parity
 
 Steps 2 and 3 import only torch and the reference, never colmax, and write
-tests/fixtures/parity_{stanford,pylate}.npz: per side (queries, documents) the token vectors
-back to back plus offsets. Step 3 also writes tests/fixtures/torch_state_dict.bin, a tiny
+tests/encoding/fixtures/parity_{stanford,pylate}.npz: per side (queries, documents) the token vectors
+back to back plus offsets. Step 3 also writes tests/encoding/fixtures/torch_state_dict.bin, a tiny
 torch.save file that checks colmax's torch-free reader.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURES = ROOT / "tests" / "encoding" / "fixtures"
 
 QUERIES = [
     "What is the capital of France?",

@@ -9,7 +9,8 @@ import string
 from pathlib import Path
 
 import numpy as np
-from colmax.weights import write_safetensors
+from colmax.encoding import default_model
+from colmax.encoding.weights import write_safetensors
 from tokenizers.implementations import BertWordPieceTokenizer
 
 SPECIALS = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -213,7 +214,7 @@ _TOKENIZER_CONFIG = {
 
 def minilm_checkpoint_parts() -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
     """(config.json, BertModel weights, projection (128, 384)) shared by both layouts."""
-    from colmax.default_model import BERT_CONFIG, minilm_weights
+    from colmax.encoding.default_model import BERT_CONFIG, minilm_weights
 
     config = {
         **BERT_CONFIG,
@@ -230,10 +231,9 @@ def minilm_checkpoint_parts() -> tuple[dict, dict[str, np.ndarray], np.ndarray]:
 
 
 def _minilm_tokenizer(directory: Path, added: tuple[str, ...] = ()) -> None:
-    import colmax
     from tokenizers import Tokenizer
 
-    source = Path(colmax.__file__).parent / "_data" / "minilm-l6-v2" / "tokenizer.json"
+    source = default_model.TOKENIZER
     tok = Tokenizer.from_file(str(source))
     tok.no_padding()
     tok.no_truncation()

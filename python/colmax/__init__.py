@@ -1,17 +1,11 @@
 """colmax: fast ColBERT-style late-interaction retrieval on CPUs."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ._core import active_isa, compiled_isas, set_active_isa, supported_isas
-from .encoder import Encoder
+from ._version import __version__
+from .encoding import Encoder
 from .index import Document, Explanation, Hit, Index, IndexFormatError, IndexLockedError, IndexVersionError
 from .ragged import Ragged
 from .scoring import from_bfloat16, maxsim, maxsim_batch, maxsim_topk, to_bfloat16
-
-try:
-    __version__ = version("colmax")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "Document",

@@ -7,6 +7,14 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 
+def offsets_from_lengths(lengths) -> np.ndarray:
+    """Item lengths -> int64 offsets from 0 (one more entry than lengths)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
 class Ragged(Sequence[np.ndarray]):
     """Token vectors of ``n`` items (queries or documents) stored back to back.
 
@@ -39,9 +47,7 @@ class Ragged(Sequence[np.ndarray]):
             if dim is None:
                 raise ValueError("from_list([]) needs dim= to know the width of the empty matrix")
             return cls(np.zeros((0, dim), np.float32), np.zeros(1, np.int64))
-        lengths = [m.shape[0] for m in matrices]
-        offsets = np.zeros(len(matrices) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+        offsets = offsets_from_lengths([m.shape[0] for m in matrices])
         return cls(np.ascontiguousarray(np.concatenate(matrices, axis=0)), offsets)
 
     @property

@@ -1,0 +1,36 @@
+"""Command-line options shared by several subcommands: metadata filters and the plaid search knobs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def filter_arg(text: str) -> tuple[str, object]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    try:
+        return field, json.loads(value)  # numbers, true/false, null, ["a", "b"]
+    except json.JSONDecodeError:
+        return field, value
+
+
+def filter_spec(pairs: list[tuple[str, object]]) -> dict | None:
+    """Repeated --filter FIELD=VALUE pairs as an Index filter (a JSON list means any of)."""
+    return {f: ({"in": v} if isinstance(v, list) else v) for f, v in pairs} or None
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The plaid search knobs, shared by `colmax search` and `colmax eval`."""
+    group = parser.add_argument_group("plaid indexes")
+    group.add_argument("--exact", action="store_true", help="score every document exactly")
+    group.add_argument("--nprobe", type=int, default=None, help="centroids probed per query token")
+    group.add_argument(
+        "--ncandidates", type=int, default=None, help="documents scored exactly in the last stage"
+    )
+
+
+def search_options(args: argparse.Namespace) -> dict:
+    options = {"exact": args.exact, "nprobe": args.nprobe, "ncandidates": args.ncandidates}
+    return {key: value for key, value in options.items() if value not in (None, False)}

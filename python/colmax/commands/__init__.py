@@ -1,1 +1,0 @@
-"""Subcommands of the `colmax` command line, one module each."""

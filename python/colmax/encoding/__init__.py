@@ -1,0 +1,7 @@
+"""Texts to token vectors: ColBERT tokenization, model directories, the ONNX encoder, checkpoint
+conversion without torch, and the packaged default model."""
+
+from .encoder import Encoder
+from .models import ModelConfig, ModelFormatError
+
+__all__ = ["Encoder", "ModelConfig", "ModelFormatError"]

@@ -1,0 +1,20 @@
+"""The persistent index: ``Index`` (the facade users meet), what it returns, and its errors.
+
+Beside the facade: ``snapshot`` (a loaded commit), ``query`` and ``search`` (the read path),
+``write`` and ``rewrite`` (the write path), ``manifest``, ``segments``, ``store``, ``codebook``,
+``lock`` and ``files`` (the on-disk format), ``filters``, ``model``, ``explain``, ``maintenance``.
+"""
+
+from .errors import IndexFormatError, IndexLockedError, IndexVersionError
+from .facade import Index
+from .types import Document, Explanation, Hit
+
+__all__ = [
+    "Document",
+    "Explanation",
+    "Hit",
+    "Index",
+    "IndexFormatError",
+    "IndexLockedError",
+    "IndexVersionError",
+]

@@ -1,0 +1,67 @@
+"""Why a document scored what it did: each query token's best-matching document token, with the
+tokens' text where the model's tokenizer can recover it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import _core
+from .snapshot import Snapshot
+from .types import Explanation
+
+
+def explain(snap: Snapshot, query, q: np.ndarray, id: str, encoder: Callable[[], object]) -> Explanation:
+    """``q`` is the checked query matrix of ``query`` (a text or a matrix)."""
+    (pos,) = snap.positions([id])
+    d = snap.doc_matrix(pos)
+    sims = q @ d.T  # (nq, nd); exact float32, the same products MaxSim takes the max of
+    best = sims.argmax(axis=1)
+    similarity = sims[np.arange(len(q)), best]
+    text = snap.store.rows([pos])[pos][2]
+    query_tokens = doc_tokens = None
+    if isinstance(query, str) or text:
+        query_tokens, doc_tokens = _token_texts(snap, encoder, query, text, pos, best, len(q), d.shape[0])
+    return Explanation(
+        id, float(similarity.sum(dtype=np.float64)), similarity, best, query_tokens, doc_tokens
+    )
+
+
+def _token_texts(snap: Snapshot, encoder, query, text, pos: int, best: np.ndarray, nq: int, nd: int):
+    """Token strings for an explanation: the query's tokens, and the text of each best-matching
+    document token (recomputed by tokenizing the stored text). None where unavailable."""
+    try:
+        enc = encoder()
+    except Exception:  # no model (an embeddings-only index) or a missing one: numbers only
+        return None, None
+    tok = enc.tokenizer
+    query_tokens = None
+    if isinstance(query, str):
+        qids = tok.queries([query]).ids[0]
+        if len(qids) == nq:
+            query_tokens = [tok.id_to_token(int(i)) or "?" for i in qids]
+    doc_tokens = None
+    if text:
+        docs = tok.documents([text])
+        kept = docs.ids[0][docs.keep[0]]
+        order = None
+        if len(kept) == nd:
+            order = np.arange(nd) if snap.manifest.kind == "exact" else _text_order(snap, enc, pos, text)
+        if order is not None:
+            doc_tokens = [tok.id_to_token(int(kept[order[j]])) or "?" for j in best.tolist()]
+    return query_tokens, doc_tokens
+
+
+def _text_order(snap: Snapshot, encoder, pos: int, text: str) -> np.ndarray | None:
+    """The text position of each stored token of document ``pos``. A plaid index stores a
+    document's tokens ordered by centroid code; encoding its text again and sorting the codes
+    as adding did recovers the order, or None where the codes differ (another model)."""
+    seg, row = snap.locate(pos)
+    cb = snap.codebook
+    codes, _ = cb.compress(encoder.encode_documents([text]).tokens, threads=1)
+    order, _, _ = _core.plaid_doc_codes(codes, np.array([0, len(codes)]), cb.n_centroids)
+    stored = _core.plaid_token_codes(
+        seg.doc_codes, seg.doc_code_offsets, seg.offsets, np.array([row]), cb.n_centroids
+    )
+    return order if np.array_equal(codes[order], stored) else None

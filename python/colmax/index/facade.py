@@ -1,0 +1,373 @@
+"""The persistent late-interaction index: add, delete, update, search, rerank, explain, compact.
+
+An index is a directory (docs/format.md): a manifest naming memory-mapped token segments and a
+SQLite store of ids, metadata and text. Every write builds new files and then commits by
+atomically replacing the manifest, so a crash at any moment leaves the last commit intact.
+An ``Index`` object is a reader bound to one commit (a ``Snapshot``); each write takes the writer
+lock, moves to the newest commit, and commits the next one. ``reload()`` moves a reader to the
+newest commit. The class only checks arguments and delegates: searching to ``search``,
+writing to ``write`` and ``rewrite``, the rest to the modules beside it (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .._progress import progress_bar
+from .._validate import id_list, one_id, one_text, positive_int, text_list
+from . import codebook as codebooks
+from . import explain as explaining
+from . import inputs, maintenance, search, write
+from .files import store_name
+from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
+from .model import bind_encoder, model_record
+from .query import plan_search, query_matrices, query_matrix
+from .rewrite import rewrite
+from .snapshot import Snapshot, load_latest
+from .types import Document, Explanation, Hit
+
+
+class Index:
+    """A late-interaction index on disk. Create with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, snapshot: Snapshot, model=None, threads: int | None = None) -> None:
+        # use Index.create / Index.open
+        self.path = snapshot.path
+        self.threads = threads
+        self._model = model  # what the caller asked for: None (the recorded model), a directory or an Encoder
+        self._encoder = None  # the bound encoder, loaded on first use
+        self._snapshot: Snapshot | None = snapshot
+        self._write_mutex = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        model=None,
+        *,
+        kind: str = "exact",
+        storage: str | None = None,
+        nbits: int | None = None,
+        n_centroids: int | None = None,
+        dim: int | None = None,
+        threads: int | None = None,
+    ) -> Index:
+        """Create an empty index at ``path`` (a new or empty directory).
+
+        ``model``: None for the packaged default model, a model directory, or an ``Encoder``.
+        ``dim`` without a model creates an embeddings-only index (``add_embeddings`` and query
+        matrices only).
+
+        ``kind="exact"`` (default) stores every token vector and searches by exact MaxSim over all
+        documents; ``storage`` is their precision: "float32" (default), "float16" (half the
+        bytes) or "bfloat16" (half the bytes, float32's range).
+
+        ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
+        dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is about 33 bytes a token, and 4
+        above, where 2 bits lose too much: docs/plaid.md) and searches in stages
+        that touch only promising documents (docs/plaid.md). The codebook (``n_centroids``
+        k-means centroids, by default sized from the corpus) is trained on the first ``add``;
+        later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
+        full-precision copy ("float16", "bfloat16", "float32") that the final stage scores
+        instead of the decompressed vectors.
+        """
+        if kind not in INDEX_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+        if storage is None and kind == "exact":
+            storage = "float32"
+        if storage is not None and storage not in STORAGES:
+            raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
+        if dim is not None:
+            dim = positive_int("dim", dim)
+        if kind == "exact" and (nbits is not None or n_centroids is not None):
+            raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
+        if n_centroids is not None:
+            n_centroids = codebooks.check_n_centroids(n_centroids)
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise FileExistsError(f"{path} already exists and is not an empty directory: choose a new path")
+        encoder, record, dim = model_record(model, dim)
+        codebook = None
+        if kind == "plaid":
+            nbits = codebooks.default_nbits(dim) if nbits is None else nbits
+            codebook = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
+        manifest = Manifest(
+            generation=0,
+            dim=dim,
+            storage=storage,
+            model=record,
+            store=store_name(0),
+            kind=kind,
+            codebook=codebook,
+        )
+        write.create(path, manifest)
+        return cls(load_latest(path), encoder, threads)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, model=None, threads: int | None = None) -> Index:
+        """Open an existing index (memory-maps its segments; nothing is read into RAM).
+
+        ``model`` overrides the model recorded in the index (a directory or an ``Encoder``),
+        e.g. when the model directory has moved. Raises IndexFormatError for a directory that
+        is not an index or is damaged, IndexVersionError for one written by a newer colmax.
+        """
+        return cls(load_latest(Path(path)), model, threads)
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.store.close()
+        self._snapshot = None
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def reload(self) -> bool:
+        """Move to the newest commit; return True if there was one."""
+        snap = self._snap
+        if read_manifest(self.path).generation == snap.generation:
+            return False
+        self._snapshot = load_latest(self.path, snap)
+        return True
+
+    @property
+    def _snap(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is None:
+            raise ValueError("the index is closed")
+        return snap
+
+    @contextmanager
+    def _transaction(self):
+        """A write: this object moves to the commit it makes, or to the newest one if it fails."""
+        with write.transaction(self._snap, self._write_mutex) as txn:
+            try:
+                yield txn
+            finally:
+                self._snapshot = txn.result or txn.snapshot
+
+    # -- model -------------------------------------------------------------------------------
+
+    @property
+    def encoder(self):
+        """The index's encoder, loaded on first use."""
+        if self._encoder is None:
+            self._encoder = bind_encoder(self._snap.manifest, self._model)
+        return self._encoder
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self._snap.manifest.dim
+
+    @property
+    def storage(self) -> str | None:
+        return self._snap.manifest.storage
+
+    @property
+    def kind(self) -> str:
+        """ "exact" or "plaid" (see :meth:`create`)."""
+        return self._snap.manifest.kind
+
+    @property
+    def generation(self) -> int:
+        """The number of the commit this object reads (it grows by one with every write)."""
+        return self._snap.generation
+
+    def __len__(self) -> int:
+        return self._snap.manifest.n_live
+
+    def __contains__(self, id) -> bool:
+        snap = self._snap
+        return isinstance(id, str) and bool(snap.store.positions_of([id], snap.generation))
+
+    def __repr__(self) -> str:
+        if self._snapshot is None:
+            return f"Index({str(self.path)!r}, closed)"
+        return f"Index({str(self.path)!r}, documents={len(self)}, dim={self.dim}, storage={self.storage!r})"
+
+    def ids(self) -> list[str]:
+        """All live document ids, in insertion order."""
+        snap = self._snap
+        return snap.store.live_ids(snap.generation)
+
+    def get(self, id: str) -> Document:
+        """The stored document ``id`` (KeyError if there is none)."""
+        snap = self._snap
+        (pos,) = snap.positions([one_id(id)])
+        doc_id, meta, text = snap.store.rows([pos])[pos]
+        return Document(doc_id, text, meta, snap.doc_matrix(pos))
+
+    def search(
+        self,
+        query,
+        k: int = 10,
+        *,
+        filter: Mapping | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        ncandidates: int | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best documents by MaxSim, best first (ties: earlier added first).
+
+        ``query`` is a text (encoded with the index's model) or a ``(n_tokens, dim)`` matrix;
+        ``filter`` restricts the candidates by metadata (see :mod:`colmax.index.filters`).
+        An exact index always scores every (filtered) document exactly. A plaid index searches
+        in stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
+        documents holding them are ranked by centroid scores, and the best ``ncandidates``
+        (default max(256, 16 k)) are scored exactly on their decompressed vectors
+        (docs/plaid.md). ``exact=True`` scores every document instead.
+        """
+        snap = self._snap
+        k = positive_int("k", k)
+        plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
+        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
+        return snap.hits(*search.topk(snap, q, k, search.candidates(snap, filter), plan, self.threads))
+
+    def search_batch(
+        self,
+        queries,
+        k: int = 10,
+        *,
+        filter: Mapping | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        ncandidates: int | None = None,
+    ) -> list[list[Hit]]:
+        """:meth:`search` for many queries (texts are encoded in one batch)."""
+        snap = self._snap
+        k = positive_int("k", k)
+        plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
+        matrices = query_matrices(queries, snap.manifest.dim, lambda: self.encoder)
+        cands = search.candidates(snap, filter)
+        return [snap.hits(*search.topk(snap, q, k, cands, plan, self.threads)) for q in matrices]
+
+    def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
+        """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
+        snap = self._snap
+        ids = list(dict.fromkeys(id_list(ids)))
+        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
+        if not ids:
+            return []
+        positions = np.array(sorted(snap.positions(ids)), dtype=np.int64)
+        return snap.hits(*search.rerank(snap, q, positions, self.threads))
+
+    def explain(self, query, id: str) -> Explanation:
+        """Per query token: the best-matching token of document ``id`` and its similarity."""
+        snap = self._snap
+        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
+        return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(
+        self,
+        texts: Sequence[str],
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[Mapping] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> list[str]:
+        """Encode and add documents in one commit; return their ids (generated when not given)."""
+        texts = text_list(texts)
+        ids = inputs.new_ids(self._snap, len(texts), ids)
+        metas = inputs.metadata_json(len(texts), metadata)
+        encoder = self.encoder
+        bar = progress_bar(len(texts), progress, unit="doc", desc="encoding")
+        try:
+            with self._transaction() as txn:
+                chunks = write.encoded_chunks(encoder, texts, batch_size, bar)
+                write.append(txn, chunks, ids, metas, texts, [], self.threads)
+        finally:
+            bar.close()
+        return ids
+
+    def add_embeddings(
+        self, embeddings, ids: Sequence[str] | None, metadata: Sequence[Mapping] | None = None
+    ) -> list[str]:
+        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays)."""
+        ragged = inputs.embeddings(embeddings, self.dim)
+        ids = inputs.new_ids(self._snap, len(ragged), ids)
+        metas = inputs.metadata_json(len(ragged), metadata)
+        with self._transaction() as txn:
+            write.append(txn, ragged, ids, metas, None, [], self.threads)
+        return ids
+
+    def delete(self, ids) -> None:
+        """Delete documents (KeyError, and nothing deleted, if any id is unknown)."""
+        ids = list(dict.fromkeys(id_list(ids)))
+        if ids:
+            with self._transaction() as txn:
+                write.append(txn, None, [], [], None, ids, self.threads)
+
+    def update(self, id: str, text: str, metadata: Mapping | None = None) -> None:
+        """Replace document ``id``'s text (and metadata; None keeps the current metadata)."""
+        one_id(id)
+        one_text(text, "text")
+        with self._transaction() as txn:
+            snap = txn.snapshot
+            (pos,) = snap.positions([id])
+            meta = snap.store.rows([pos], with_text=False)[pos][1] if metadata is None else metadata
+            ids = inputs.new_ids(snap, 1, [id], existing_ok=True)
+            metas = inputs.metadata_json(1, [meta])
+            ragged = self.encoder.encode_documents([text])
+            write.append(txn, ragged, ids, metas, [text], [id], self.threads)
+
+    def compact(self) -> None:
+        """Rewrite the index without deleted documents, as one segment and a fresh store.
+
+        Readers that opened before keep their memory maps; call ``reload()`` to move on."""
+        with self._transaction() as txn:
+            rewrite(txn, None, self.threads)
+
+    def retrain(self, *, n_centroids: int | None = None, nbits: int | None = None) -> None:
+        """Plaid indexes: learn a new codebook from the live documents and re-encode them all
+        (compacting too). Worth it when the corpus has grown well past what the codebook was
+        trained on (``info()["codebook_trained_tokens"]``) or changed topic. Without a
+        full-precision copy the documents are re-encoded from their decompressed vectors."""
+        if self.kind != "plaid":
+            raise ValueError("retrain() applies to kind='plaid' indexes: an exact index has no codebook")
+        request = {}
+        if n_centroids is not None:
+            request["n_centroids"] = codebooks.check_n_centroids(n_centroids)
+        if nbits is not None:
+            request["nbits"] = codebooks.check_nbits(nbits, self.dim)
+        with self._transaction() as txn:
+            rewrite(txn, request, self.threads)
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """Hash every file against the manifest and check the store (IndexFormatError if damaged)."""
+        maintenance.verify(self._snap)
+
+    def warm(self) -> int:
+        """Read every file of the current commit once, front to back, so that the page cache
+        holds the index; return the bytes read.
+
+        Searches read the memory-mapped files in place: after a cold start (a reboot, or other
+        work evicting the cache) their pages come from disk as they are first touched. Plaid
+        search hints those reads so that they overlap (docs/format.md), which keeps a cold first
+        pass near a warm one: on a 3.45 GB plaid index, first queries 25-34 ms and pass p99
+        42-56 ms, where warm passes have p50 21 ms and p99 38 ms (0.2-1.3 s per first query
+        before the hints). After warm() nothing waits on the disk; reading sequentially takes
+        seconds (2-5.5 s for those 3.45 GB, docs/plaid.md). Worth it when the index fits in
+        memory; pointless when it does not.
+        """
+        return maintenance.warm(self._snap)
+
+    def info(self) -> dict:
+        """Facts about the index, as shown by ``colmax info INDEX``."""
+        return maintenance.info(self._snap)

@@ -1,0 +1,177 @@
+"""The index manifest: the one file that says which segments and which store make up a commit.
+
+A commit is an atomic rename of ``colmax-index.json.tmp`` over ``colmax-index.json``; everything
+else in the directory is either named by the current manifest or garbage from an unfinished write.
+docs/format.md describes every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import IndexFormatError, IndexVersionError
+from .files import MANIFEST, replace_durably
+
+FORMAT = "colmax-index"
+# 2: segment files by kind, compressed (plaid) indexes; 3: plaid document codes per document and an
+# Elias-Fano inverted file. Exact indexes of formats 1 and 2 are still read; plaid ones of 2 are not.
+FORMAT_VERSION = 3
+PLAID_SINCE = 3
+# storage dtype of a full-precision token copy -> its little-endian NumPy dtype (bfloat16 as bits)
+STORAGE_DTYPES = {"float32": "<f4", "float16": "<f2", "bfloat16": "<u2"}
+STORAGES = tuple(STORAGE_DTYPES)
+INDEX_KINDS = ("exact", "plaid")
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """One append: documents ``first_pos .. first_pos + n_docs - 1`` in raw files
+    ``<name>.<kind>`` whose SHA-256 ``files`` maps by kind (see ``segments.FILE_KINDS``)."""
+
+    name: str
+    first_pos: int
+    n_docs: int
+    n_tokens: int
+    files: dict = field(default_factory=dict)
+
+    def file(self, kind: str) -> str:
+        return f"{self.name}.{kind}"
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.first_pos, self.n_docs, self.n_tokens))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    generation: int
+    dim: int
+    storage: str | None  # dtype of the full-precision token copy; None: a plaid index without one
+    model: dict
+    store: str
+    next_pos: int = 0
+    n_live: int = 0
+    segments: tuple[SegmentInfo, ...] = field(default_factory=tuple)
+    created_with: str = ""
+    kind: str = "exact"
+    # plaid: Codebook.record() plus "file" and "sha256" of its centroids; before the first add
+    # only the requested {"nbits", "n_centroids"}
+    codebook: dict | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.codebook is not None and "file" in self.codebook
+
+    @property
+    def n_tokens(self) -> int:
+        return sum(s.n_tokens for s in self.segments)
+
+    def files(self) -> set[str]:
+        names = {MANIFEST, self.store}
+        for s in self.segments:
+            names.update(s.file(kind) for kind in s.files)
+        if self.trained:
+            names.add(self.codebook["file"])
+        return names
+
+    def replace(self, **changes) -> Manifest:
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> dict:
+        body = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "generation": self.generation,
+            "created_with": self.created_with,
+            "kind": self.kind,
+            "dim": self.dim,
+            "storage": self.storage,
+            "codebook": self.codebook,
+            "model": self.model,
+            "store": self.store,
+            "next_pos": self.next_pos,
+            "n_live": self.n_live,
+            "segments": [dataclasses.asdict(s) for s in self.segments],
+        }
+        body["checksum"] = _checksum(body)
+        return body
+
+
+def _checksum(body: dict) -> str:
+    canonical = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Parse and check ``directory``'s manifest; every problem is an IndexFormatError naming it."""
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no index at {directory}: the directory does not exist")
+    if not path.is_file():
+        raise IndexFormatError(f"{directory} is not a colmax index: it has no {MANIFEST}")
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise IndexFormatError(f"{path} is not a colmax index manifest (no 'format': '{FORMAT}')")
+    version = body.get("format_version")
+    if not isinstance(version, int):
+        raise IndexFormatError(f"{path} has no integer format_version")
+    if version > FORMAT_VERSION:
+        raise IndexVersionError(
+            f"{directory} uses index format {version}, written by colmax {body.get('created_with', '?')}; "
+            f"this colmax reads format {FORMAT_VERSION}: upgrade colmax (pip install -U colmax)"
+        )
+    if body.get("checksum") != _checksum(body):
+        raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
+    try:
+        segments = tuple(_segment(s, version) for s in body["segments"])
+        manifest = Manifest(
+            generation=int(body["generation"]),
+            dim=int(body["dim"]),
+            storage=None if body["storage"] is None else str(body["storage"]),
+            model=dict(body["model"]),
+            store=str(body["store"]),
+            next_pos=int(body["next_pos"]),
+            n_live=int(body["n_live"]),
+            segments=segments,
+            created_with=str(body.get("created_with", "")),
+            kind=str(body.get("kind", "exact")),
+            codebook=None if body.get("codebook") is None else dict(body["codebook"]),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise IndexFormatError(f"{path} is damaged: missing or malformed field ({e})") from None
+    if manifest.kind not in INDEX_KINDS:
+        raise IndexFormatError(f"{path} names unknown index kind {manifest.kind!r}")
+    if manifest.storage not in STORAGES and not (manifest.kind == "plaid" and manifest.storage is None):
+        raise IndexFormatError(f"{path} names unknown storage {manifest.storage!r}")
+    if manifest.kind == "plaid" and version < PLAID_SINCE:
+        raise IndexVersionError(
+            f"{directory} is a compressed (plaid) index in format {version}, written by colmax "
+            f"{manifest.created_with or '?'}, whose segment files this colmax does not read: rebuild it "
+            "(Index.create(..., kind='plaid') and add the documents again)"
+        )
+    if (manifest.kind == "plaid") != (manifest.codebook is not None) or (
+        manifest.kind == "plaid" and manifest.segments and not manifest.trained
+    ):
+        raise IndexFormatError(f"{path} is damaged: its codebook does not match its kind {manifest.kind!r}")
+    return manifest
+
+
+def _segment(body: dict, version: int) -> SegmentInfo:
+    if version == 1:  # the two files of an exact segment were separate fields
+        body = dict(body)
+        body["files"] = {"tokens": body.pop("tokens_sha256"), "offsets": body.pop("offsets_sha256")}
+    files = body["files"]
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise TypeError("segment files must map kinds to SHA-256 strings")
+    return SegmentInfo(**body)
+
+
+def write_manifest(directory: Path, manifest: Manifest) -> None:
+    """Commit: the manifest replaced durably (a temporary file, fsync, rename, fsync)."""
+    replace_durably(directory / MANIFEST, json.dumps(manifest.to_json(), indent=1).encode("utf-8"))

@@ -1,0 +1,84 @@
+"""The index's model: what ``Index.create`` records about it, and binding an encoder on reopen.
+
+The manifest records the model's name, directory (None for the packaged default) and a
+fingerprint of its ONNX file, so that a rebuilt or replaced model never silently scores queries
+against documents it did not encode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..encoding import Encoder
+from ..encoding.default_model import NAME as DEFAULT_NAME
+from .files import file_sha256
+from .manifest import Manifest
+
+
+def _is_encoder(model) -> bool:
+    return hasattr(model, "encode_documents") and hasattr(model, "encode_queries") and hasattr(model, "dim")
+
+
+def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
+    """Resolve ``Index.create``'s model argument to (encoder or None, manifest record, dim)."""
+    if model is None and dim is not None:
+        return None, {"name": None, "path": None, "default": False}, dim
+    if model is None:
+        encoder = Encoder()
+    elif isinstance(model, (str, os.PathLike)):
+        encoder = Encoder(model)
+    elif _is_encoder(model):
+        encoder = model
+    else:
+        raise TypeError(f"model must be None, a model directory or an Encoder, got {type(model).__name__}")
+    if dim is not None and dim != encoder.dim:
+        raise ValueError(
+            f"dim={dim} but the model {encoder.name} produces {encoder.dim}-dim vectors: drop dim="
+        )
+    default = model is None or (encoder.name == DEFAULT_NAME and not isinstance(model, (str, os.PathLike)))
+    onnx = getattr(encoder, "onnx_path", None)
+    record = {
+        "name": encoder.name,
+        "path": None if default else str(Path(encoder.path).resolve()),
+        "default": default,
+        "onnx_sha256": file_sha256(Path(onnx)) if onnx else None,
+        "query_length": encoder.query_length,
+        "document_length": encoder.document_length,
+    }
+    return encoder, record, encoder.dim
+
+
+def bind_encoder(manifest: Manifest, override) -> object:
+    """The encoder for an index: ``override`` (a model directory or an Encoder) when given, else
+    the model the manifest records, checked against its fingerprint; its dim must match."""
+    record = manifest.model
+    if override is not None:
+        encoder = override if _is_encoder(override) else Encoder(override)
+    elif record.get("default"):
+        encoder = Encoder()
+    elif record.get("path"):
+        if not Path(record["path"]).is_dir():
+            raise FileNotFoundError(
+                f"the index's model directory {record['path']} does not exist: "
+                "open the index with Index.open(path, model=MODEL_DIR)"
+            )
+        encoder = Encoder(record["path"])
+    else:
+        raise ValueError(
+            "this index has no model (created with dim=): pass token matrices, "
+            "or open it with Index.open(path, model=MODEL_DIR) to use text"
+        )
+    expected = record.get("onnx_sha256")
+    onnx = getattr(encoder, "onnx_path", None)
+    if override is None and expected and onnx and file_sha256(Path(onnx)) != expected:
+        raise ValueError(
+            f"the model {record.get('name')} found now ({onnx}) differs from the one that built "
+            "this index (its ONNX file changed): rebuild the index, or pass "
+            "Index.open(path, model=...) to search with this model anyway"
+        )
+    if encoder.dim != manifest.dim:
+        raise ValueError(
+            f"the model produces {encoder.dim}-dim vectors but the index holds {manifest.dim}-dim ones"
+        )
+    return encoder

@@ -1,0 +1,103 @@
+"""Finding the best documents of a snapshot: filtered candidates, exact MaxSim over stored
+vectors, the staged plaid search in the core, exact reranking of given documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .. import _core
+from ..scoring import maxsim, maxsim_topk
+from .filters import compile_filter
+from .query import Plan
+from .snapshot import Snapshot
+
+_NONE = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def candidates(snap: Snapshot, filter: Mapping | None) -> list[np.ndarray | None]:
+    """Per segment: the local rows a search may return (None: every row)."""
+    if filter is None:
+        return list(snap.live)
+    sql, params = compile_filter(filter)
+    return snap.split(snap.store.filter_positions(sql, params, snap.generation))
+
+
+def ranked(positions: list[np.ndarray], scores: list[np.ndarray], k: int | None = None):
+    """Concatenated (positions, scores), best first: score descending, ties by lower position."""
+    if not positions:
+        return _NONE
+    pos, sc = np.concatenate(positions), np.concatenate(scores)
+    order = np.lexsort((pos, -sc))[:k]
+    return pos[order], sc[order]
+
+
+def topk(
+    snap: Snapshot, q: np.ndarray, k: int, cands: list[np.ndarray | None], plan: Plan | None, threads
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best k positions by MaxSim: exact over the stored vectors, or staged (plaid)."""
+    if snap.manifest.kind == "plaid" and (plan is not None or snap.manifest.storage is None):
+        return plaid_topk(snap, q, k, cands, plan, threads)
+    positions, scores = [], []
+    for seg, cand in zip(snap.segments, cands):
+        if cand is not None and cand.size == 0:
+            continue
+        rows, s = maxsim_topk(q, seg.tokens, seg.offsets, k, candidates=cand, threads=threads)
+        positions.append(rows + seg.first_pos)
+        scores.append(s)
+    if len(positions) == 1:  # one segment's top-k is already ranked
+        return positions[0], scores[0]
+    return ranked(positions, scores, k)
+
+
+def plaid_topk(
+    snap: Snapshot, q: np.ndarray, k: int, cands: list[np.ndarray | None], plan: Plan | None, threads
+) -> tuple[np.ndarray, np.ndarray]:
+    """Staged search, or with ``plan`` None every candidate scored on its decompressed (or
+    copied) vectors: exact MaxSim for an index that keeps no full-precision copy."""
+    cb = snap.codebook
+    segments = [
+        (
+            seg.doc_codes,
+            seg.doc_code_offsets,
+            seg.residuals,
+            seg.offsets,
+            seg.ivf_offsets,
+            seg.ivf,
+            cand,
+            seg.tokens,
+            seg.first_pos,
+        )
+        for seg, cand in zip(snap.segments, cands)
+        if cand is None or cand.size
+    ]
+    if not segments or cb is None:
+        return _NONE
+    nprobe, ncandidates = (plan.nprobe, plan.ncandidates) if plan else (1, k)
+    return _core.plaid_search(
+        q,
+        cb.centroids,
+        cb.weights,
+        cb.nbits,
+        cb.normalize,
+        segments,
+        k,
+        nprobe,
+        max(ncandidates, k),
+        exhaustive=plan is None,
+        threads=threads,
+    )
+
+
+def rerank(snap: Snapshot, q: np.ndarray, positions: np.ndarray, threads) -> tuple[np.ndarray, np.ndarray]:
+    """Exact MaxSim of the documents at sorted ``positions``, best first."""
+    cands = snap.split(positions)
+    if any(seg.tokens is None for seg in snap.segments):  # plaid without a copy: decompress
+        return plaid_topk(snap, q, len(positions), cands, None, threads)
+    pos_parts, score_parts = [], []
+    for seg, cand in zip(snap.segments, cands):
+        if cand.size:
+            score_parts.append(maxsim(q, seg.tokens, seg.offsets, candidates=cand, threads=threads))
+            pos_parts.append(cand + seg.first_pos)
+    return ranked(pos_parts, score_parts)

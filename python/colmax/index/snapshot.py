@@ -1,0 +1,132 @@
+"""A loaded commit: its manifest, the open store, the memory-mapped segments, the live rows and
+the codebook, bundled so that every call reads one consistent commit.
+
+An ``Index`` holds one ``Snapshot`` and replaces it whole on reload or commit; a call reads it
+once, so a search on one thread never pairs a commit's candidates with another's segments.
+Loading reuses what the previous snapshot already opened (unchanged segments, store, codebook).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import _core
+from .codebook import Codebook
+from .errors import IndexFormatError
+from .manifest import Manifest, read_manifest
+from .segments import Segment, open_segment, to_float32
+from .store import Store
+from .types import Hit
+
+# a concurrent compact may delete the files of the manifest just read: how often to read it again
+_LOAD_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    manifest: Manifest
+    store: Store
+    segments: tuple[Segment, ...]
+    live: tuple[np.ndarray | None, ...]  # per segment: its live local rows, None when all are live
+    codebook: Codebook | None  # plaid: the trained codebook
+
+    @property
+    def generation(self) -> int:
+        return self.manifest.generation
+
+    def positions(self, ids: Sequence[str]) -> list[int]:
+        """The live position of each id, in order (KeyError naming the missing ones)."""
+        found = self.store.positions_of(ids, self.generation)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise KeyError(f"{len(missing)} id(s) not in the index: {shown}")
+        return [found[i] for i in ids]
+
+    def locate(self, pos: int) -> tuple[Segment, int]:
+        for seg in self.segments:
+            if seg.first_pos <= pos < seg.end_pos:
+                return seg, pos - seg.first_pos
+        raise IndexFormatError(f"position {pos} is in no segment: the index is inconsistent")
+
+    def split(self, positions: np.ndarray) -> list[np.ndarray]:
+        """Sorted global positions -> per-segment sorted local rows."""
+        out = []
+        for seg in self.segments:
+            lo, hi = np.searchsorted(positions, [seg.first_pos, seg.end_pos])
+            out.append(np.ascontiguousarray(positions[lo:hi] - seg.first_pos))
+        return out
+
+    def rows_float32(self, seg: Segment, docs: np.ndarray, threads: int | None) -> np.ndarray:
+        """The float32 token rows of documents ``docs`` (local ids) of ``seg``, one document after
+        another: its full-precision copy converted, or its codes and residuals decompressed."""
+        offsets = seg.offsets
+        rows = np.concatenate([np.arange(offsets[d], offsets[d + 1]) for d in docs.tolist()])
+        if seg.tokens is not None:
+            return to_float32(seg.tokens[rows], self.manifest.storage)
+        cb = self.codebook
+        codes = _core.plaid_token_codes(seg.doc_codes, seg.doc_code_offsets, offsets, docs, cb.n_centroids)
+        return cb.decompress(codes, seg.residuals[rows], threads=threads)
+
+    def doc_matrix(self, pos: int) -> np.ndarray:
+        seg, row = self.locate(pos)
+        return self.rows_float32(seg, np.array([row]), threads=1)
+
+    def hits(self, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
+        rows = self.store.rows(positions.tolist())
+        return [
+            Hit(rows[p][0], float(s), rows[p][1], rows[p][2])
+            for p, s in zip(positions.tolist(), scores.tolist())
+        ]
+
+
+def load(path: Path, manifest: Manifest, previous: Snapshot | None = None) -> Snapshot:
+    """Open the commit ``manifest`` names, reusing what ``previous`` opened where unchanged."""
+    codebook = None
+    if manifest.trained:
+        same = previous is not None and previous.manifest.codebook == manifest.codebook
+        codebook = previous.codebook if same else Codebook.load(path, manifest.codebook, manifest.dim)
+    store = previous.store if previous is not None and previous.manifest.store == manifest.store else None
+    if store is None:
+        store = Store.open(path / manifest.store)
+    old = {s.info.name: s for s in previous.segments} if previous is not None else {}
+    try:
+        segments = tuple(
+            old[s.name]
+            if s.name in old and old[s.name].info == s
+            else open_segment(path, s, manifest, codebook)
+            for s in manifest.segments
+        )
+        deleted = store.deleted_positions(manifest.generation)
+    except BaseException:
+        if previous is None or store is not previous.store:
+            store.close()
+        raise
+    live: list[np.ndarray | None] = []
+    for seg in segments:
+        lo, hi = np.searchsorted(deleted, [seg.first_pos, seg.end_pos])
+        if hi > lo:
+            alive = np.ones(seg.info.n_docs, dtype=bool)
+            alive[deleted[lo:hi] - seg.first_pos] = False
+            live.append(np.flatnonzero(alive).astype(np.int64))
+        else:
+            live.append(None)
+    return Snapshot(path, manifest, store, segments, tuple(live), codebook)
+
+
+def load_latest(path: Path, previous: Snapshot | None = None) -> Snapshot:
+    """The newest commit, read again if a concurrent compact removed its files meanwhile."""
+    attempts = 0
+    while True:
+        manifest = read_manifest(path)
+        try:
+            return load(path, manifest, previous)
+        except IndexFormatError:
+            attempts += 1
+            if attempts == _LOAD_ATTEMPTS or read_manifest(path).generation == manifest.generation:
+                raise

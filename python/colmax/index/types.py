@@ -1,0 +1,49 @@
+"""What searches and reads return: hits, stored documents, explanations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the document's id, its MaxSim score, metadata and stored text."""
+
+    id: str
+    score: float
+    metadata: dict = field(default_factory=dict)
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document; ``embeddings`` is a float32 copy of its token vectors as stored (a
+    plaid index stores a document's tokens ordered by centroid, not in text order)."""
+
+    id: str
+    text: str | None
+    metadata: dict
+    embeddings: np.ndarray
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a document scored what it did: for query token i, document token ``doc_token[i]``
+    is its best match with similarity ``similarity[i]``; ``score`` is their sum (MaxSim)."""
+
+    id: str
+    score: float
+    similarity: np.ndarray
+    doc_token: np.ndarray
+    query_tokens: list[str] | None = None
+    doc_tokens: list[str] | None = None  # the matched document token's text, per query token
+
+    def __str__(self) -> str:
+        lines = [f"{self.id}: score {self.score:.4f} = sum over query tokens of their best match"]
+        for i, (j, s) in enumerate(zip(self.doc_token.tolist(), self.similarity.tolist())):
+            q = self.query_tokens[i] if self.query_tokens else f"q{i}"
+            d = self.doc_tokens[i] if self.doc_tokens else f"d{j}"
+            lines.append(f"  {q:>14} -> {d:<14} {s:.4f}")
+        return "\n".join(lines)
