@@ -1,13 +1,15 @@
-// The compressed index: validation, the residual codec, the inverted file and the staged search,
-// with threads over chunks of rows or documents.
+// The compressed index: the document codes and the inverted file, k-means assignment and the
+// staged search, with threads over chunks of rows or documents.
 #include "colmax/plaid.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
@@ -18,23 +20,15 @@
 #include "colmax/elias_fano.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#include "plaid_common.hpp"
 #include "plaid_kernels.hpp"
 
-namespace colmax {
-namespace plaid {
+namespace colmax::plaid {
+
+using detail::ceil_div, detail::Decoder, detail::fail, detail::require_code, detail::require_finite,
+    detail::resolve_threads, detail::str;
+
 namespace {
-
-[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
-
-std::string str(std::int64_t v) { return std::to_string(v); }
-
-int resolve_threads(int threads) { return threads <= 0 ? default_threads() : threads; }
-
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
-
-// The universe of a segment's inverted lists: its document rows (at least 1, as Elias-Fano needs;
-// the lists of an empty segment are empty).
-std::int64_t ivf_universe(std::int64_t n_docs) { return std::max<std::int64_t>(n_docs, 1); }
 
 // Rows per chunk of work: large enough to amortise a chunk's setup, small enough to balance.
 constexpr std::int64_t kAssignChunkRows = 256;
@@ -43,9 +37,6 @@ constexpr std::int64_t kAssignChunkRows = 256;
 constexpr std::int64_t kGroupedChunkRows = 4096;
 // Lloyd steps that group the centroids for assign_grouped.
 constexpr int kGroupingSteps = 4;
-constexpr std::int64_t kCodecChunkRows = 4096;
-constexpr std::int64_t kApproxChunkDocs = 512;
-constexpr std::int64_t kExactChunkDocs = 16;
 // Centroids per chunk of the centroid scores (stage a).
 constexpr std::int64_t kCentroidChunk = 1024;
 // Stage (b) keeps this many candidates per document stage (c) keeps: its byte scores see only
@@ -55,55 +46,14 @@ constexpr std::int64_t kPrunedPerCandidate = 4;
 // Bytes of stage (b)'s per-document maxima in one block of documents: half of a 2 MiB L2.
 constexpr std::int64_t kPruningBlockBytes = std::int64_t(1) << 20;
 
-void require_finite(const float* v, std::int64_t count, std::int64_t dim, const char* what) {
-  for (std::int64_t i = 0; i < count; ++i)
-    if (!std::isfinite(v[i]))
-      fail(std::string(what) + " contains NaN or infinity (row " + str(i / dim) + "); pass finite values");
-}
+// Documents per chunk of stages (c) and (d): large enough to amortise a chunk's setup, small enough
+// to balance.
+constexpr std::int64_t kApproxChunkDocs = 512;
+constexpr std::int64_t kExactChunkDocs = 16;
 
-void require_code(std::uint16_t code, std::int64_t n_centroids, std::int64_t row) {
-  if (code >= n_centroids)
-    fail("code " + str(code) + " of token " + str(row) + " is out of range: the codebook has " + str(n_centroids) +
-         " centroids; codes must come from the same codebook");
-}
-
-// Bucket weights of each byte of a residual row, lut[byte * (8 / NBITS) + j], for the portable decoder.
-template <int NBITS>
-std::vector<float> byte_table(const float* weights) {
-  constexpr int per_byte = 8 / NBITS;
-  constexpr unsigned mask = (1u << NBITS) - 1;
-  std::vector<float> lut(256 * per_byte);
-  for (unsigned byte = 0; byte < 256; ++byte)
-    for (int j = 0; j < per_byte; ++j) lut[byte * per_byte + j] = weights[(byte >> (j * NBITS)) & mask];
-  return lut;
-}
-
-// A decoder bound to one codebook and the active kernels: the portable decoder's byte table is
-// built once per call, and only when that decoder is the active one.
-class Decoder {
- public:
-  explicit Decoder(const Codebook& cb) : cb_(cb), decode_(active_plaid_kernels().decode) {
-    if (decode_ != kernels::plaid_scalar.decode) return;  // the SIMD decoder needs no table
-    switch (cb.nbits) {
-      case 1: lut_ = byte_table<1>(cb.weights); break;
-      case 2: lut_ = byte_table<2>(cb.weights); break;
-      case 4: lut_ = byte_table<4>(cb.weights); break;
-      default: lut_ = byte_table<8>(cb.weights); break;
-    }
-  }
-  // Decodes n rows into out, after checking their codes (row numbers in errors count from first_row).
-  void operator()(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n, float* out,
-                  std::int64_t first_row = 0) const {
-    for (std::int64_t r = 0; r < n; ++r) require_code(codes[r], cb_.n_centroids, first_row + r);
-    const kernels::DecodeSpec spec{cb_.centroids, cb_.dim, cb_.nbits, cb_.weights, cb_.normalize, lut_.data()};
-    decode_(spec, codes, residuals, n, out);
-  }
-
- private:
-  const Codebook& cb_;
-  decltype(kernels::PlaidKernels::decode) decode_;
-  std::vector<float> lut_;
-};
+// The universe of a segment's inverted lists: its document rows (at least 1, as Elias-Fano needs;
+// the lists of an empty segment are empty).
+std::int64_t ivf_universe(std::int64_t n_docs) { return std::max<std::int64_t>(n_docs, 1); }
 
 // Reads documents' stored codes (DocCodes), checking each blob against its token count, so a
 // damaged file raises instead of yielding codes out of range.
@@ -646,72 +596,6 @@ void assign_grouped(const float* x, std::int64_t n, std::int64_t dim, const floa
   });
 }
 
-std::int64_t packed_bytes(std::int64_t dim, int nbits) {
-  if (nbits != 1 && nbits != 2 && nbits != 4 && nbits != 8) fail("nbits must be 1, 2, 4 or 8, got " + str(nbits));
-  if (dim < 1) fail("dimension must be at least 1");
-  if (dim * nbits % 8 != 0)
-    fail("dim * nbits must be a multiple of 8 so rows pack into whole bytes: dim " + str(dim) + " with nbits " +
-         str(nbits) + "; use a larger nbits or a dimension that is a multiple of " + str(8 / nbits));
-  return dim * nbits / 8;
-}
-
-void validate(const Codebook& cb) {
-  if (cb.centroids == nullptr) fail("the codebook has no centroids");
-  if (cb.n_centroids < 1 || cb.n_centroids > 65536)
-    fail("the codebook needs 1 to 65536 centroids (codes are uint16), got " + str(cb.n_centroids));
-  packed_bytes(cb.dim, cb.nbits);
-  const std::int64_t buckets = std::int64_t(1) << cb.nbits;
-  if (cb.cutoffs != nullptr)
-    for (std::int64_t i = 0; i < buckets - 1; ++i) {
-      if (!std::isfinite(cb.cutoffs[i])) fail("cutoffs contain NaN or infinity; pass finite bucket boundaries");
-      if (i > 0 && cb.cutoffs[i] < cb.cutoffs[i - 1])
-        fail("cutoffs must be sorted ascending (entry " + str(i) + " is smaller than entry " + str(i - 1) +
-             "); pass numpy.sort(cutoffs)");
-    }
-  if (cb.weights != nullptr)
-    for (std::int64_t i = 0; i < buckets; ++i)
-      if (!std::isfinite(cb.weights[i])) fail("weights contain NaN or infinity; pass finite bucket values");
-}
-
-void compress(const Codebook& cb, const float* x, const std::uint16_t* codes, std::int64_t n, std::uint8_t* out,
-              int threads) {
-  validate(cb);
-  if (cb.cutoffs == nullptr) fail("compress needs the codebook's cutoffs");
-  if (n < 0) fail("negative row count");
-  if (n > 0 && (x == nullptr || codes == nullptr || out == nullptr)) fail("null data pointer");
-  const std::int64_t dim = cb.dim, bytes = packed_bytes(dim, cb.nbits);
-  const float* cut_end = cb.cutoffs + ((std::int64_t(1) << cb.nbits) - 1);
-  parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
-    const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
-    require_finite(x + begin * dim, (end - begin) * dim, dim, "x");
-    for (std::int64_t r = begin; r < end; ++r) {
-      require_code(codes[r], cb.n_centroids, r);
-      const float* row = x + r * dim;
-      const float* centroid = cb.centroids + codes[r] * dim;
-      std::uint8_t* dst = out + r * bytes;
-      std::fill(dst, dst + bytes, 0);
-      for (std::int64_t j = 0; j < dim; ++j) {
-        const auto bucket =
-            static_cast<unsigned>(std::upper_bound(cb.cutoffs, cut_end, row[j] - centroid[j]) - cb.cutoffs);
-        dst[j * cb.nbits / 8] |= static_cast<std::uint8_t>(bucket << (j * cb.nbits % 8));
-      }
-    }
-  });
-}
-
-void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                float* out, int threads) {
-  validate(cb);
-  if (cb.weights == nullptr) fail("decompress needs the codebook's weights");
-  if (n < 0) fail("negative row count");
-  if (n > 0 && (codes == nullptr || residuals == nullptr || out == nullptr)) fail("null data pointer");
-  const Decoder decode(cb);
-  parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
-    const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
-    decode(codes + begin, residuals + begin * (cb.dim * cb.nbits / 8), end - begin, out + begin * cb.dim, begin);
-  });
-}
-
 EncodedDocCodes encode_doc_codes(const std::uint16_t* codes, const std::int64_t* doc_offsets, std::int64_t n_docs,
                                  std::int64_t n_centroids) {
   validate_doc_offsets(doc_offsets, n_docs, n_centroids);
@@ -899,5 +783,4 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   return top;
 }
 
-}  // namespace plaid
-}  // namespace colmax
+}  // namespace colmax::plaid
