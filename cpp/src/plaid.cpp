@@ -1,5 +1,5 @@
-// The compressed index: the document codes and the inverted file, k-means assignment and the
-// staged search, with threads over chunks of rows or documents.
+// The compressed index: k-means assignment and the staged search, with threads over chunks of
+// rows or documents.
 #include "colmax/plaid.hpp"
 
 #include <algorithm>
@@ -25,8 +25,8 @@
 
 namespace colmax::plaid {
 
-using detail::ceil_div, detail::Decoder, detail::fail, detail::require_code, detail::require_finite,
-    detail::resolve_threads, detail::str;
+using detail::ceil_div, detail::Decoder, detail::DocCodeReader, detail::fail, detail::ivf_universe,
+    detail::require_finite, detail::resolve_threads, detail::str;
 
 namespace {
 
@@ -50,68 +50,6 @@ constexpr std::int64_t kPruningBlockBytes = std::int64_t(1) << 20;
 // to balance.
 constexpr std::int64_t kApproxChunkDocs = 512;
 constexpr std::int64_t kExactChunkDocs = 16;
-
-// The universe of a segment's inverted lists: its document rows (at least 1, as Elias-Fano needs;
-// the lists of an empty segment are empty).
-std::int64_t ivf_universe(std::int64_t n_docs) { return std::max<std::int64_t>(n_docs, 1); }
-
-// Reads documents' stored codes (DocCodes), checking each blob against its token count, so a
-// damaged file raises instead of yielding codes out of range.
-class DocCodeReader {
- public:
-  DocCodeReader(const DocCodes& codes, const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids)
-      : c_(codes), tokens_(doc_offsets), n_docs_(n_docs), k_(n_centroids) {}
-
-  // Document d's distinct codes, ascending, into out (room for its token count); returns how many.
-  std::int64_t distinct(std::int64_t d, std::uint32_t* out) const {
-    const Blob b = blob(d);
-    if (!ef::decode(b.list, b.m, k_, out)) damaged(d);
-    return b.m;
-  }
-
-  // Document d's code per stored token into out; `distinct` is scratch with room for its token count.
-  void tokens(std::int64_t d, std::uint16_t* out, std::uint32_t* distinct) const {
-    const Blob b = blob(d);
-    if (!ef::decode(b.list, b.m, k_, distinct)) damaged(d);
-    std::int64_t run = -1;
-    for (std::int64_t t = 0; t < b.n_tokens; ++t) {
-      run += b.runs[t >> 3] >> (t & 7) & 1;
-      out[t] = static_cast<std::uint16_t>(distinct[run]);
-    }
-  }
-
-  std::int64_t n_tokens(std::int64_t d) const { return tokens_[d + 1] - tokens_[d]; }
-
- private:
-  struct Blob {
-    const std::uint8_t* runs;
-    std::int64_t n_tokens;
-    const std::uint8_t* list;
-    std::int64_t m;
-  };
-
-  Blob blob(std::int64_t d) const {
-    if (d < 0 || d >= n_docs_) fail("document " + str(d) + " is out of range: the segment has " + str(n_docs_));
-    const std::int64_t begin = c_.offsets[d], end = c_.offsets[d + 1], n = n_tokens(d), run_bytes = ceil_div(n, 8);
-    if (begin < 0 || end < begin + run_bytes || end > c_.n_bytes) damaged(d);
-    const std::uint8_t* runs = c_.bytes + begin;
-    std::int64_t m = 0;
-    for (std::int64_t i = 0; i < run_bytes; ++i) m += __builtin_popcount(runs[i]);
-    const bool padding_clear = n % 8 == 0 || runs[run_bytes - 1] >> (n % 8) == 0;
-    if ((n > 0 && (runs[0] & 1) == 0) || !padding_clear || end - begin - run_bytes != ef::encoded_bytes(m, k_))
-      damaged(d);
-    return {runs, n, runs + run_bytes, m};
-  }
-
-  [[noreturn]] void damaged(std::int64_t d) const {
-    fail("the stored codes of document " + str(d) +
-         " are damaged (they do not match its tokens); rebuild them with encode_doc_codes");
-  }
-
-  const DocCodes& c_;
-  const std::int64_t* tokens_;
-  std::int64_t n_docs_, k_;
-};
 
 // (score descending, NaN last, then id ascending): a strict total order, so selections are
 // unique and independent of the order candidates arrive in.
@@ -401,16 +339,6 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
   return out;
 }
 
-void validate_doc_offsets(const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids) {
-  if (n_centroids < 1 || n_centroids > 65536)
-    fail("need 1 to 65536 centroids (codes are uint16), got " + str(n_centroids));
-  if (n_docs < 0) fail("negative document count");
-  if (doc_offsets == nullptr) fail("null doc_offsets");
-  if (doc_offsets[0] != 0) fail("doc_offsets must start at 0, got " + str(doc_offsets[0]));
-  for (std::int64_t d = 0; d < n_docs; ++d)
-    if (doc_offsets[d + 1] < doc_offsets[d]) fail("doc_offsets must never decrease (entry " + str(d + 1) + ")");
-}
-
 void validate_assign(const float* x, std::int64_t n, std::int64_t dim, const float* centroids, std::int64_t n_centroids,
                      const std::int32_t* codes) {
   if (n < 0) fail("negative row count");
@@ -594,97 +522,6 @@ void assign_grouped(const float* x, std::int64_t n, std::int64_t dim, const floa
     }
     if (best_scores != nullptr) std::copy_n(sc.best.begin(), rows, best_scores + begin);
   });
-}
-
-EncodedDocCodes encode_doc_codes(const std::uint16_t* codes, const std::int64_t* doc_offsets, std::int64_t n_docs,
-                                 std::int64_t n_centroids) {
-  validate_doc_offsets(doc_offsets, n_docs, n_centroids);
-  for (std::int64_t t = 0; t < doc_offsets[n_docs]; ++t) require_code(codes[t], n_centroids, t);
-  EncodedDocCodes out;
-  out.order.resize(static_cast<std::size_t>(doc_offsets[n_docs]));
-  out.offsets.assign(1, 0);
-  std::vector<std::uint32_t> distinct;
-  for (std::int64_t d = 0; d < n_docs; ++d) {
-    const std::int64_t begin = doc_offsets[d], n = doc_offsets[d + 1] - begin;
-    std::int64_t* order = out.order.data() + begin;
-    for (std::int64_t t = 0; t < n; ++t) order[t] = begin + t;
-    std::stable_sort(order, order + n, [&](std::int64_t a, std::int64_t b) { return codes[a] < codes[b]; });
-    const std::size_t at = out.bytes.size();
-    out.bytes.resize(at + static_cast<std::size_t>(ceil_div(n, 8)), 0);
-    distinct.clear();
-    for (std::int64_t t = 0; t < n; ++t)
-      if (t == 0 || codes[order[t]] != codes[order[t - 1]]) {
-        out.bytes[at + (t >> 3)] |= static_cast<std::uint8_t>(1u << (t & 7));
-        distinct.push_back(codes[order[t]]);
-      }
-    const std::int64_t m = static_cast<std::int64_t>(distinct.size());
-    const std::size_t list = out.bytes.size();
-    out.bytes.resize(list + static_cast<std::size_t>(ef::encoded_bytes(m, n_centroids)));
-    ef::encode(distinct.data(), m, n_centroids, out.bytes.data() + list);
-    out.offsets.push_back(static_cast<std::int64_t>(out.bytes.size()));
-  }
-  return out;
-}
-
-void token_codes(const DocCodes& codes, const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids,
-                 const std::int64_t* docs, std::int64_t count, std::uint16_t* out) {
-  validate_doc_offsets(doc_offsets, n_docs, n_centroids);
-  if (codes.offsets == nullptr || (codes.bytes == nullptr && codes.n_bytes > 0)) fail("null document codes");
-  const DocCodeReader reader(codes, doc_offsets, n_docs, n_centroids);
-  std::vector<std::uint32_t> distinct;
-  for (std::int64_t b = 0; b < count; ++b) {
-    if (docs[b] < 0 || docs[b] >= n_docs)
-      fail("document " + str(docs[b]) + " is out of range: the segment has " + str(n_docs));
-    distinct.resize(static_cast<std::size_t>(reader.n_tokens(docs[b])));
-    reader.tokens(docs[b], out, distinct.data());
-    out += reader.n_tokens(docs[b]);
-  }
-}
-
-Ivf build_ivf(const DocCodes& codes, const std::int64_t* doc_offsets, std::int64_t n_docs, std::int64_t n_centroids) {
-  validate_doc_offsets(doc_offsets, n_docs, n_centroids);
-  if (n_docs > std::int64_t(std::numeric_limits<std::uint32_t>::max()))
-    fail("a segment holds 0 to 2^32 - 1 documents (ids are uint32), got " + str(n_docs) + "; split it");
-  if (codes.offsets == nullptr || (codes.bytes == nullptr && codes.n_bytes > 0)) fail("null document codes");
-  const DocCodeReader reader(codes, doc_offsets, n_docs, n_centroids);
-
-  // Two passes over the documents' distinct codes, count then fill.
-  std::vector<std::uint32_t> distinct;
-  auto each_pair = [&](auto&& visit) {
-    for (std::int64_t d = 0; d < n_docs; ++d) {
-      distinct.resize(static_cast<std::size_t>(std::max<std::int64_t>(reader.n_tokens(d), 1)));
-      const std::int64_t m = reader.distinct(d, distinct.data());
-      for (std::int64_t j = 0; j < m; ++j) visit(distinct[j], d);
-    }
-  };
-  Ivf ivf;
-  ivf.offsets.assign(static_cast<std::size_t>(n_centroids + 1), 0);
-  each_pair([&](std::uint32_t c, std::int64_t) { ++ivf.offsets[c + 1]; });
-  for (std::int64_t c = 0; c < n_centroids; ++c) ivf.offsets[c + 1] += ivf.offsets[c];
-  std::vector<std::uint32_t> docs(static_cast<std::size_t>(ivf.offsets[n_centroids]));
-  std::vector<std::int64_t> next(ivf.offsets.begin(), ivf.offsets.end() - 1);
-  each_pair([&](std::uint32_t c, std::int64_t d) { docs[next[c]++] = static_cast<std::uint32_t>(d); });
-
-  const std::vector<std::int64_t> starts = ivf_list_starts(ivf.offsets.data(), n_centroids, n_docs);
-  ivf.bytes.resize(static_cast<std::size_t>(starts.back()));
-  for (std::int64_t c = 0; c < n_centroids; ++c)
-    ef::encode(docs.data() + ivf.offsets[c], ivf.offsets[c + 1] - ivf.offsets[c], ivf_universe(n_docs),
-               ivf.bytes.data() + starts[c]);
-  return ivf;
-}
-
-std::vector<std::int64_t> ivf_list_starts(const std::int64_t* offsets, std::int64_t n_centroids, std::int64_t n_docs) {
-  if (offsets == nullptr) fail("null ivf_offsets");
-  if (offsets[0] != 0) fail("ivf_offsets must start at 0; build them with build_ivf");
-  std::vector<std::int64_t> starts(static_cast<std::size_t>(n_centroids + 1), 0);
-  for (std::int64_t c = 0; c < n_centroids; ++c) {
-    const std::int64_t count = offsets[c + 1] - offsets[c];
-    if (count < 0 || count > n_docs)
-      fail("ivf_offsets entry " + str(c + 1) + " is out of order or beyond the segment's " + str(n_docs) +
-           " documents; build them with build_ivf");
-    starts[c + 1] = starts[c] + ef::encoded_bytes(count, ivf_universe(n_docs));
-  }
-  return starts;
 }
 
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
