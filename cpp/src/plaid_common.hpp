@@ -1,5 +1,5 @@
 // Helpers shared by the compressed index's stages (plaid_<stage>.cpp): errors, input checks, the
-// decoder bound to a codebook and the reader of documents' stored codes.
+// ranking order, the decoder bound to a codebook and the reader of documents' stored codes.
 #pragma once
 
 #include <algorithm>
@@ -37,6 +37,18 @@ inline void require_code(std::uint16_t code, std::int64_t n_centroids, std::int6
   if (code >= n_centroids)
     fail("code " + str(code) + " of token " + str(row) + " is out of range: the codebook has " + str(n_centroids) +
          " centroids; codes must come from the same codebook");
+}
+
+// (score descending, NaN last, then id ascending): a strict total order, so selections are
+// unique and independent of the order candidates arrive in.
+inline bool ranks_before(float sa, std::int64_t ia, float sb, std::int64_t ib) {
+  const bool nan_a = std::isnan(sa), nan_b = std::isnan(sb);
+  if (nan_a || nan_b) {
+    if (nan_a != nan_b) return nan_b;
+  } else if (sa != sb) {
+    return sa > sb;
+  }
+  return ia < ib;
 }
 
 // A decoder bound to one codebook and the active kernels: the portable decoder's byte table is
