@@ -1,7 +1,5 @@
 // The staged search over compressed segments: (a) centroid scores and probing, (b) candidates
 // from the inverted lists, (c) approximate scores, (d) exact scores, each cut over all segments.
-#include "colmax/plaid.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "colmax/plaid.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
