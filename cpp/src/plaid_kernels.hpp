@@ -1,5 +1,5 @@
 // The compressed index's hot loops, declared once per instruction set (see colmax/plaid.hpp).
-// Kernels trust their input: plaid.cpp validates before any kernel runs.
+// Kernels trust their input: the plaid_<stage>.cpp entry points validate before any kernel runs.
 #pragma once
 
 #include <cstdint>
