@@ -217,7 +217,7 @@ OFFSETS = np.array([0, 2, 5], np.int64)
     [
         (lambda: colmax.maxsim(Q.astype(np.float64), T, OFFSETS), TypeError, r"float32.*astype"),
         (lambda: colmax.maxsim(Q.tolist(), T, OFFSETS), TypeError, "numpy array"),
-        (lambda: colmax.maxsim(Q, T.astype(np.int32), OFFSETS), TypeError, "float16, or uint16"),
+        (lambda: colmax.maxsim(Q, T.astype(np.int32), OFFSETS), TypeError, "float16, uint16.*int8"),
         (lambda: colmax.maxsim(Q, T, OFFSETS.astype(np.int32)), TypeError, "int64"),
         (lambda: colmax.maxsim(Q, T), TypeError, "doc_offsets is required"),
         (lambda: colmax.maxsim(Q[0], T, OFFSETS), ValueError, "2-D"),

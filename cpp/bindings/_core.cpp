@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "colmax/maxsim.hpp"
 #include "colmax/peak.hpp"
 #include "colmax/plaid.hpp"
+#include "colmax/quantize.hpp"
 
 namespace py = pybind11;
 using colmax::DType;
@@ -52,23 +54,56 @@ DType storage_dtype(const py::array& a, const std::string& name = "doc_tokens") 
   if (kind == 'f' && a.itemsize() == 4) return DType::f32;
   if (kind == 'f' && a.itemsize() == 2) return DType::f16;
   if (kind == 'u' && a.itemsize() == 2) return DType::bf16;
-  throw py::type_error(name + " must be float32, float16, or uint16 holding bfloat16 bits, got " + dtype_str(a) +
-                       "; convert with " + name + ".astype(numpy.float32) or colmax.to_bfloat16(" + name + ")");
+  if (kind == 'i' && a.itemsize() == 1) return DType::i8;
+  throw py::type_error(name + " must be float32, float16, uint16 holding bfloat16 bits, or int8 with scales, got " +
+                       dtype_str(a) + "; convert with " + name + ".astype(numpy.float32), colmax.to_bfloat16(" + name +
+                       ") or colmax.quantize_int8(" + name + ")");
 }
 
-colmax::DocMatrix doc_matrix(const py::array& tokens, const py::array& offsets) {
+// The per-row scales of int8 token rows: required for them, refused for any other dtype.
+const float* row_scales(DType dtype, const py::array& tokens, const py::object& scales, const std::string& name,
+                        const std::string& scales_name, std::vector<py::array>& keep_alive) {
+  if (dtype != DType::i8) {
+    if (!scales.is_none())
+      throw py::value_error(scales_name + " applies to int8 " + name + " only (these are " + dtype_str(tokens) +
+                            "): drop it, or quantize the vectors with colmax.quantize_int8");
+    return nullptr;
+  }
+  if (scales.is_none())
+    throw py::type_error(name + " is int8: pass " + scales_name +
+                         "= (float32, one scale per row), as colmax.quantize_int8 returns with the values");
+  const py::array a = as_array(scales, scales_name.c_str());
+  if (a.dtype().kind() != 'f' || a.itemsize() != 4)
+    throw py::type_error(scales_name + " must be float32, got " + dtype_str(a) + "; convert with numpy.asarray(" +
+                         scales_name + ", dtype=numpy.float32)");
+  require_ndim(a, 1, scales_name.c_str(), "(n_rows,)");
+  require_c_contiguous(a, scales_name.c_str());
+  if (a.shape(0) != tokens.shape(0))
+    throw py::value_error(scales_name + " must have one entry per row of " + name + " (" +
+                          std::to_string(tokens.shape(0)) + "), got " + std::to_string(a.shape(0)));
+  keep_alive.push_back(a);
+  return static_cast<const float*>(a.data());
+}
+
+colmax::DocMatrix doc_matrix(const py::array& tokens, const py::array& offsets, const py::object& scales,
+                             std::vector<py::array>& keep_alive) {
   const DType dtype = storage_dtype(tokens);
   require_ndim(tokens, 2, "doc_tokens", "(total_tokens, dim)");
   require_c_contiguous(tokens, "doc_tokens");
+  const float* scale_data = row_scales(dtype, tokens, scales, "doc_tokens", "doc_scales", keep_alive);
   if (offsets.dtype().kind() != 'i' || offsets.itemsize() != 8)
     throw py::type_error("doc_offsets must be int64, got " + dtype_str(offsets) +
                          "; convert with doc_offsets.astype(numpy.int64)");
   require_ndim(offsets, 1, "doc_offsets", "(n_docs + 1,)");
   require_c_contiguous(offsets, "doc_offsets");
   if (offsets.shape(0) < 1) throw py::value_error("doc_offsets needs n_docs + 1 entries (at least [0])");
-  return {
-      tokens.data(),       dtype, tokens.shape(0), tokens.shape(1), static_cast<const std::int64_t*>(offsets.data()),
-      offsets.shape(0) - 1};
+  return {tokens.data(),
+          dtype,
+          tokens.shape(0),
+          tokens.shape(1),
+          static_cast<const std::int64_t*>(offsets.data()),
+          offsets.shape(0) - 1,
+          scale_data};
 }
 
 colmax::DocSelection selection(const py::object& candidates) {
@@ -96,6 +131,7 @@ std::int64_t n_selected(const colmax::DocMatrix& docs, const colmax::DocSelectio
 // One query against the documents, checked; the arrays stay referenced while the GIL is released.
 struct QueryCall {
   py::array query_array, tokens_array, offsets_array, candidates_array;
+  std::vector<py::array> scales_array;
   colmax::QueryMatrix query;
   colmax::DocMatrix docs;
   colmax::DocSelection selection;
@@ -103,13 +139,13 @@ struct QueryCall {
 };
 
 QueryCall query_call(const py::object& query, const py::object& doc_tokens, const py::object& doc_offsets,
-                     const py::object& candidates, const py::object& threads) {
+                     const py::object& doc_scales, const py::object& candidates, const py::object& threads) {
   QueryCall call;
   call.query_array = as_array(query, "query");
   call.tokens_array = as_array(doc_tokens, "doc_tokens");
   call.offsets_array = as_array(doc_offsets, "doc_offsets");
   call.query = query_matrix(call.query_array);
-  call.docs = doc_matrix(call.tokens_array, call.offsets_array);
+  call.docs = doc_matrix(call.tokens_array, call.offsets_array, doc_scales, call.scales_array);
   if (!candidates.is_none()) call.candidates_array = as_array(candidates, "candidates");
   call.selection = selection(candidates);
   call.threads = thread_count(threads);
@@ -117,8 +153,8 @@ QueryCall query_call(const py::object& query, const py::object& doc_tokens, cons
 }
 
 py::array_t<float> maxsim(const py::object& query, const py::object& doc_tokens, const py::object& doc_offsets,
-                          const py::object& candidates, const py::object& threads) {
-  const QueryCall call = query_call(query, doc_tokens, doc_offsets, candidates, threads);
+                          const py::object& doc_scales, const py::object& candidates, const py::object& threads) {
+  const QueryCall call = query_call(query, doc_tokens, doc_offsets, doc_scales, candidates, threads);
   py::array_t<float> out(n_selected(call.docs, call.selection));
   float* dst = out.mutable_data();
   {
@@ -129,8 +165,8 @@ py::array_t<float> maxsim(const py::object& query, const py::object& doc_tokens,
 }
 
 py::array_t<float> maxsim_batch(const py::sequence& queries, const py::object& doc_tokens,
-                                const py::object& doc_offsets, const py::object& candidates,
-                                const py::object& threads) {
+                                const py::object& doc_offsets, const py::object& doc_scales,
+                                const py::object& candidates, const py::object& threads) {
   std::vector<py::array> arrays;  // keeps every query alive while the GIL is released
   std::vector<colmax::QueryMatrix> qms;
   for (py::ssize_t i = 0; i < static_cast<py::ssize_t>(py::len(queries)); ++i) {
@@ -139,7 +175,7 @@ py::array_t<float> maxsim_batch(const py::sequence& queries, const py::object& d
     qms.push_back(query_matrix(arrays.back(), name.c_str()));
   }
   const py::array t = as_array(doc_tokens, "doc_tokens"), o = as_array(doc_offsets, "doc_offsets");
-  const colmax::DocMatrix dm = doc_matrix(t, o);
+  const colmax::DocMatrix dm = doc_matrix(t, o, doc_scales, arrays);
   const colmax::DocSelection sel = selection(candidates);
   const int n_threads = thread_count(threads);
   py::array_t<float> out({static_cast<py::ssize_t>(qms.size()), static_cast<py::ssize_t>(n_selected(dm, sel))});
@@ -152,8 +188,9 @@ py::array_t<float> maxsim_batch(const py::sequence& queries, const py::object& d
 }
 
 py::tuple maxsim_topk(const py::object& query, const py::object& doc_tokens, const py::object& doc_offsets,
-                      std::int64_t k, const py::object& candidates, const py::object& threads) {
-  const QueryCall call = query_call(query, doc_tokens, doc_offsets, candidates, threads);
+                      std::int64_t k, const py::object& doc_scales, const py::object& candidates,
+                      const py::object& threads) {
+  const QueryCall call = query_call(query, doc_tokens, doc_offsets, doc_scales, candidates, threads);
   colmax::TopK top;
   {
     py::gil_scoped_release release;
@@ -304,6 +341,25 @@ py::array_t<float> plaid_decompress(const py::object& codes, const py::object& r
   return out;
 }
 
+py::tuple quantize_int8(const py::object& x, const py::object& threads) {
+  const py::array xs = float32_matrix(x, "x", "(n, dim)");
+  const auto* data = static_cast<const float*>(xs.data());
+  for (py::ssize_t i = 0; i < xs.shape(0) * xs.shape(1); ++i)
+    if (!std::isfinite(data[i]))
+      throw py::value_error("x contains NaN or infinity (row " + std::to_string(i / xs.shape(1)) +
+                            "); pass finite values");
+  const int n_threads = thread_count(threads);
+  py::array_t<std::int8_t> values({xs.shape(0), xs.shape(1)});
+  py::array_t<float> scales(xs.shape(0));
+  std::int8_t* v = values.mutable_data();
+  float* s = scales.mutable_data();
+  {
+    py::gil_scoped_release release;
+    colmax::quantize_int8(data, xs.shape(0), xs.shape(1), v, s, n_threads);
+  }
+  return py::make_tuple(values, scales);
+}
+
 template <class T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
@@ -396,11 +452,11 @@ struct SegmentArgs {
 
 void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Codebook& cb, SegmentArgs& out) {
   const std::string name = "segments[" + std::to_string(i) + "]";
-  if (!py::isinstance<py::tuple>(item) || py::len(item) != 9)
+  if (!py::isinstance<py::tuple>(item) || py::len(item) != 10)
     throw py::type_error(
         name +
         " must be a tuple (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, allowed, "
-        "exact_tokens, first_pos)");
+        "exact_tokens, exact_scales, first_pos)");
   const py::tuple t = py::reinterpret_borrow<py::tuple>(item);
   const py::array doc_codes = bytes_array(t[0], name + ".doc_codes");
   const py::array doc_code_offsets = offsets_array(t[1], name + ".doc_code_offsets");
@@ -431,10 +487,13 @@ void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Co
     require_ndim(exact, 2, exact_name.c_str(), "(n_tokens, dim)");
     require_c_contiguous(exact, exact_name.c_str());
     out.keep_alive.push_back(exact);
-    out.exact = {exact.data(), dtype, exact.shape(0), exact.shape(1), off, s.n_docs};
+    const float* scales = row_scales(dtype, exact, t[8], exact_name, name + ".exact_scales", out.keep_alive);
+    out.exact = {exact.data(), dtype, exact.shape(0), exact.shape(1), off, s.n_docs, scales};
     s.exact = &out.exact;
+  } else if (!t[8].is_none()) {
+    throw py::value_error(name + ".exact_scales applies only with int8 exact_tokens");
   }
-  s.first_pos = t[8].cast<std::int64_t>();
+  s.first_pos = t[9].cast<std::int64_t>();
 }
 
 py::tuple plaid_search(const py::object& query, const py::object& centroids, const py::object& weights, int nbits,
@@ -475,14 +534,19 @@ PYBIND11_MODULE(_core, m) {
   // std::invalid_argument from the core (bad shapes, offsets, indices) surfaces as ValueError.
 
   m.def("maxsim", &maxsim, py::arg("query"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::kw_only(),
-        py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
+        py::arg("doc_scales") = py::none(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "MaxSim scores of every document (or of `candidates`, in their order); float32 array.");
   m.def("maxsim_batch", &maxsim_batch, py::arg("queries"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::kw_only(),
-        py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
+        py::arg("doc_scales") = py::none(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
         "MaxSim scores of several queries in one pass over the documents; (n_queries, n_docs) float32.");
   m.def("maxsim_topk", &maxsim_topk, py::arg("query"), py::arg("doc_tokens"), py::arg("doc_offsets"), py::arg("k"),
-        py::kw_only(), py::arg("candidates") = py::none(), py::arg("threads") = py::none(),
+        py::kw_only(), py::arg("doc_scales") = py::none(), py::arg("candidates") = py::none(),
+        py::arg("threads") = py::none(),
         "The k best documents: (int64 indices, float32 scores), score descending, ties by lower index.");
+  m.def("quantize_int8", &quantize_int8, py::arg("x"), py::kw_only(), py::arg("threads") = py::none(),
+        "Symmetric int8 quantization per row of float32 x: (int8 values (n, dim), float32 scales (n,)), "
+        "x ~ scales[:, None] * values; values in [-127, 127], round half to even.");
+  m.attr("QUERY_LEVELS") = colmax::kQueryLevels;
 
   m.def("kmeans_assign", &kmeans_assign, py::arg("x"), py::arg("centroids"), py::kw_only(), py::arg("probe_groups") = 0,
         py::arg("threads") = py::none(),

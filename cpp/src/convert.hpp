@@ -32,12 +32,13 @@ inline float f16_to_float(std::uint16_t h) {
   return bits_to_float(sign | (e << 23) | ((mantissa & 0x3FFu) << 13));
 }
 
-// Element `i` of a row stored in `dtype`, as float32.
+// Element `i` of a row stored in `dtype`, as float32 (int8: the stored integer, without its row's scale).
 inline float load_as_float(const void* row, std::int64_t i, DType dtype) {
   switch (dtype) {
     case DType::f32: return static_cast<const float*>(row)[i];
     case DType::f16: return f16_to_float(static_cast<const std::uint16_t*>(row)[i]);
     case DType::bf16: return bf16_to_float(static_cast<const std::uint16_t*>(row)[i]);
+    case DType::i8: return static_cast<const std::int8_t*>(row)[i];  // unscaled: the scale is per row
   }
   return 0.0f;
 }

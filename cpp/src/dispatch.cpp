@@ -24,7 +24,7 @@ namespace {
 
 #if defined(COLMAX_X86)
 struct CpuFeatures {
-  bool avx2 = false, avx512 = false, avx512bf16 = false, amx = false;
+  bool avx2 = false, avxvnni = false, avx512 = false, avx512vnni = false, avx512bf16 = false, amx = false;
 };
 
 // Linux hands out AMX tile state only to processes that ask for it (ARCH_REQ_XCOMP_PERM).
@@ -57,9 +57,14 @@ CpuFeatures detect_cpu() {
   const bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // F DQ BW VL
   f.avx2 = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2 && zmm_state && avx512;
+  f.avx512vnni = f.avx512 && (c & (1u << 11));
   const bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22);
   const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG + XTILEDATA
-  if (f.avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512bf16 = a & (1u << 5);
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avxvnni = f.avx2 && (a & (1u << 4));
+    // Every CPU with AVX512_BF16 has AVX512_VNNI; requiring it keeps the levels nested.
+    f.avx512bf16 = f.avx512vnni && (a & (1u << 5));
+  }
   f.amx = f.avx512bf16 && amx_tile && amx_bf16 && tile_state && request_amx_permission();
   return f;
 }
@@ -70,7 +75,9 @@ kernels::ScoreFn kernel_for(Isa isa) {
     case Isa::scalar: return kernels::score_scalar;
 #if defined(COLMAX_X86)
     case Isa::avx2: return kernels::score_avx2;
+    case Isa::avxvnni: return kernels::score_avxvnni;
     case Isa::avx512: return kernels::score_avx512;
+    case Isa::avx512vnni: return kernels::score_avx512vnni;
     case Isa::avx512bf16: return kernels::score_avx512bf16;
     case Isa::amx: return kernels::score_amx;
 #else
@@ -86,7 +93,9 @@ bool runs_here(Isa isa) {
   switch (isa) {
     case Isa::scalar: return true;
     case Isa::avx2: return cpu.avx2;
+    case Isa::avxvnni: return cpu.avxvnni;
     case Isa::avx512: return cpu.avx512;
+    case Isa::avx512vnni: return cpu.avx512vnni;
     case Isa::avx512bf16: return cpu.avx512bf16;
     case Isa::amx: return cpu.amx;
   }
@@ -128,7 +137,9 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
+    case Isa::avxvnni: return "avxvnni";
     case Isa::avx512: return "avx512";
+    case Isa::avx512vnni: return "avx512vnni";
     case Isa::avx512bf16: return "avx512bf16";
     case Isa::amx: return "amx";
   }
@@ -136,15 +147,15 @@ const char* isa_name(Isa isa) {
 }
 
 Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx})
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx})
     if (name == isa_name(isa)) return isa;
   throw std::invalid_argument("unknown instruction set '" + name +
-                              "'; use one of: scalar, avx2, avx512, avx512bf16, amx");
+                              "'; use one of: scalar, avx2, avxvnni, avx512, avx512vnni, avx512bf16, amx");
 }
 
 std::vector<Isa> compiled_isas() {
 #if defined(COLMAX_X86)
-  return {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512bf16, Isa::amx};
+  return {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx};
 #else
   return {Isa::scalar};
 #endif
@@ -175,8 +186,10 @@ kernels::ScoreFn active_kernel() { return kernel_for(active_isa()); }
 const kernels::PlaidKernels& active_plaid_kernels() {
   switch (active_isa()) {
 #if defined(COLMAX_X86)
-    case Isa::avx2: return kernels::plaid_avx2;
+    case Isa::avx2:
+    case Isa::avxvnni: return kernels::plaid_avx2;
     case Isa::avx512:
+    case Isa::avx512vnni:
     case Isa::avx512bf16:
     case Isa::amx: return kernels::plaid_avx512;
 #endif

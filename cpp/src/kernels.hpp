@@ -29,9 +29,15 @@ using ScoreFn = void (*)(const Batch&);
 void score_scalar(const Batch& batch);
 #if defined(COLMAX_X86)
 void score_avx2(const Batch& batch);
+void score_avxvnni(const Batch& batch);
 void score_avx512(const Batch& batch);
+void score_avx512vnni(const Batch& batch);
 void score_avx512bf16(const Batch& batch);
 void score_amx(const Batch& batch);
+// The int8 kernels that ISAs without their own borrow: AVX-512 without VNNI uses AVX2's,
+// the AVX-512 levels above VNNI use avx512vnni's.
+void score_int8_avx2(const Batch& batch);
+void score_int8_avx512vnni(const Batch& batch);
 #endif
 
 }  // namespace colmax::kernels

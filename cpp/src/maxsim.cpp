@@ -58,13 +58,22 @@ void run(const QueryMatrix* queries, std::int64_t n_queries, const DocMatrix& do
 
 }  // namespace
 
-std::size_t dtype_size(DType dtype) { return dtype == DType::f32 ? 4 : 2; }
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::f16:
+    case DType::bf16: return 2;
+    case DType::i8: return 1;
+  }
+  return 0;
+}
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
     case DType::f32: return "float32";
     case DType::f16: return "float16";
     case DType::bf16: return "bfloat16";
+    case DType::i8: return "int8";
   }
   return "unknown";
 }
@@ -87,6 +96,8 @@ void validate(const QueryMatrix& query, const DocMatrix& docs, const DocSelectio
     if (!std::isfinite(query.data[i]))
       fail("query contains NaN or infinity (token " + std::to_string(i / query.dim) + "); pass finite values");
   if (docs.n_docs < 0 || docs.n_rows < 0) fail("negative document or row count");
+  if (docs.dtype == DType::i8 && docs.scales == nullptr && docs.n_rows > 0)
+    fail("int8 documents need their scales, one float32 per row (see quantize_int8)");
   if (docs.offsets[0] != 0) fail("doc_offsets must start at 0, got " + std::to_string(docs.offsets[0]));
   for (std::int64_t d = 0; d < docs.n_docs; ++d)
     if (docs.offsets[d + 1] < docs.offsets[d])

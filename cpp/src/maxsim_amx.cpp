@@ -193,6 +193,8 @@ void score_tiles(const Batch& batch) {
 void score_amx(const Batch& batch) {
   if (batch.docs->dtype == DType::bf16 && batch.docs->dim % kChunkDims == 0)
     score_tiles(batch);
+  else if (batch.docs->dtype == DType::i8)
+    score_int8_avx512vnni(batch);
   else
     score_avx512(batch);  // float32-exact widening, as precise as the tile path
 }

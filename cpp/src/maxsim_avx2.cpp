@@ -1,5 +1,6 @@
 // AVX2 + FMA MaxSim: 8 query tokens per register, 6 document tokens per tile (12 accumulators
-// of the 16 ymm registers), and the compressed index's decoder. The only file built with AVX2 flags.
+// of the 16 ymm registers); int8 documents through vpmaddubsw + vpmaddwd; and the compressed
+// index's decoder. The only file built with AVX2 flags.
 #include <cmath>
 #include <cstring>
 
@@ -11,11 +12,13 @@ namespace avx2 {
 
 struct F32 {
   using reg = __m256;
+  using acc = reg;
   using oper = __m256;
   using q_elem = float;
   using d_elem = float;
   static constexpr int lanes = 8;
   static constexpr int tile_rows = 6;
+  static constexpr bool quantized = false;
 
   static std::int64_t steps(std::int64_t dim) { return dim; }
   static float pack_query(const float* row, std::int64_t s, std::int64_t) { return row[s]; }
@@ -42,6 +45,20 @@ struct F32 {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm256_slli_epi32(wide, 16));
     }
     for (; i < n; ++i) out[i] = bf16_to_float(in[i]);
+  }
+};
+
+// int8: vpmaddubsw multiplies biased document bytes (0..255) by query values (-64..64) and adds
+// pairs in 16 bits, which kQueryLevels keeps below saturation; vpmaddwd by ones widens the pairs
+// to 32 bits. Five rows: ten accumulators, the pair temporary, the ones, two query and one
+// document register fit the 16 ymm registers without spilling.
+#include "int8_ymm.inl"
+
+struct I8 : I8Ymm {
+  static constexpr int tile_rows = 5;
+  static acc madd(acc a, oper q, oper d) {
+    const __m256i pairs = _mm256_maddubs_epi16(d, q);
+    return _mm256_add_epi32(a, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
   }
 };
 
@@ -118,7 +135,14 @@ void decode_avx2(const DecodeSpec& spec, const std::uint16_t* codes, const std::
   }
 }
 
-void score_avx2(const Batch& batch) { avx2::score_widening<avx2::F32>(batch); }
+void score_int8_avx2(const Batch& batch) { avx2::score_batch<avx2::I8, avx2::RowSource::bias_i8>(batch); }
+
+void score_avx2(const Batch& batch) {
+  if (batch.docs->dtype == DType::i8)
+    score_int8_avx2(batch);
+  else
+    avx2::score_widening<avx2::F32>(batch);
+}
 
 const PlaidKernels plaid_avx2 = avx2::plaid_kernels<avx2::F32>();
 

@@ -9,11 +9,13 @@ namespace avx512 {
 
 struct F32 {
   using reg = __m512;
+  using acc = reg;
   using oper = __m512;
   using q_elem = float;
   using d_elem = float;
   static constexpr int lanes = 16;
   static constexpr int tile_rows = 10;
+  static constexpr bool quantized = false;
 
   static std::int64_t steps(std::int64_t dim) { return dim; }
   static float pack_query(const float* row, std::int64_t s, std::int64_t) { return row[s]; }
@@ -50,7 +52,12 @@ struct F32 {
 
 }  // namespace avx512
 
-void score_avx512(const Batch& batch) { avx512::score_widening<avx512::F32>(batch); }
+void score_avx512(const Batch& batch) {
+  if (batch.docs->dtype == DType::i8)
+    score_int8_avx2(batch);  // vpmaddubsw without VNNI: the AVX2 kernel does it
+  else
+    avx512::score_widening<avx512::F32>(batch);
+}
 
 const PlaidKernels plaid_avx512 = avx512::plaid_kernels<avx512::F32>();
 

@@ -1,7 +1,7 @@
 // AVX-512 BF16 MaxSim for bfloat16 documents: vdpbf16ps multiplies a pair of dimensions per
 // instruction with float32 accumulation. The query is rounded to bfloat16 once (the documents
 // already are), so scores differ from the float32 path by bfloat16 rounding of the query.
-// Other storage types, and odd dimensions (a pair would straddle two rows), use plain AVX-512.
+// Other storage types, and odd dimensions (a pair would straddle two rows), use AVX-512 (VNNI).
 #include "simd_common.hpp"
 
 namespace colmax::kernels {
@@ -11,11 +11,13 @@ namespace avx512bf16 {
 // matching the 32 bits of a row-major bf16 document row at the same pair.
 struct BF16Dot {
   using reg = __m512;
+  using acc = reg;
   using oper = __m512bh;
   using q_elem = std::uint32_t;
   using d_elem = std::uint32_t;
   static constexpr int lanes = 16;
   static constexpr int tile_rows = 10;
+  static constexpr bool quantized = false;
 
   static std::int64_t steps(std::int64_t dim) { return dim / 2; }
   static std::uint32_t pack_query(const float* row, std::int64_t s, std::int64_t) {
@@ -38,7 +40,7 @@ void score_avx512bf16(const Batch& batch) {
   if (batch.docs->dtype == DType::bf16 && batch.docs->dim % 2 == 0)
     avx512bf16::score_batch<avx512bf16::BF16Dot, avx512bf16::RowSource::direct>(batch);
   else
-    score_avx512(batch);
+    score_avx512vnni(batch);
 }
 
 }  // namespace colmax::kernels

@@ -13,12 +13,23 @@
 // small per-block buffer between tiles, so a document tile is read once for all queries.
 //
 // A vector policy P provides:
-//   reg (float accumulators), oper (multiply operands), lanes, tile_rows,
-//   q_elem (query table element), d_elem (document step element), steps(dim),
-//   pack_query(row, step, dim), zero(), load_q(const q_elem*), bcast_d(const d_elem*),
-//   madd(acc, q, d) -> acc + q*d, load_f(const float*), store_f(float*, reg), max(reg, reg),
-//   and for float32 policies widen_f16 / widen_bf16(const uint16_t*, float*, n).
-// A step is one dimension for float32 kernels and a pair of dimensions for bf16 dot products.
+//   acc (accumulators), reg (float32 vectors), oper (multiply operands), lanes, tile_rows,
+//   quantized, q_elem (query table element), d_elem (document step element), steps(dim),
+//   zero() -> acc, load_q(const q_elem*), bcast_d(const d_elem*), madd(acc, q, d) -> acc + q*d,
+//   load_f(const float*), store_f(float*, reg), max(reg, reg);
+//   float policies (acc = reg): pack_query(row, step, dim), and widen_f16 / widen_bf16
+//   (const uint16_t*, float*, n) when they score half-precision documents;
+//   quantized (int8) policies: mul(reg, reg), load_i(const int32_t*) -> acc,
+//   dequant(acc, correction, scale) -> float32 (acc + correction) * scale, and
+//   bias_row(const int8_t*, uint8_t*, dim) writing each byte + 128 (colmax/quantize.hpp).
+// A step is one dimension for float32 kernels, a pair of dimensions for bf16 dot products and
+// four for int8 ones.
+//
+// int8: a query token is quantized to kQueryLevels (a signed operand, four bytes per lane and
+// step); document rows are copied to a tile scratch as unsigned bytes (value + 128), the operand
+// order of vpdpbusd / vpmaddubsw. The bias adds 128 * sum_k q8[k] to every dot product of token
+// i, a per-lane constant removed before the scale: exact integers, so every instruction set
+// gives the bits of the scalar specification.
 
 // Query tokens handled by one block: two vector registers' worth.
 template <class P>
@@ -40,10 +51,14 @@ struct PreparedQuery {
   std::vector<QueryBlock> blocks;
   AlignedBuffer<typename P::q_elem> table;
   std::size_t runmax_offset;  // where this query's running maxima start in the shared buffer
+  std::size_t lanes;          // running maxima it owns: its blocks' lanes, padding included
+  // quantized policies, per lane like the running maxima: -128 * sum_k q8[k], and the token's scale
+  AlignedBuffer<std::int32_t> correction;
+  AlignedBuffer<float> token_scale;
 };
 
 template <class P, int NQV>
-COLMAX_ALWAYS_INLINE void tile_step(typename P::reg (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
+COLMAX_ALWAYS_INLINE void tile_step(typename P::acc (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
                                     const typename P::d_elem* const* rows, std::int64_t s) {
   typename P::oper q[NQV];
   COLMAX_UNROLL for (int v = 0; v < NQV; ++v) q[v] = P::load_q(qt + s * (NQV * P::lanes) + v * P::lanes);
@@ -55,7 +70,7 @@ COLMAX_ALWAYS_INLINE void tile_step(typename P::reg (&acc)[P::tile_rows][NQV], c
 
 // The dot products of one tile of document rows with one query block, into acc.
 template <class P, int NQV>
-COLMAX_ALWAYS_INLINE void accumulate(typename P::reg (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
+COLMAX_ALWAYS_INLINE void accumulate(typename P::acc (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
                                      std::int64_t steps, const typename P::d_elem* const* rows,
                                      const char* const* prefetch, std::int64_t prefetch_bytes_per_step) {
   constexpr int NT = P::tile_rows;
@@ -71,19 +86,36 @@ COLMAX_ALWAYS_INLINE void accumulate(typename P::reg (&acc)[P::tile_rows][NQV], 
   for (; s < steps; ++s) tile_step<P, NQV>(acc, qt, rows, s);
 }
 
-// Folds one tile of document rows into the running maxima of one query block.
+// Folds one tile of document rows into the running maxima of one query block. Quantized
+// policies scale each similarity first (`correction`: the block's lanes, `row_scale`: one per
+// tile row); rows fold in order with max(new, old), which keeps the old value unless the new
+// one is greater, as the scalar specification does.
 template <class P, int NQV>
 COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps, const typename P::d_elem* const* rows,
-                               const char* const* prefetch, std::int64_t prefetch_bytes_per_step, float* runmax) {
+                               const char* const* prefetch, std::int64_t prefetch_bytes_per_step, float* runmax,
+                               const std::int32_t* correction, const float* row_scale) {
   constexpr int NT = P::tile_rows;
   constexpr int L = P::lanes;
-  typename P::reg acc[NT][NQV];
+  typename P::acc acc[NT][NQV];
   accumulate<P, NQV>(acc, qt, steps, rows, prefetch, prefetch_bytes_per_step);
   COLMAX_UNROLL for (int v = 0; v < NQV; ++v) {
     typename P::reg m = P::load_f(runmax + v * L);
-    COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(m, acc[t][v]);
+    if constexpr (P::quantized) {
+      const typename P::acc c = P::load_i(correction + v * L);
+      COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(P::dequant(acc[t][v], c, row_scale[t]), m);
+    } else {
+      COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(m, acc[t][v]);
+    }
     P::store_f(runmax + v * L, m);
   }
+}
+
+// Four quantized values of a row as one 32-bit lane, zero past the row's end.
+inline std::uint32_t pack_bytes(const std::int8_t* row, std::int64_t s, std::int64_t dim) {
+  std::uint32_t lane = 0;
+  for (std::int64_t k = 4 * s; k < std::min(4 * s + 4, dim); ++k)
+    lane |= std::uint32_t(std::uint8_t(row[k])) << (8 * (k - 4 * s));
+  return lane;
 }
 
 template <class P>
@@ -91,32 +123,49 @@ PreparedQuery<P> prepare_query(const QueryMatrix& q, std::int64_t steps, std::si
   constexpr int L = P::lanes;
   PreparedQuery<P> prepared;
   prepared.runmax_offset = runmax_offset;
-  std::size_t table_size = 0;
+  std::size_t table_size = 0, lanes = 0;
   for (std::int64_t first = 0; first < q.n_tokens; first += block_tokens<P>()) {
     const int n = static_cast<int>(std::min<std::int64_t>(block_tokens<P>(), q.n_tokens - first));
     const int nqv = (n + L - 1) / L;
     prepared.blocks.push_back({first, n, nqv, table_size});
     table_size += static_cast<std::size_t>(steps) * nqv * L;
+    lanes += static_cast<std::size_t>(nqv) * L;
   }
+  prepared.lanes = lanes;
   prepared.table.assign_zero(table_size);
+  std::vector<std::int8_t> row8;
+  if constexpr (P::quantized) {
+    prepared.correction.assign_zero(lanes);
+    prepared.token_scale.assign_zero(lanes);
+    row8.resize(static_cast<std::size_t>(q.dim));
+  }
   for (const QueryBlock& b : prepared.blocks) {
     typename P::q_elem* dst = prepared.table.data() + b.offset;
     const int width = b.nqv * L;
     for (int j = 0; j < b.n_tokens; ++j) {
       const float* row = q.data + (b.first_token + j) * q.dim;
-      for (std::int64_t s = 0; s < steps; ++s) dst[s * width + j] = P::pack_query(row, s, q.dim);
+      if constexpr (P::quantized) {
+        const std::size_t lane = static_cast<std::size_t>(b.first_token + j);
+        prepared.token_scale.data()[lane] = quantize_row(row, q.dim, kQueryLevels, row8.data());
+        std::int32_t sum = 0;
+        for (std::int8_t v : row8) sum += v;
+        prepared.correction.data()[lane] = -128 * sum;
+        for (std::int64_t s = 0; s < steps; ++s) dst[s * width + j] = pack_bytes(row8.data(), s, q.dim);
+      } else {
+        for (std::int64_t s = 0; s < steps; ++s) dst[s * width + j] = P::pack_query(row, s, q.dim);
+      }
     }
   }
   return prepared;
 }
 
-// How document rows reach the tile: used in place, or widened to float32 into a scratch tile.
-enum class RowSource { direct, widen_f16, widen_bf16 };
+// How document rows reach the tile: used in place, widened to float32 into a scratch tile, or
+// (int8) biased to unsigned bytes into a scratch tile.
+enum class RowSource { direct, widen_f16, widen_bf16, bias_i8 };
 
 template <class P, RowSource source>
 void score_batch(const Batch& batch) {
   constexpr int NT = P::tile_rows;
-  constexpr int L = P::lanes;
   using d_elem = typename P::d_elem;
   const DocMatrix& docs = *batch.docs;
   const std::int64_t dim = docs.dim;
@@ -128,15 +177,17 @@ void score_batch(const Batch& batch) {
   std::size_t runmax_size = 0;
   for (std::int64_t qi = 0; qi < batch.n_queries; ++qi) {
     queries.push_back(prepare_query<P>(batch.queries[qi], steps, runmax_size));
-    for (const QueryBlock& b : queries.back().blocks) runmax_size += static_cast<std::size_t>(b.nqv) * L;
+    runmax_size += queries.back().lanes;
   }
   AlignedBuffer<float> runmax;
   runmax.assign_zero(runmax_size);
-  AlignedBuffer<float> scratch;
-  if constexpr (source != RowSource::direct) scratch.assign_zero(static_cast<std::size_t>(NT) * dim);
+  // Scratch rows are `steps` elements apart; int8 rows past dim stay zero (zero query values).
+  AlignedBuffer<d_elem> scratch;
+  if constexpr (source != RowSource::direct) scratch.assign_zero(static_cast<std::size_t>(NT * steps));
 
   const d_elem* rows[NT];
   const char* prefetch[NT];
+  float row_scale[NT] = {};
   for (std::int64_t b = 0; b < batch.count; ++b) {
     const std::int64_t d = batch.doc(b);
     const std::int64_t begin = docs.offsets[d], end = docs.offsets[d + 1];
@@ -153,15 +204,20 @@ void score_batch(const Batch& batch) {
         const std::int64_t row = std::min<std::int64_t>(t0 + t, end - 1);
         prefetch[t] = src + static_cast<std::size_t>(row + NT) * src_row_bytes;
         const char* row_bytes = src + static_cast<std::size_t>(row) * src_row_bytes;
+        if constexpr (P::quantized) row_scale[t] = docs.scales[row];
         if constexpr (source == RowSource::direct) {
           rows[t] = reinterpret_cast<const d_elem*>(row_bytes);
         } else if (t0 + t < end) {
-          float* dst = scratch.data() + static_cast<std::size_t>(t) * dim;
-          const auto* in = reinterpret_cast<const std::uint16_t*>(row_bytes);
-          if constexpr (source == RowSource::widen_f16)
-            P::widen_f16(in, dst, dim);
-          else
-            P::widen_bf16(in, dst, dim);
+          d_elem* dst = scratch.data() + static_cast<std::size_t>(t) * steps;
+          if constexpr (source == RowSource::bias_i8) {
+            P::bias_row(reinterpret_cast<const std::int8_t*>(row_bytes), reinterpret_cast<std::uint8_t*>(dst), dim);
+          } else {
+            const auto* in = reinterpret_cast<const std::uint16_t*>(row_bytes);
+            if constexpr (source == RowSource::widen_f16)
+              P::widen_f16(in, dst, dim);
+            else
+              P::widen_bf16(in, dst, dim);
+          }
           rows[t] = dst;
         } else {
           rows[t] = rows[t - 1];
@@ -171,16 +227,20 @@ void score_batch(const Batch& batch) {
         for (const QueryBlock& blk : q.blocks) {
           const auto* qt = q.table.data() + blk.offset;
           float* rm = runmax.data() + q.runmax_offset + blk.first_token;
+          const std::int32_t* correction = P::quantized ? q.correction.data() + blk.first_token : nullptr;
           if (blk.nqv == 2)
-            tile<P, 2>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
+            tile<P, 2>(qt, steps, rows, prefetch, src_row_bytes / steps, rm, correction, row_scale);
           else
-            tile<P, 1>(qt, steps, rows, prefetch, src_row_bytes / steps, rm);
+            tile<P, 1>(qt, steps, rows, prefetch, src_row_bytes / steps, rm, correction, row_scale);
         }
       }
     }
     for (std::int64_t qi = 0; qi < batch.n_queries; ++qi) {
       const PreparedQuery<P>& q = queries[qi];
-      const float* rm = runmax.data() + q.runmax_offset;
+      float* rm = runmax.data() + q.runmax_offset;
+      if constexpr (P::quantized)  // s_i * max_j(...), as a vector product: never fused into the sum
+        for (std::size_t i = 0; i < q.lanes; i += P::lanes)
+          P::store_f(rm + i, P::mul(P::load_f(rm + i), P::load_f(q.token_scale.data() + i)));
       float score = 0.0f;
       for (std::int64_t i = 0; i < batch.queries[qi].n_tokens; ++i) score += rm[i];
       batch.out[qi * batch.out_stride + b] = score;
@@ -188,12 +248,14 @@ void score_batch(const Batch& batch) {
   }
 }
 
-// Entry point of an ISA whose policy P multiplies float32: every storage dtype is widened to it.
+// Entry point of an ISA whose policy P multiplies float32: every float storage dtype is widened
+// to it (int8 documents go to the ISA's quantized policy instead).
 template <class P>
 void score_widening(const Batch& batch) {
   switch (batch.docs->dtype) {
     case DType::f32: score_batch<P, RowSource::direct>(batch); break;
     case DType::f16: score_batch<P, RowSource::widen_f16>(batch); break;
     case DType::bf16: score_batch<P, RowSource::widen_bf16>(batch); break;
+    case DType::i8: break;
   }
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aligned.hpp"
+#include "colmax/quantize.hpp"
 #include "convert.hpp"
 #include "kernels.hpp"
 

@@ -12,6 +12,7 @@
 
 #include "colmax/isa.hpp"
 #include "colmax/maxsim.hpp"
+#include "colmax/quantize.hpp"
 #include "convert.hpp"
 
 namespace {
@@ -22,14 +23,23 @@ using colmax::Isa;
 struct Corpus {
   std::vector<float> f32;
   std::vector<std::uint16_t> f16, bf16;  // the same values, rounded to each storage type
+  std::vector<std::int8_t> i8;           // and quantized, with one scale per row
+  std::vector<float> scales;
   std::vector<std::int64_t> offsets;
   std::int64_t dim;
 
   colmax::DocMatrix matrix(DType dtype) const {
     const void* data = dtype == DType::f32   ? static_cast<const void*>(f32.data())
                        : dtype == DType::f16 ? static_cast<const void*>(f16.data())
+                       : dtype == DType::i8  ? static_cast<const void*>(i8.data())
                                              : static_cast<const void*>(bf16.data());
-    return {data, dtype, offsets.back(), dim, offsets.data(), static_cast<std::int64_t>(offsets.size()) - 1};
+    return {data,
+            dtype,
+            offsets.back(),
+            dim,
+            offsets.data(),
+            static_cast<std::int64_t>(offsets.size()) - 1,
+            dtype == DType::i8 ? scales.data() : nullptr};
   }
 };
 
@@ -68,6 +78,9 @@ Corpus make_corpus(const std::vector<std::int64_t>& lengths, std::int64_t dim, s
     c.f16.push_back(to_f16(v));
     c.bf16.push_back(to_bf16(v));
   }
+  c.i8.resize(total);
+  c.scales.resize(static_cast<std::size_t>(c.offsets.back()));
+  colmax::quantize_int8(c.f32.data(), c.offsets.back(), dim, c.i8.data(), c.scales.data(), 1);
   return c;
 }
 
@@ -90,8 +103,10 @@ std::vector<float> scores_with(Isa isa, const colmax::QueryMatrix& q, const colm
 }
 
 // Rounding differs between kernels only in summation order and fused multiply-adds, plus
-// bfloat16 rounding of the query on the bf16 dot-product path.
+// bfloat16 rounding of the query on the bf16 dot-product path. int8 kernels compute the
+// specification's operations exactly: no tolerance.
 float tolerance(Isa isa, DType dtype, std::int64_t dim, std::int64_t n_q) {
+  if (dtype == DType::i8) return 0.0f;
   const float per_dot = (isa == Isa::avx512bf16 && dtype == DType::bf16) ? 8e-3f * std::sqrt(float(dim)) : 1e-5f * dim;
   return per_dot * n_q + 1e-4f;
 }
@@ -147,7 +162,7 @@ std::vector<Isa> testable_isas() {
 
 INSTANTIATE_TEST_SUITE_P(Kernels, AllKernels,
                          ::testing::Combine(::testing::ValuesIn(testable_isas()),
-                                            ::testing::Values(DType::f32, DType::f16, DType::bf16),
+                                            ::testing::Values(DType::f32, DType::f16, DType::bf16, DType::i8),
                                             ::testing::Values(Shape{1, 3}, Shape{7, 32}, Shape{64, 32}, Shape{96, 17},
                                                               Shape{128, 32}, Shape{130, 33}, Shape{384, 32},
                                                               Shape{128, 1}, Shape{128, 70})),

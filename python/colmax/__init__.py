@@ -5,7 +5,7 @@ from ._version import __version__
 from .encoding import Encoder
 from .index import Document, Explanation, Hit, Index, IndexFormatError, IndexLockedError, IndexVersionError
 from .ragged import Ragged
-from .scoring import from_bfloat16, maxsim, maxsim_batch, maxsim_topk, to_bfloat16
+from .scoring import from_bfloat16, maxsim, maxsim_batch, maxsim_topk, quantize_int8, to_bfloat16
 
 __all__ = [
     "Document",
@@ -24,6 +24,7 @@ __all__ = [
     "maxsim",
     "maxsim_batch",
     "maxsim_topk",
+    "quantize_int8",
     "set_active_isa",
     "supported_isas",
     "to_bfloat16",

@@ -7,6 +7,7 @@ def maxsim(
     doc_tokens: np.ndarray,
     doc_offsets: np.ndarray,
     *,
+    doc_scales: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     threads: int | None = None,
 ) -> np.ndarray: ...
@@ -15,6 +16,7 @@ def maxsim_batch(
     doc_tokens: np.ndarray,
     doc_offsets: np.ndarray,
     *,
+    doc_scales: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     threads: int | None = None,
 ) -> np.ndarray: ...
@@ -24,9 +26,20 @@ def maxsim_topk(
     doc_offsets: np.ndarray,
     k: int,
     *,
+    doc_scales: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]: ...
+
+QUERY_LEVELS: int
+"""Levels a side of the int8 kernels' query quantization (colmax/quantize.hpp)."""
+
+def quantize_int8(x: np.ndarray, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """float32 rows as (int8 values (n, dim), float32 scales (n,)), x ~ scales[:, None] * values.
+
+    scale = max|row| / 127, value = round_half_even(row * (127 / max|row|)); a zero row has scale 0.
+    """
+
 def kmeans_assign(
     x: np.ndarray, centroids: np.ndarray, *, probe_groups: int = 0, threads: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +116,8 @@ PlaidSegment = tuple[
     np.ndarray,  # ivf_offsets: int64 (n_centroids + 1,)
     np.ndarray,  # ivf: uint8, from plaid_build_ivf
     np.ndarray | None,  # allowed: sorted unique int64 local doc ids, or None for all
-    np.ndarray | None,  # exact_tokens: float32 / float16 / uint16 (bfloat16) (n_tokens, dim), or None
+    np.ndarray | None,  # exact_tokens: float32 / float16 / uint16 (bfloat16) / int8 (n_tokens, dim), or None
+    np.ndarray | None,  # exact_scales: float32 (n_tokens,) with int8 exact_tokens, else None
     int,  # first_pos: added to local ids in the result
 ]
 

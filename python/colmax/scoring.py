@@ -1,11 +1,17 @@
 """MaxSim scoring over ragged document matrices: the public face of the C++ core.
 
 ``doc_tokens`` is one C-contiguous ``(total_tokens, dim)`` matrix holding every document's
-token vectors back to back, stored as ``float32``, ``float16``, or ``uint16`` holding
-**bfloat16** bits (see :func:`to_bfloat16`); ``doc_offsets`` (int64, ``n_docs + 1``) says
-document ``i`` owns rows ``doc_offsets[i]:doc_offsets[i + 1]``. A :class:`~colmax.Ragged` may
-be passed in place of the pair. Queries are C-contiguous float32 ``(n_query_tokens, dim)``.
-Inputs are used in place (no copy), so memory-mapped matrices are scored straight from disk.
+token vectors back to back, stored as ``float32``, ``float16``, ``uint16`` holding
+**bfloat16** bits (see :func:`to_bfloat16`), or ``int8`` with ``doc_scales`` (float32, one per
+row; see :func:`quantize_int8`); ``doc_offsets`` (int64, ``n_docs + 1``) says document ``i``
+owns rows ``doc_offsets[i]:doc_offsets[i + 1]``. A :class:`~colmax.Ragged` may be passed in
+place of the pair. Queries are C-contiguous float32 ``(n_query_tokens, dim)``. Inputs are used
+in place (no copy), so memory-mapped matrices are scored straight from disk.
+
+int8 documents are scored in integers: each query token is quantized the same way (symmetric,
+its own scale, ``QUERY_LEVELS`` levels a side), the integer dot products are exact and the two
+scales are applied before the max, so the score is ``sum_i s_i * max_j (s_j * <q8_i, d8_j>)``
+with the same bits on every instruction set.
 
 A document with no tokens scores ``-inf``. Document values must be finite; NaN scores rank
 last in :func:`maxsim_topk`. Calls release the GIL and use ``threads`` workers (default: one
@@ -38,21 +44,28 @@ def _candidates(candidates):
     return np.asarray(candidates, dtype=np.int64)
 
 
+# Levels a side of the int8 kernels' query quantization (colmax/quantize.hpp).
+QUERY_LEVELS: int = _core.QUERY_LEVELS
+
+
 def maxsim(
     query: np.ndarray,
     doc_tokens: np.ndarray | Ragged,
     doc_offsets: np.ndarray | None = None,
     *,
+    doc_scales: np.ndarray | None = None,
     candidates: Sequence[int] | np.ndarray | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
     """MaxSim score of every document, float32 ``(n_docs,)``.
 
     With ``candidates`` (document indices), only those are scored and the result follows
-    their order, shape ``(len(candidates),)``.
+    their order, shape ``(len(candidates),)``. ``doc_scales`` goes with int8 ``doc_tokens``.
     """
     tokens, offsets = _docs(doc_tokens, doc_offsets)
-    return _core.maxsim(query, tokens, offsets, candidates=_candidates(candidates), threads=threads)
+    return _core.maxsim(
+        query, tokens, offsets, doc_scales=doc_scales, candidates=_candidates(candidates), threads=threads
+    )
 
 
 def maxsim_batch(
@@ -60,6 +73,7 @@ def maxsim_batch(
     doc_tokens: np.ndarray | Ragged,
     doc_offsets: np.ndarray | None = None,
     *,
+    doc_scales: np.ndarray | None = None,
     candidates: Sequence[int] | np.ndarray | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
@@ -75,7 +89,12 @@ def maxsim_batch(
         )
     tokens, offsets = _docs(doc_tokens, doc_offsets)
     return _core.maxsim_batch(
-        list(queries), tokens, offsets, candidates=_candidates(candidates), threads=threads
+        list(queries),
+        tokens,
+        offsets,
+        doc_scales=doc_scales,
+        candidates=_candidates(candidates),
+        threads=threads,
     )
 
 
@@ -85,6 +104,7 @@ def maxsim_topk(
     doc_offsets: np.ndarray | None = None,
     k: int = 10,
     *,
+    doc_scales: np.ndarray | None = None,
     candidates: Sequence[int] | np.ndarray | None = None,
     threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +115,25 @@ def maxsim_topk(
     search to a subset, for reranking and filtered search.
     """
     tokens, offsets = _docs(doc_tokens, doc_offsets)
-    return _core.maxsim_topk(query, tokens, offsets, k, candidates=_candidates(candidates), threads=threads)
+    return _core.maxsim_topk(
+        query, tokens, offsets, k, doc_scales=doc_scales, candidates=_candidates(candidates), threads=threads
+    )
+
+
+def quantize_int8(x: np.ndarray, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``x`` (n, dim) as int8 with a float32 scale each, for int8 ``doc_tokens``.
+
+    Symmetric per row: ``scale = max|row| / 127`` and ``value = round(row * 127 / max|row|)``
+    (half to even), so ``row ~ scale * values`` with an error of at most half a step per value
+    (a zero row: scale 0). Floating-point input is converted to float32; values must be finite.
+    Returns ``(values int8 (n, dim), scales float32 (n,))``: 4x smaller than float32.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"quantize_int8 takes floating-point vectors, got {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"quantize_int8 takes a 2-D (n, dim) matrix, got shape {x.shape}")
+    return _core.quantize_int8(np.ascontiguousarray(x, dtype=np.float32), threads=threads)
 
 
 # Elements converted per step: bounds to_bfloat16's temporaries to a few MiB at any input size.

@@ -18,7 +18,7 @@ from colmax.index import Index, IndexFormatError, IndexLockedError, IndexVersion
 from colmax.index.lock import WriterLock
 
 DIM = 16
-STORAGES = ["float32", "float16", "bfloat16"]
+STORAGES = ["float32", "float16", "bfloat16", "int8"]
 
 
 def make_docs(n, seed=0, dim=DIM, max_len=12):
@@ -41,6 +41,9 @@ def stored(m, storage):
         return m.astype(np.float16).astype(np.float32)
     if storage == "bfloat16":
         return colmax.from_bfloat16(colmax.to_bfloat16(m))
+    if storage == "int8":
+        values, scales = colmax.quantize_int8(m)
+        return values * scales[:, None]
     return m
 
 
@@ -81,7 +84,8 @@ def test_search_matches_numpy_reference(path, storage, batches):
     expected, scores = reference_ranking(q, [stored(d, storage) for d in docs], ids)
     hits = index.search(q, k=10)
     assert len(hits) == 10
-    tol = 1e-5 if storage == "float32" else 2e-2  # bf16 kernels may round the query too
+    # bf16 kernels may round the query too; int8 kernels quantize it (64 levels a side)
+    tol = {"float32": 1e-5, "int8": 5e-2}.get(storage, 2e-2)
     got = {h.id: h.score for h in hits}
     for h in hits:
         assert h.score == pytest.approx(scores[ids.index(h.id)], abs=tol)
@@ -183,7 +187,7 @@ def test_round_trip(path, storage):
     reopened.verify()
     info = reopened.info()
     assert info["documents"] == 40 and info["segments"] == 3
-    assert info["bytes_per_token"] == DIM * (4 if storage == "float32" else 2)
+    assert info["bytes_per_token"] == {"float32": 4 * DIM, "int8": DIM + 4}.get(storage, 2 * DIM)
     assert info["tokens"] == sum(len(d) for d in docs)
 
 
@@ -334,7 +338,7 @@ def test_add_errors_leave_the_index_unchanged(path):
 
 def test_create_errors(tmp_path):
     with pytest.raises(ValueError, match="storage"):
-        Index.create(tmp_path / "a", dim=4, storage="int8")
+        Index.create(tmp_path / "a", dim=4, storage="int4")
     with pytest.raises(ValueError, match="dim"):
         Index.create(tmp_path / "a", dim=0)
     with pytest.raises(TypeError, match="model"):

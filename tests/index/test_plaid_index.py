@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import colmax
 import numpy as np
 import pytest
 from colmax import _core
@@ -142,6 +143,29 @@ def test_full_precision_copy_scores_exactly(path):
     # stored with the document's tokens ordered by centroid code (stable)
     codes, _ = index._snapshot.codebook.compress(docs[3])
     np.testing.assert_array_equal(index.get("d3").embeddings, docs[3][np.argsort(codes, kind="stable")])
+
+
+def test_int8_copy_scores_as_an_exact_int8_index(path, tmp_path):
+    index, docs, ids = build(path, storage="int8")
+    exact = Index.create(tmp_path / "exact", dim=DIM, storage="int8")
+    exact.add_embeddings(docs, ids)
+    for doc in (7, 120):
+        q = query_from(docs[doc])
+        want = [(h.id, h.score) for h in exact.search(q, k=10)]
+        # per-row quantization does not see the token order, and max is exact: the same bits
+        assert [(h.id, h.score) for h in index.search(q, k=10, exact=True)] == want
+        assert [(h.id, h.score) for h in index.search(q, k=10, nprobe=64, ncandidates=300)] == want
+    values, scales = colmax.quantize_int8(docs[3])
+    codes, _ = index._snapshot.codebook.compress(docs[3])
+    order = np.argsort(codes, kind="stable")
+    np.testing.assert_array_equal(index.get("d3").embeddings, (values * scales[:, None])[order])
+    assert {"tokens", "scales"} <= set(index._snapshot.manifest.segments[0].files)
+    index.delete(ids[:3])
+    index.compact()  # copies the int8 rows and their scales as stored
+    index.verify()
+    q = query_from(docs[7])
+    want = [(h.id, h.score) for h in exact.search(q, k=13) if h.id not in ids[:3]][:10]
+    assert [(h.id, h.score) for h in index.search(q, k=10, exact=True)] == want
 
 
 def test_adds_after_training_reuse_the_codebook_and_deletes_compact(path):

@@ -11,8 +11,10 @@ namespace colmax {
 enum class Isa {
   scalar,      // portable C++; the specification every other kernel is tested against
   avx2,        // AVX2 + FMA + F16C
+  avxvnni,     // avx2 plus AVX-VNNI (VEX vpdpbusd) for int8 documents, without AVX-512
   avx512,      // AVX-512 F/BW/DQ/VL
-  avx512bf16,  // avx512 plus AVX512_BF16 dot products for bfloat16 documents
+  avx512vnni,  // avx512 plus AVX512_VNNI for int8 documents
+  avx512bf16,  // avx512vnni plus AVX512_BF16 dot products for bfloat16 documents
   amx,         // avx512bf16 plus AMX-BF16 tile multiplies for bfloat16 documents
 };
 

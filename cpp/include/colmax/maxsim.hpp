@@ -18,6 +18,8 @@ enum class DType : std::uint8_t {
   f32,   // IEEE float32
   f16,   // IEEE binary16, widened to float32 in registers
   bf16,  // bfloat16 (upper half of a float32), stored as uint16
+  i8,    // int8 with a float32 scale per row (DocMatrix::scales): the row is scale * values. Queries
+         // are quantized per token and scored in integers (colmax/quantize.hpp)
 };
 
 std::size_t dtype_size(DType dtype);
@@ -38,6 +40,7 @@ struct DocMatrix {
   std::int64_t dim = 0;
   const std::int64_t* offsets = nullptr;
   std::int64_t n_docs = 0;
+  const float* scales = nullptr;  // i8 only: n_rows scales, one per row
 };
 
 // A subset of documents to score, by index; {nullptr, 0} with all = true means every document.
@@ -52,6 +55,7 @@ struct DocSelection {
 
 // Checks every structural invariant the kernels rely on; throws std::invalid_argument with a
 // message that names the fix. All entry points below call it, so kernels trust their input.
+// Document values (and int8 scales) are not read: they must be finite, as documented.
 void validate(const QueryMatrix& query, const DocMatrix& docs, const DocSelection& selection);
 
 // Scores of the selected documents, in selection order (out has selection size, or n_docs).

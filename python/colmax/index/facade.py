@@ -68,7 +68,8 @@ class Index:
 
         ``kind="exact"`` (default) stores every token vector and searches by exact MaxSim over all
         documents; ``storage`` is their precision: "float32" (default), "float16" (half the
-        bytes) or "bfloat16" (half the bytes, float32's range).
+        bytes), "bfloat16" (half the bytes, float32's range) or "int8" (a quarter, plus a
+        float32 scale per token; scored in integers, see ``colmax.quantize_int8``).
 
         ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
         dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is about 33 bytes a token, and 4
@@ -76,8 +77,8 @@ class Index:
         that touch only promising documents (docs/plaid.md). The codebook (``n_centroids``
         k-means centroids, by default sized from the corpus) is trained on the first ``add``;
         later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
-        full-precision copy ("float16", "bfloat16", "float32") that the final stage scores
-        instead of the decompressed vectors.
+        copy ("int8", "float16", "bfloat16", "float32") that the final stage scores instead of
+        the decompressed vectors.
         """
         if kind not in INDEX_KINDS:
             raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")

@@ -44,7 +44,7 @@ def info(snap: Snapshot) -> dict:
     stored = sum(
         (path / s.file(kind)).stat().st_size
         for s in m.segments
-        for kind in ("tokens", "residuals", "doc_codes")
+        for kind in ("tokens", "scales", "residuals", "doc_codes")
         if kind in s.files
     )
     cb = snap.codebook

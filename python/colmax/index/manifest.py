@@ -21,8 +21,9 @@ FORMAT = "colmax-index"
 # Elias-Fano inverted file. Exact indexes of formats 1 and 2 are still read; plaid ones of 2 are not.
 FORMAT_VERSION = 3
 PLAID_SINCE = 3
-# storage dtype of a full-precision token copy -> its little-endian NumPy dtype (bfloat16 as bits)
-STORAGE_DTYPES = {"float32": "<f4", "float16": "<f2", "bfloat16": "<u2"}
+# storage dtype of a full-precision token copy -> its little-endian NumPy dtype (bfloat16 as bits;
+# int8 with a float32 scale per token in a segment's "scales" file)
+STORAGE_DTYPES = {"float32": "<f4", "float16": "<f2", "bfloat16": "<u2", "int8": "i1"}
 STORAGES = tuple(STORAGE_DTYPES)
 INDEX_KINDS = ("exact", "plaid")
 

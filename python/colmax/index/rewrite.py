@@ -70,7 +70,7 @@ def _reencode_rows(snap: Snapshot, writer: SegmentWriter, seg: Segment, rows: np
 def _copy_rows(writer: SegmentWriter, seg: Segment, rows: np.ndarray) -> None:
     """Append the segment's documents ``rows`` to ``writer`` as stored (no re-encoding)."""
     offsets = np.asarray(seg.offsets)
-    kinds = [kind for kind in ("tokens", "residuals") if getattr(seg, kind) is not None]
+    kinds = [kind for kind in ("tokens", "scales", "residuals") if getattr(seg, kind) is not None]
     code_offsets = None if seg.doc_code_offsets is None else np.asarray(seg.doc_code_offsets)
     for chunk in _chunks(rows):
         stored = {

@@ -43,7 +43,9 @@ def topk(
     for seg, cand in zip(snap.segments, cands):
         if cand is not None and cand.size == 0:
             continue
-        rows, s = maxsim_topk(q, seg.tokens, seg.offsets, k, candidates=cand, threads=threads)
+        rows, s = maxsim_topk(
+            q, seg.tokens, seg.offsets, k, doc_scales=seg.scales, candidates=cand, threads=threads
+        )
         positions.append(rows + seg.first_pos)
         scores.append(s)
     if len(positions) == 1:  # one segment's top-k is already ranked
@@ -67,6 +69,7 @@ def plaid_topk(
             seg.ivf,
             cand,
             seg.tokens,
+            seg.scales,
             seg.first_pos,
         )
         for seg, cand in zip(snap.segments, cands)
@@ -98,6 +101,8 @@ def rerank(snap: Snapshot, q: np.ndarray, positions: np.ndarray, threads) -> tup
     pos_parts, score_parts = [], []
     for seg, cand in zip(snap.segments, cands):
         if cand.size:
-            score_parts.append(maxsim(q, seg.tokens, seg.offsets, candidates=cand, threads=threads))
+            score_parts.append(
+                maxsim(q, seg.tokens, seg.offsets, doc_scales=seg.scales, candidates=cand, threads=threads)
+            )
             pos_parts.append(cand + seg.first_pos)
     return ranked(pos_parts, score_parts)

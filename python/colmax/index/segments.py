@@ -1,8 +1,9 @@
 """Segments: the token vectors of one append, as raw little-endian files memory-mapped on open.
 
 ``<name>.offsets`` holds ``n_docs + 1`` int64 row offsets starting at 0. An exact segment keeps
-``<name>.tokens``, ``n_tokens x dim`` rows in the index's storage dtype (float32, float16, or
-bfloat16 bits as uint16). A plaid segment keeps each document's tokens ordered by centroid code:
+``<name>.tokens``, ``n_tokens x dim`` rows in the index's storage dtype (float32, float16,
+bfloat16 bits as uint16, or int8 with ``<name>.scales``, one float32 per row). A plaid segment
+keeps each document's tokens ordered by centroid code:
 ``<name>.doc_codes`` / ``<name>.doc_code_offsets`` (per document, its runs and distinct codes),
 ``<name>.residuals`` (packed residual bytes per token), the inverted file ``<name>.ivf_offsets``
 / ``<name>.ivf`` (per centroid, the documents holding it, Elias-Fano coded) and optionally
@@ -21,27 +22,51 @@ import numpy as np
 
 from .. import _core
 from ..ragged import offsets_from_lengths
-from ..scoring import from_bfloat16, to_bfloat16
+from ..scoring import from_bfloat16, quantize_int8, to_bfloat16
 from .codebook import Codebook
 from .files import check_sha256, damaged, file_sha256, missing, will_need, write_file
 from .manifest import STORAGE_DTYPES, Manifest, SegmentInfo
 
 # Every file kind a segment may have; "tokens" takes the storage dtype.
-FILE_KINDS = ("tokens", "offsets", "doc_codes", "doc_code_offsets", "residuals", "ivf_offsets", "ivf")
-_DTYPE_OF_KIND = {"doc_codes": np.dtype("u1"), "residuals": np.dtype("u1")}
+FILE_KINDS = (
+    "tokens",
+    "scales",
+    "offsets",
+    "doc_codes",
+    "doc_code_offsets",
+    "residuals",
+    "ivf_offsets",
+    "ivf",
+)
+_DTYPE_OF_KIND = {"scales": np.dtype("<f4"), "doc_codes": np.dtype("u1"), "residuals": np.dtype("u1")}
 
 
-def to_storage(tokens: np.ndarray, storage: str) -> np.ndarray:
-    """float32 rows -> the storage dtype (bfloat16: round to nearest even, by the core)."""
+def copy_kinds(storage: str | None) -> list[str]:
+    """The file kinds of a full-precision copy in ``storage`` (none without one)."""
+    if storage is None:
+        return []
+    return ["tokens", "scales"] if storage == "int8" else ["tokens"]
+
+
+def to_storage(tokens: np.ndarray, storage: str) -> dict[str, np.ndarray]:
+    """float32 rows -> the rows of each copy file kind (bfloat16: round to nearest even; int8:
+    symmetric per row, by the core)."""
+    tokens = np.ascontiguousarray(tokens, dtype=np.float32)
     if storage == "bfloat16":
-        return to_bfloat16(np.ascontiguousarray(tokens, dtype=np.float32))
-    return np.ascontiguousarray(tokens, dtype=STORAGE_DTYPES[storage])
+        return {"tokens": to_bfloat16(tokens)}
+    if storage == "int8":
+        values, scales = quantize_int8(tokens)
+        return {"tokens": values, "scales": scales}
+    return {"tokens": np.ascontiguousarray(tokens, dtype=STORAGE_DTYPES[storage])}
 
 
-def to_float32(tokens: np.ndarray, storage: str) -> np.ndarray:
-    """Stored rows -> float32 (exact: every stored value is representable)."""
+def to_float32(tokens: np.ndarray, storage: str, scales: np.ndarray | None = None) -> np.ndarray:
+    """Stored rows (int8: with their scales) -> float32; exact but for int8, whose rows become
+    scale * values rounded to float32."""
     if storage == "bfloat16":
         return from_bfloat16(np.ascontiguousarray(tokens))
+    if storage == "int8":
+        return np.asarray(tokens, dtype=np.float32) * np.asarray(scales, dtype=np.float32)[:, None]
     return np.asarray(tokens, dtype=np.float32)
 
 
@@ -65,7 +90,7 @@ class SegmentWriter:
         self.directory, self.name, self.first_pos = directory, name, first_pos
         self.storage, self.codebook, self.threads = manifest.storage, codebook, threads
         storage = self.storage
-        kinds = (["tokens"] if storage is not None else []) + (["doc_codes", "residuals"] if codebook else [])
+        kinds = copy_kinds(storage) + (["doc_codes", "residuals"] if codebook else [])
         self._files: dict[str, tuple] = {}
         try:
             for kind in kinds:
@@ -90,7 +115,8 @@ class SegmentWriter:
             self._write("residuals", residuals[order])
             self._code_lengths.append(np.diff(code_offsets))
         if self.storage is not None:
-            self._write("tokens", to_storage(tokens, self.storage))
+            for kind, rows in to_storage(tokens, self.storage).items():
+                self._write(kind, rows)
         self._count(tokens.shape[0], lengths)
 
     def append_stored(
@@ -159,11 +185,13 @@ class SegmentWriter:
 @dataclass
 class Segment:
     """An open segment: read-only memory maps, fed to the core as they are. ``tokens`` is None
-    for a plaid segment without a full-precision copy; the plaid arrays are None for an exact one."""
+    for a plaid segment without a full-precision copy; ``scales`` is set only with int8 tokens;
+    the plaid arrays are None for an exact one."""
 
     info: SegmentInfo
     offsets: np.ndarray
     tokens: np.ndarray | None = None
+    scales: np.ndarray | None = None
     doc_codes: np.ndarray | None = None
     doc_code_offsets: np.ndarray | None = None
     residuals: np.ndarray | None = None
@@ -216,6 +244,8 @@ def open_segment(
         seg.tokens = _map(
             directory / info.file("tokens"), np.dtype(STORAGE_DTYPES[storage]), (info.n_tokens, dim)
         )
+        if storage == "int8":
+            seg.scales = _map(directory / info.file("scales"), np.dtype("<f4"), (info.n_tokens,))
     if codebook is not None:
         seg.doc_code_offsets = _map_checked(
             directory, info, "doc_code_offsets", np.dtype("<i8"), (info.n_docs + 1,)

@@ -68,7 +68,8 @@ class Snapshot:
         offsets = seg.offsets
         rows = np.concatenate([np.arange(offsets[d], offsets[d + 1]) for d in docs.tolist()])
         if seg.tokens is not None:
-            return to_float32(seg.tokens[rows], self.manifest.storage)
+            scales = None if seg.scales is None else seg.scales[rows]
+            return to_float32(seg.tokens[rows], self.manifest.storage, scales)
         cb = self.codebook
         codes = _core.plaid_token_codes(seg.doc_codes, seg.doc_code_offsets, offsets, docs, cb.n_centroids)
         return cb.decompress(codes, seg.residuals[rows], threads=threads)
