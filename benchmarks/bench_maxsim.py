@@ -5,9 +5,12 @@ environment before it starts), one query of 32 x 128 against 10,000 and 100,000 
 128 tokens and of 32..300 tokens (ragged), it prints the median time of each scorer, document
 tokens per second, the ratio to NumPy, and the share of the measured float32 FMA peak (one
 core's peak, measured in the same process, times the thread count). A second table compares
-maxsim_batch over 8 queries with 8 separate calls.
+maxsim_batch over 8 queries with 8 separate calls. A third gives int8 / float32 throughput per
+instruction set (the default one, and each of --isas the machine runs, e.g. avx2 to measure the
+AVX2 kernel on a VNNI machine): both timed alternately, call after call, so that load from
+elsewhere falls on both.
 
-    python benchmarks/bench_maxsim.py [--sizes 10000,100000] [--repeats 5] [--threads 1,2]
+    python benchmarks/bench_maxsim.py [--sizes 10000,100000] [--repeats 5] [--threads 1,2] [--isas avx2]
 
 NumPy baseline: Q @ D.T then np.maximum.reduceat over document offsets, in chunks of ~1M
 tokens to bound memory. maxsim-cpu (PyPI) is run when installed: padded for fixed-length
@@ -56,13 +59,20 @@ def numpy_maxsim(query, tokens, offsets):
 
 
 def median_seconds(fn, repeats):
-    fn()  # warm-up: page faults, thread start-up, caches
-    times = []
+    return interleaved([fn], repeats)[0]
+
+
+def interleaved(fns, repeats):
+    """Median seconds of each function, timed in turn within every repeat."""
+    for fn in fns:
+        fn()  # warm-up: page faults, thread start-up, caches
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        for fn, t in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - start)
+    return [float(np.median(t)) for t in times]
 
 
 # maxsim-cpu's ragged entry point pads to the longest document internally: at 100,000
@@ -77,13 +87,19 @@ def measure(colmax, maxsim_cpu, query, n_docs, layout, threads, peak, rng, repea
     total = int(offsets[-1])
     expected = numpy_maxsim(query, tokens, offsets)
     results = {"numpy": median_seconds(lambda: numpy_maxsim(query, tokens, offsets), repeats)}
-    for storage in ("float32", "float16", "bfloat16"):
-        if storage == "float32":
-            docs = tokens
-        elif storage == "float16":
-            docs = tokens.astype(np.float16)
-        else:
-            docs = colmax.to_bfloat16(tokens)
+    values, scales = colmax.quantize_int8(tokens)
+    got = colmax.maxsim(query, values, offsets, doc_scales=scales, threads=threads)
+    assert np.allclose(got, expected, atol=0.1), "colmax int8 disagrees with NumPy"
+    # float32 and int8 alternate, so that their ratio sees the same machine
+    results["colmax float32"], results["colmax int8"] = interleaved(
+        [
+            lambda: colmax.maxsim(query, tokens, offsets, threads=threads),
+            lambda: colmax.maxsim(query, values, offsets, doc_scales=scales, threads=threads),
+        ],
+        repeats,
+    )
+    for storage in ("float16", "bfloat16"):
+        docs = tokens.astype(np.float16) if storage == "float16" else colmax.to_bfloat16(tokens)
         got = colmax.maxsim(query, docs, offsets, threads=threads)
         assert np.allclose(got, expected, atol=0.05), f"colmax {storage} disagrees with NumPy"
         results[f"colmax {storage}"] = median_seconds(
@@ -145,7 +161,41 @@ def run_worker(args) -> None:
             lambda d=docs: colmax.maxsim_batch(queries, d, offsets, threads=threads), args.repeats
         )
         batch_rows.append({"threads": threads, "storage": storage, "separate": separate, "batch": batched})
-    print(json.dumps({"peak_gflops": peak, "isa": colmax.active_isa(), "rows": rows, "batch": batch_rows}))
+    print(
+        json.dumps(
+            {
+                "peak_gflops": peak,
+                "isa": colmax.active_isa(),
+                "rows": rows,
+                "batch": batch_rows,
+                "int8": int8_ratios(colmax, args, threads, rng),
+            }
+        )
+    )
+
+
+def int8_ratios(colmax, args, threads, rng):
+    """int8 / float32 doc-tokens per second on the default ISA and each of --isas, alternating
+    the two within every repeat (10,000 documents x 128 tokens)."""
+    tokens, offsets = make_docs(min(args.sizes), "fixed", rng)
+    values, scales = colmax.quantize_int8(tokens)
+    query = rng.standard_normal((QUERY_TOKENS, DIM), dtype=np.float32)
+    default = colmax.active_isa()
+    out = []
+    for isa in dict.fromkeys([default, *args.isas]):
+        if isa not in colmax.supported_isas():
+            continue
+        colmax.set_active_isa(isa)
+        f32, i8 = interleaved(
+            [
+                lambda: colmax.maxsim(query, tokens, offsets, threads=threads),
+                lambda: colmax.maxsim(query, values, offsets, doc_scales=scales, threads=threads),
+            ],
+            2 * args.repeats + 1,
+        )
+        out.append({"isa": isa, "threads": threads, "float32": f32, "int8": i8, "tokens": int(offsets[-1])})
+    colmax.set_active_isa(default)
+    return out
 
 
 def main() -> None:
@@ -155,9 +205,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="document counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
+    parser.add_argument(
+        "--isas", default="avx2", help="instruction sets to compare int8 with float32 on, beside the default"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.isas = [i for i in args.isas.split(",") if i]
     if args.worker:
         run_worker(args)
         return
@@ -168,12 +222,15 @@ def main() -> None:
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
         "?",
     )
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
+    extensions = [f for f in ("avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8") if f in flags]
     print(f"colmax {colmax.__version__}, ISA {colmax.active_isa()}, {cpu}, {os.cpu_count()} CPUs")
+    print(f"CPU extensions: {', '.join(extensions) or 'none of AVX-512, VNNI, AMX'}")
     print(f"query {QUERY_TOKENS} x {DIM}, normalised random vectors, median of {args.repeats}\n")
     header = "| threads | docs | layout | scorer | median ms | M doc-tokens/s | vs NumPy | % FMA peak |"
     print(header)
     print("|---|---|---|---|---|---|---|---|")
-    batches = []
+    batches, ratios = [], []
     for threads in (int(t) for t in args.threads.split(",")):
         env = dict(
             os.environ,
@@ -190,6 +247,8 @@ def main() -> None:
             ",".join(map(str, args.sizes)),
             "--repeats",
             str(args.repeats),
+            "--isas",
+            ",".join(args.isas),
         ]
         out = json.loads(subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout)
         for r in out["rows"]:
@@ -198,6 +257,7 @@ def main() -> None:
             cells += [f"{r['tokens_per_s'] / 1e6:.1f}", f"{r['vs_numpy']:.2f}x", peak]
             print("| " + " | ".join(map(str, cells)) + " |")
         batches += [(out["peak_gflops"], b) for b in out["batch"]]
+        ratios += out["int8"]
     print("\nmaxsim_batch, 8 queries of 32 tokens, 10,000 ragged documents\n")
     print("| threads | storage | 8 calls ms | one batch ms | speed-up |")
     print("|---|---|---|---|---|")
@@ -209,6 +269,12 @@ def main() -> None:
     print(
         "\n1-core FMA peak (GFLOP/s, measured per worker): " + ", ".join(f"{p:.0f}" for p, _ in batches[::2])
     )
+    print(f"\nint8 against float32, {min(args.sizes):,} documents x 128 tokens, alternating calls ({cpu})\n")
+    print("| ISA | threads | float32 M doc-tokens/s | int8 M doc-tokens/s | int8 / float32 |")
+    print("|---|---|---|---|---|")
+    for r in ratios:
+        f32, i8 = r["tokens"] / r["float32"] / 1e6, r["tokens"] / r["int8"] / 1e6
+        print(f"| {r['isa']} | {r['threads']} | {f32:.1f} | {i8:.1f} | {r['float32'] / r['int8']:.2f}x |")
 
 
 if __name__ == "__main__":

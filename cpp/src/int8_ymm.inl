@@ -20,11 +20,15 @@ struct I8Ymm {
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
   static acc load_i(const std::int32_t* p) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(p)); }
-  static reg dequant(acc a, acc correction, float scale) {
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(a, correction)), _mm256_set1_ps(scale));
-  }
-  static void bias_row(const std::int8_t* in, std::uint8_t* out, std::int64_t n) {
+  static reg dequant(acc a, float scale) { return _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_set1_ps(scale)); }
+  static void bias_rows(const std::int8_t* in, std::uint8_t* out, std::int64_t rows, std::int64_t dim,
+                        std::int64_t stride) {
+    if (stride != dim) {  // padded rows: one at a time
+      for (std::int64_t r = 0; r < rows; ++r) bias_rows(in + r * dim, out + r * stride, 1, dim, dim);
+      return;
+    }
     const __m256i flip = _mm256_set1_epi8(-128);
+    const std::int64_t n = rows * dim;
     std::int64_t i = 0;
     for (; i + 32 <= n; i += 32)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),

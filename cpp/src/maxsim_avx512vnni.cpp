@@ -27,11 +27,15 @@ struct I8 {
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
   static acc load_i(const std::int32_t* p) { return _mm512_load_si512(p); }
-  static reg dequant(acc a, acc correction, float scale) {
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a, correction)), _mm512_set1_ps(scale));
-  }
-  static void bias_row(const std::int8_t* in, std::uint8_t* out, std::int64_t n) {
+  static reg dequant(acc a, float scale) { return _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_set1_ps(scale)); }
+  static void bias_rows(const std::int8_t* in, std::uint8_t* out, std::int64_t rows, std::int64_t dim,
+                        std::int64_t stride) {
+    if (stride != dim) {  // padded rows: one at a time
+      for (std::int64_t r = 0; r < rows; ++r) bias_rows(in + r * dim, out + r * stride, 1, dim, dim);
+      return;
+    }
     const __m512i flip = _mm512_set1_epi8(-128);
+    const std::int64_t n = rows * dim;
     std::int64_t i = 0;
     for (; i + 64 <= n; i += 64) _mm512_storeu_si512(out + i, _mm512_xor_si512(_mm512_loadu_si512(in + i), flip));
     if (i < n) {

@@ -20,8 +20,8 @@
 //   float policies (acc = reg): pack_query(row, step, dim), and widen_f16 / widen_bf16
 //   (const uint16_t*, float*, n) when they score half-precision documents;
 //   quantized (int8) policies: mul(reg, reg), load_i(const int32_t*) -> acc,
-//   dequant(acc, correction, scale) -> float32 (acc + correction) * scale, and
-//   bias_row(const int8_t*, uint8_t*, dim) writing each byte + 128 (colmax/quantize.hpp).
+//   dequant(acc, scale) -> float32(acc) * scale, and bias_rows(in, out, n, dim, stride) writing
+//   n rows of dim bytes (back to back in `in`) as each byte + 128, `stride` bytes apart in `out`.
 // A step is one dimension for float32 kernels, a pair of dimensions for bf16 dot products and
 // four for int8 ones.
 //
@@ -68,13 +68,22 @@ COLMAX_ALWAYS_INLINE void tile_step(typename P::acc (&acc)[P::tile_rows][NQV], c
   }
 }
 
-// The dot products of one tile of document rows with one query block, into acc.
+// The dot products of one tile of document rows with one query block, into acc, which starts
+// at zero or, for quantized policies, at the block's lanes of `init` (the bias correction).
 template <class P, int NQV>
 COLMAX_ALWAYS_INLINE void accumulate(typename P::acc (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
                                      std::int64_t steps, const typename P::d_elem* const* rows,
-                                     const char* const* prefetch, std::int64_t prefetch_bytes_per_step) {
+                                     const char* const* prefetch, std::int64_t prefetch_bytes_per_step,
+                                     const std::int32_t* init = nullptr) {
   constexpr int NT = P::tile_rows;
-  COLMAX_UNROLL for (int t = 0; t < NT; ++t) COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::zero();
+  typename P::acc start[NQV];
+  COLMAX_UNROLL for (int v = 0; v < NQV; ++v) {
+    if constexpr (P::quantized)
+      start[v] = P::load_i(init + v * P::lanes);
+    else
+      start[v] = P::zero();
+  }
+  COLMAX_UNROLL for (int t = 0; t < NT; ++t) COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = start[v];
 
   // Steps in groups covering one 64-byte line of each source row, prefetching the next tile.
   const std::int64_t group = 64 / prefetch_bytes_per_step;
@@ -87,9 +96,9 @@ COLMAX_ALWAYS_INLINE void accumulate(typename P::acc (&acc)[P::tile_rows][NQV], 
 }
 
 // Folds one tile of document rows into the running maxima of one query block. Quantized
-// policies scale each similarity first (`correction`: the block's lanes, `row_scale`: one per
-// tile row); rows fold in order with max(new, old), which keeps the old value unless the new
-// one is greater, as the scalar specification does.
+// policies start from the block's bias `correction` and scale each similarity by its row's
+// `row_scale` first; their maxima are taken as a tree (max is exact, and the sums that follow
+// start from +0, so the order cannot change a score's bits for finite inputs).
 template <class P, int NQV>
 COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps, const typename P::d_elem* const* rows,
                                const char* const* prefetch, std::int64_t prefetch_bytes_per_step, float* runmax,
@@ -97,12 +106,15 @@ COLMAX_ALWAYS_INLINE void tile(const typename P::q_elem* qt, std::int64_t steps,
   constexpr int NT = P::tile_rows;
   constexpr int L = P::lanes;
   typename P::acc acc[NT][NQV];
-  accumulate<P, NQV>(acc, qt, steps, rows, prefetch, prefetch_bytes_per_step);
+  accumulate<P, NQV>(acc, qt, steps, rows, prefetch, prefetch_bytes_per_step, correction);
   COLMAX_UNROLL for (int v = 0; v < NQV; ++v) {
     typename P::reg m = P::load_f(runmax + v * L);
     if constexpr (P::quantized) {
-      const typename P::acc c = P::load_i(correction + v * L);
-      COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(P::dequant(acc[t][v], c, row_scale[t]), m);
+      typename P::reg x[NT];
+      COLMAX_UNROLL for (int t = 0; t < NT; ++t) x[t] = P::dequant(acc[t][v], row_scale[t]);
+      COLMAX_UNROLL for (int w = 1; w < NT; w *= 2) COLMAX_UNROLL for (int t = 0; t + w < NT; t += 2 * w) x[t] =
+          P::max(x[t], x[t + w]);
+      m = P::max(x[0], m);
     } else {
       COLMAX_UNROLL for (int t = 0; t < NT; ++t) m = P::max(m, acc[t][v]);
     }
@@ -159,6 +171,9 @@ PreparedQuery<P> prepare_query(const QueryMatrix& q, std::int64_t steps, std::si
   return prepared;
 }
 
+// How far ahead score_batch prefetches document rows, in bytes: a float32 tile of 128 dimensions.
+constexpr std::int64_t kPrefetchBytes = 5120;
+
 // How document rows reach the tile: used in place, widened to float32 into a scratch tile, or
 // (int8) biased to unsigned bytes into a scratch tile.
 enum class RowSource { direct, widen_f16, widen_bf16, bias_i8 };
@@ -185,6 +200,9 @@ void score_batch(const Batch& batch) {
   AlignedBuffer<d_elem> scratch;
   if constexpr (source != RowSource::direct) scratch.assign_zero(static_cast<std::size_t>(NT * steps));
 
+  // Rows are prefetched a tile ahead, or further when a tile is too short to cover the memory
+  // latency: at least kPrefetchBytes ahead (int8 rows of 128 bytes: four tiles).
+  const std::int64_t ahead = std::max<std::int64_t>(NT, kPrefetchBytes / static_cast<std::int64_t>(src_row_bytes));
   const d_elem* rows[NT];
   const char* prefetch[NT];
   float row_scale[NT] = {};
@@ -200,24 +218,29 @@ void score_batch(const Batch& batch) {
 
     for (std::int64_t t0 = begin; t0 < end; t0 += NT) {
       // A short last tile repeats its last row: max is idempotent, so duplicates change nothing.
+      const int valid = static_cast<int>(std::min<std::int64_t>(NT, end - t0));
+      if constexpr (source == RowSource::bias_i8) {
+        // The tile's rows lie back to back in the source: one pass biases them into the scratch.
+        P::bias_rows(reinterpret_cast<const std::int8_t*>(src + t0 * src_row_bytes),
+                     reinterpret_cast<std::uint8_t*>(scratch.data()), valid, dim, steps * 4);
+      }
       for (int t = 0; t < NT; ++t) {
-        const std::int64_t row = std::min<std::int64_t>(t0 + t, end - 1);
-        prefetch[t] = src + static_cast<std::size_t>(row + NT) * src_row_bytes;
+        const int r = std::min(t, valid - 1);
+        const std::int64_t row = t0 + r;
+        prefetch[t] = src + static_cast<std::size_t>(t0 + t + ahead) * src_row_bytes;
         const char* row_bytes = src + static_cast<std::size_t>(row) * src_row_bytes;
         if constexpr (P::quantized) row_scale[t] = docs.scales[row];
         if constexpr (source == RowSource::direct) {
           rows[t] = reinterpret_cast<const d_elem*>(row_bytes);
-        } else if (t0 + t < end) {
+        } else if constexpr (source == RowSource::bias_i8) {
+          rows[t] = scratch.data() + static_cast<std::size_t>(r) * steps;
+        } else if (t < valid) {
           d_elem* dst = scratch.data() + static_cast<std::size_t>(t) * steps;
-          if constexpr (source == RowSource::bias_i8) {
-            P::bias_row(reinterpret_cast<const std::int8_t*>(row_bytes), reinterpret_cast<std::uint8_t*>(dst), dim);
-          } else {
-            const auto* in = reinterpret_cast<const std::uint16_t*>(row_bytes);
-            if constexpr (source == RowSource::widen_f16)
-              P::widen_f16(in, dst, dim);
-            else
-              P::widen_bf16(in, dst, dim);
-          }
+          const auto* in = reinterpret_cast<const std::uint16_t*>(row_bytes);
+          if constexpr (source == RowSource::widen_f16)
+            P::widen_f16(in, dst, dim);
+          else
+            P::widen_bf16(in, dst, dim);
           rows[t] = dst;
         } else {
           rows[t] = rows[t - 1];
