@@ -1,9 +1,10 @@
-"""Storage precision on real vectors: does float16 / bfloat16 storage keep float32's ranking?
+"""Storage precision on real vectors: does float16 / bfloat16 / int8 storage keep float32's ranking?
 
 Encodes a BEIR dataset with the default model (vectors cached under --cache), scores every
-query exactly with the documents stored as float32, float16 and bfloat16, and prints per
-precision: bytes per token, the share of float32's top-10 that it keeps, nDCG@10, and the
-median time of one query's exact top-10 over the whole corpus.
+query exactly with the documents stored as float32, float16, bfloat16 and int8 (a float32 scale
+per token; the kernels quantize the query too), and prints per precision: bytes per token, the
+share of float32's top-10 that it keeps, nDCG@10 and its difference from float32, and the median
+time of one query's exact top-10 over the whole corpus.
 
     python benchmarks/bench_precision.py [--data ../shared/data/scifact] [--cache /tmp/colmax-bench]
 """
@@ -62,31 +63,38 @@ def main() -> None:
 
     docs, doc_ids, queries, query_ids = encoded(args.data, args.cache)
     qrels = read_qrels(args.data / "qrels.tsv")
-    stores = {
-        "float32": docs.tokens,
-        "float16": docs.tokens.astype(np.float16),
-        "bfloat16": colmax.to_bfloat16(docs.tokens),
+    values, scales = colmax.quantize_int8(docs.tokens)
+    stores = {  # name: (tokens, scales or None, bytes per token)
+        "float32": (docs.tokens, None, 4 * docs.dim),
+        "float16": (docs.tokens.astype(np.float16), None, 2 * docs.dim),
+        "bfloat16": (colmax.to_bfloat16(docs.tokens), None, 2 * docs.dim),
+        "int8": (values, scales, docs.dim + 4),
     }
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        "?",
+    )
     print(
         f"{args.data.name}: {len(docs):,} documents, {docs.tokens.shape[0]:,} tokens x {docs.dim}, "
-        f"{len(queries)} queries; ISA {colmax.active_isa()}\n"
+        f"{len(queries)} queries; ISA {colmax.active_isa()} on {cpu}\n"
     )
-    print("| storage | bytes/token | top-10 kept vs float32 | nDCG@10 | median ms/query |")
-    print("|---|---|---|---|---|")
-    reference = None
-    for name, tokens in stores.items():
+    print("| storage | bytes/token | top-10 kept vs float32 | nDCG@10 | vs float32 | median ms/query |")
+    print("|---|---|---|---|---|---|")
+    reference = base = None
+    for name, (tokens, row_scales, width) in stores.items():
         tops, times = [], []
         for q in queries:
             start = time.perf_counter()
-            ids, _ = colmax.maxsim_topk(q, tokens, docs.offsets, args.k)
+            ids, _ = colmax.maxsim_topk(q, tokens, docs.offsets, args.k, doc_scales=row_scales)
             times.append(time.perf_counter() - start)
             tops.append(ids)
         if reference is None:
             reference = tops
         kept = np.mean([len(set(a.tolist()) & set(b.tolist())) / args.k for a, b in zip(tops, reference)])
         quality = np.mean([ndcg([doc_ids[i] for i in top], qrels[qid]) for top, qid in zip(tops, query_ids)])
+        base = quality if base is None else base
         print(
-            f"| {name} | {tokens.itemsize * docs.dim} | {100 * kept:.2f}% | {quality:.4f} "
+            f"| {name} | {width} | {100 * kept:.2f}% | {quality:.4f} | {quality - base:+.4f} "
             f"| {1000 * np.median(times):.1f} |"
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from colmax import _core
+from int8_model import int8_maxsim, quantize_reference
 
 
 def unit_rows(a):
@@ -32,6 +33,10 @@ def decode(codes, packed, centroids, weights, nbits, normalize):
         norms = np.linalg.norm(out.astype(np.float64), axis=1, keepdims=True)
         out = np.where(norms > 0, out / np.where(norms > 0, norms, 1), 0)
     return out.astype(np.float32)
+
+
+def colmax_quantize(x):
+    return _core.quantize_int8(np.ascontiguousarray(x, dtype=np.float32))
 
 
 def maxsim(query, tokens, offsets):
@@ -221,11 +226,18 @@ class Corpus:
         self.decoded = _core.plaid_decompress(
             self.codes, self.residuals, self.centroids, self.weights, nbits, True
         )
+        # what staged search scores (checked against NumPy in test_decompress_int8_matches_numpy)
+        self.values, self.scales = _core.plaid_decompress_int8(
+            self.codes, self.residuals, self.centroids, self.weights, nbits, True
+        )
         self.ivf = _core.plaid_build_ivf(self.doc_codes, self.doc_code_offsets, self.offsets, n_centroids)
 
-    def segment(self, allowed=None, exact=None, first_pos=0):
+    def staged_scores(self, query):
+        return int8_maxsim(query, self.values, self.scales, self.offsets)
+
+    def segment(self, allowed=None, exact=None, first_pos=0, exact_scales=None):
         stored = (self.doc_codes, self.doc_code_offsets, self.residuals, self.offsets, *self.ivf)
-        return (*stored, allowed, exact, first_pos)
+        return (*stored, allowed, exact, exact_scales, first_pos)
 
     def search(self, query, segments, k, nprobe, ncandidates, **kwargs):
         return _core.plaid_search(
@@ -238,16 +250,28 @@ def ranked(scores, k):
     return order, scores[order]
 
 
-def test_search_exhaustive_matches_numpy_and_full_probing_matches_exhaustive(isa, rng):
+def test_decompress_int8_matches_numpy(isa, rng):
+    for nbits, dim in ((1, 40), (2, 44), (4, 42), (8, 41), (4, 384)):
+        corpus = Corpus(rng, n_docs=20, dim=dim, nbits=nbits)
+        raw = corpus.centroids[corpus.codes] + corpus.weights[unpack(corpus.residuals, nbits, dim)]
+        want_values, want_scales = quantize_reference(raw, 127)
+        norms = np.linalg.norm(raw.astype(np.float64), axis=1)
+        np.testing.assert_array_equal(corpus.values, want_values)
+        np.testing.assert_allclose(corpus.scales, want_scales / norms, rtol=1e-6)
+
+
+def test_search_exhaustive_matches_numpy_and_full_probing_matches_the_int8_model(isa, rng):
     corpus = Corpus(rng)
     query = unit_rows(rng.standard_normal((6, 32)))
     want_ids, want_scores = ranked(maxsim(query, corpus.decoded, corpus.offsets), 10)
     ids, scores = corpus.search(query, [corpus.segment()], 10, 1, 1, exhaustive=True)
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_allclose(scores, want_scores, atol=1e-4)
+    # staged: every centroid probed, every candidate kept, scored in int8 (bit for bit)
+    want_ids, want_scores = ranked(corpus.staged_scores(query), 10)
     staged = corpus.search(query, [corpus.segment()], 10, 16, 50, threads=2)
-    np.testing.assert_array_equal(staged[0], ids)
-    np.testing.assert_array_equal(staged[1], scores)
+    np.testing.assert_array_equal(staged[0], want_ids)
+    np.testing.assert_array_equal(staged[1], want_scores)
 
 
 def test_search_allowed_segments_and_exact_tokens(isa, rng):
@@ -255,7 +279,7 @@ def test_search_allowed_segments_and_exact_tokens(isa, rng):
     query = unit_rows(rng.standard_normal((4, 32)))
     allowed = np.arange(0, 50, 3, dtype=np.int64)
     ids, _ = a.search(query, [a.segment(allowed=allowed), a.segment(first_pos=1000)], 100, 16, 100)
-    scores = maxsim(query, a.decoded, a.offsets)
+    scores = a.staged_scores(query)
     both = np.concatenate([np.where(np.isin(np.arange(50), allowed), scores, np.nan), scores])
     positions = np.concatenate([np.arange(50), 1000 + np.arange(50)])
     live = ~np.isnan(both) & np.isfinite(both)
@@ -266,6 +290,12 @@ def test_search_allowed_segments_and_exact_tokens(isa, rng):
     want_ids, want_scores = ranked(maxsim(query, a.x.astype(np.float16).astype(np.float32), a.offsets), 5)
     np.testing.assert_array_equal(exact_ids, want_ids)
     np.testing.assert_allclose(exact_scores, want_scores, atol=1e-4)
+
+    values, scales = colmax_quantize(a.x)
+    int8_ids, int8_scores = a.search(query, [a.segment(exact=values, exact_scales=scales)], 5, 16, 100)
+    want_ids, want_scores = ranked(int8_maxsim(query, values, scales, a.offsets), 5)
+    np.testing.assert_array_equal(int8_ids, want_ids)
+    np.testing.assert_array_equal(int8_scores, want_scores)
 
 
 def test_ncandidates_is_one_budget_over_all_segments(isa, rng):
@@ -282,7 +312,7 @@ def test_ncandidates_is_one_budget_over_all_segments(isa, rng):
     both = np.concatenate([approx, approx])
     positions = np.concatenate([np.arange(50), 500 + np.arange(50)])
     survivors = positions[np.lexsort((positions, -both))[:7]]  # the 7 best by centroid scores
-    exact = maxsim(query, corpus.decoded, corpus.offsets)
+    exact = corpus.staged_scores(query)
     exact_of = dict(zip(positions.tolist(), np.concatenate([exact, exact]).tolist()))
     want = sorted(survivors.tolist(), key=lambda p: (-exact_of[p], p))
     ids, _ = corpus.search(query, [corpus.segment(), corpus.segment(first_pos=500)], 7, 16, 7)
@@ -306,7 +336,7 @@ def staged_search(corpus, query, first_positions, k, nprobe, ncandidates, allowe
     approx = np.array(
         [table[corpus.codes[corpus.offsets[d] : corpus.offsets[d + 1]]].max(axis=0).sum() for d in local]
     )
-    exact = maxsim(query, corpus.decoded, corpus.offsets)[local]
+    exact = corpus.staged_scores(query)[local]
     positions = np.concatenate([first + local for first in first_positions])
     n = len(first_positions)
     pruned, approx, exact = np.tile(pruned, n), np.tile(approx, n), np.tile(exact, n)
@@ -371,7 +401,7 @@ def test_read_only_memmaps_are_accepted(tmp_path, rng):
     )
     np.testing.assert_array_equal(decoded, corpus.decoded)
     stored = [arrays[name] for name in ("doc_codes", "doc_code_offsets", "residuals", "offsets")]
-    segment = (*stored, *corpus.ivf, None, None, 0)
+    segment = (*stored, *corpus.ivf, None, None, None, 0)
     query = unit_rows(rng.standard_normal((3, 32)))
     ids, _ = _core.plaid_search(query, arrays["centroids"], arrays["weights"], 2, True, [segment], 5, 16, 50)
     np.testing.assert_array_equal(ids, corpus.search(query, [corpus.segment()], 5, 16, 50)[0])
@@ -400,10 +430,17 @@ def test_wrong_dtypes_raise_type_error_naming_the_fix(rng):
         corpus.search(x, [tuple(bad)], 3, 1, 10)
     bad = list(corpus.segment())
     bad[7] = corpus.x.astype(np.float64)
-    with pytest.raises(TypeError, match="exact_tokens must be float32, float16, or uint16"):
+    with pytest.raises(TypeError, match="exact_tokens must be float32, float16, uint16"):
         corpus.search(x, [tuple(bad)], 3, 1, 10)
     with pytest.raises(TypeError, match="must be a tuple"):
         corpus.search(x, [corpus.segment()[:5]], 3, 1, 10)
+    values, scales = colmax_quantize(corpus.x)
+    with pytest.raises(TypeError, match=r"exact_tokens is int8: pass segments\[0\].exact_scales="):
+        corpus.search(x, [corpus.segment(exact=values)], 3, 1, 10)
+    with pytest.raises(ValueError, match="exact_scales applies"):
+        corpus.search(x, [corpus.segment(exact=corpus.x, exact_scales=scales)], 3, 1, 10)
+    with pytest.raises(ValueError, match="exact_scales applies only with int8"):
+        corpus.search(x, [corpus.segment(exact_scales=scales)], 3, 1, 10)
 
 
 def test_bad_shapes_and_values_raise_value_error(rng):

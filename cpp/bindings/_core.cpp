@@ -360,6 +360,24 @@ py::tuple quantize_int8(const py::object& x, const py::object& threads) {
   return py::make_tuple(values, scales);
 }
 
+py::tuple plaid_decompress_int8(const py::object& codes, const py::object& residuals, const py::object& centroids,
+                                const py::object& weights, int nbits, bool normalize, const py::object& threads) {
+  const CodebookArgs args = codebook(centroids, nullptr, &weights, nbits, normalize);
+  const py::array cs = codes_array(codes, "codes");
+  const py::array rs = residuals_array(residuals, "residuals", args.cb, cs.shape(0));
+  const int n_threads = thread_count(threads);
+  py::array_t<std::int8_t> values({cs.shape(0), static_cast<py::ssize_t>(args.cb.dim)});
+  py::array_t<float> scales(cs.shape(0));
+  std::int8_t* v = values.mutable_data();
+  float* s = scales.mutable_data();
+  {
+    py::gil_scoped_release release;
+    colmax::plaid::decompress_int8(args.cb, static_cast<const std::uint16_t*>(cs.data()),
+                                   static_cast<const std::uint8_t*>(rs.data()), cs.shape(0), v, s, n_threads);
+  }
+  return py::make_tuple(values, scales);
+}
+
 template <class T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
@@ -498,7 +516,9 @@ void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Co
 
 py::tuple plaid_search(const py::object& query, const py::object& centroids, const py::object& weights, int nbits,
                        bool normalize, const py::sequence& segments, std::int64_t k, std::int64_t nprobe,
-                       std::int64_t ncandidates, bool exhaustive, const py::object& threads) {
+                       std::int64_t ncandidates, bool exhaustive, const py::object& threads, const py::object& stats) {
+  if (!stats.is_none() && !py::isinstance<py::dict>(stats))
+    throw py::type_error("stats must be a dict to fill, or None");
   const CodebookArgs args = codebook(centroids, nullptr, &weights, nbits, normalize);
   const py::array q = as_array(query, "query");
   const colmax::QueryMatrix qm = query_matrix(q);
@@ -509,10 +529,24 @@ py::tuple plaid_search(const py::object& query, const py::object& centroids, con
   for (const SegmentArgs& s : segs) plain.push_back(s.segment);
   const int n_threads = thread_count(threads);
   colmax::TopK top;
+  colmax::plaid::SearchStats st;
   {
     py::gil_scoped_release release;
     top = colmax::plaid::search(qm, args.cb, plain.data(), static_cast<std::int64_t>(plain.size()),
-                                {k, nprobe, ncandidates, exhaustive}, n_threads);
+                                {k, nprobe, ncandidates, exhaustive}, n_threads, &st);
+  }
+  if (!stats.is_none()) {
+    py::dict d = py::reinterpret_borrow<py::dict>(stats);
+    d["check_s"] = st.check_s;
+    d["probe_s"] = st.probe_s;
+    d["gather_s"] = st.gather_s;
+    d["approx_s"] = st.approx_s;
+    d["exact_s"] = st.exact_s;
+    d["decode_s"] = st.decode_s;
+    d["probed"] = st.probed;
+    d["gathered"] = st.gathered;
+    d["pruned"] = st.pruned;
+    d["scored"] = st.scored;
   }
   py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(top.ids.size()));
   py::array_t<float> scores(static_cast<py::ssize_t>(top.scores.size()));
@@ -560,6 +594,10 @@ PYBIND11_MODULE(_core, m) {
   m.def("plaid_decompress", &plaid_decompress, py::arg("codes"), py::arg("residuals"), py::arg("centroids"),
         py::arg("weights"), py::arg("nbits"), py::arg("normalize"), py::kw_only(), py::arg("threads") = py::none(),
         "centroids[codes] + weights[bucket] per dimension, L2-normalized per row when normalize: float32 (n, dim).");
+  m.def("plaid_decompress_int8", &plaid_decompress_int8, py::arg("codes"), py::arg("residuals"), py::arg("centroids"),
+        py::arg("weights"), py::arg("nbits"), py::arg("normalize"), py::kw_only(), py::arg("threads") = py::none(),
+        "What staged search scores: each row x = centroids[codes] + weights[bucket] as int8 (int8 (n, dim), float32 "
+        "scales (n,)), quantized as quantize_int8 does, the scale divided by |x| when normalize.");
   m.def("plaid_doc_codes", &plaid_doc_codes, py::arg("codes"), py::arg("doc_offsets"), py::arg("n_centroids"),
         "Per-document stored codes: (int64 token order, uint8 blobs, int64 blob offsets). Store token order[t] as "
         "token t: each document's tokens sorted by code (stable), its codes as run starts plus distinct codes.");
@@ -572,12 +610,12 @@ PYBIND11_MODULE(_core, m) {
         "Elias-Fano lists of ascending document ids, back to back).");
   m.def("plaid_ivf_bytes", &plaid_ivf_bytes, py::arg("ivf_offsets"), py::arg("n_docs"),
         "Size in bytes of the inverted file whose list lengths ivf_offsets gives, for a segment of n_docs documents.");
-  m.def(
-      "plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
-      py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"), py::kw_only(),
-      py::arg("exhaustive") = false, py::arg("threads") = py::none(),
-      "PLAID search over compressed segments (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, "
-      "allowed, exact_tokens, first_pos): (int64 positions, float32 scores), best first, ties to the lower position.");
+  m.def("plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
+        py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"),
+        py::kw_only(), py::arg("exhaustive") = false, py::arg("threads") = py::none(), py::arg("stats") = py::none(),
+        "PLAID search over compressed segments (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, "
+        "allowed, exact_tokens, exact_scales, first_pos): (int64 positions, float32 scores), best first, ties to the "
+        "lower position. A dict passed as stats receives each stage's seconds and document counts.");
 
   m.def(
       "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },

@@ -183,6 +183,20 @@ void set_active_isa(Isa isa) {
 
 kernels::ScoreFn active_kernel() { return kernel_for(active_isa()); }
 
+kernels::QuantizeFn active_quantizer() {
+  switch (active_isa()) {
+#if defined(COLMAX_X86)
+    case Isa::avx2:
+    case Isa::avxvnni: return kernels::quantize_avx2;
+    case Isa::avx512:
+    case Isa::avx512vnni:
+    case Isa::avx512bf16:
+    case Isa::amx: return kernels::quantize_avx512;
+#endif
+    default: return kernels::quantize_scalar;
+  }
+}
+
 const kernels::PlaidKernels& active_plaid_kernels() {
   switch (active_isa()) {
 #if defined(COLMAX_X86)

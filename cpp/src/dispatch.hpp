@@ -6,6 +6,7 @@
 
 namespace colmax {
 kernels::ScoreFn active_kernel();
+kernels::QuantizeFn active_quantizer();
 // avxvnni uses the AVX2 plaid kernels, avx512vnni, avx512bf16 and amx the AVX-512 ones: the
 // compressed index works in float32.
 const kernels::PlaidKernels& active_plaid_kernels();

@@ -26,8 +26,16 @@ struct Batch {
 
 using ScoreFn = void (*)(const Batch&);
 
+// Rows [0, n) of x (n x dim) quantized as colmax::quantize_row does with `levels`, bit for bit:
+// values into out (n x dim), scales into scales (n).
+using QuantizeFn = void (*)(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out,
+                            float* scales);
+
 void score_scalar(const Batch& batch);
+void quantize_scalar(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales);
 #if defined(COLMAX_X86)
+void quantize_avx2(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales);
+void quantize_avx512(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales);
 void score_avx2(const Batch& batch);
 void score_avxvnni(const Batch& batch);
 void score_avx512(const Batch& batch);

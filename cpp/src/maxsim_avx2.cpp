@@ -1,6 +1,6 @@
 // AVX2 + FMA MaxSim: 8 query tokens per register, 6 document tokens per tile (12 accumulators
-// of the 16 ymm registers); int8 documents through vpmaddubsw + vpmaddwd; and the compressed
-// index's decoder. The only file built with AVX2 flags.
+// of the 16 ymm registers); int8 documents through vpmaddubsw + vpmaddwd; the int8 quantizer and
+// the compressed index's kernels. The only file built with AVX2 flags.
 #include <cmath>
 #include <cstring>
 
@@ -31,6 +31,51 @@ struct F32 {
   static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
   static reg set1(float v) { return _mm256_set1_ps(v); }
   static reg select_gt(reg a, reg b, reg x, reg y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
+  static reg loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, reg v) { _mm256_storeu_ps(p, v); }
+  static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
+  static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
+  static float sum(reg v) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+  }
+  static void quantize(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
+    quantize_avx2(x, n, dim, levels, out, scales);
+  }
+
+  // Eight dimensions per step. For NBITS <= 4 their NBITS bytes are broadcast as one 32-bit word,
+  // each lane shifts its bucket index down, and vpermps looks the weight up in registers (16
+  // buckets: two tables and a blend on the index's bit 3); 8-bit buckets are gathered.
+  template <int NBITS>
+  struct Buckets {
+    const float* weights;
+    __m256 low, high;
+    __m256i shifts = _mm256_setr_epi32(0, NBITS, 2 * NBITS, 3 * NBITS, 4 * NBITS, 5 * NBITS, 6 * NBITS, 7 * NBITS);
+    __m256i mask = _mm256_set1_epi32((1 << NBITS) - 1);
+
+    explicit Buckets(const float* w) : weights(w) {
+      float padded[16] = {};
+      for (int b = 0; b < std::min(1 << NBITS, 16); ++b) padded[b] = w[b];
+      low = _mm256_loadu_ps(padded);
+      high = _mm256_loadu_ps(padded + 8);
+    }
+    reg operator()(const std::uint8_t* packed) const {
+      if constexpr (NBITS == 8) {
+        const __m256i index = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed)));
+        return _mm256_i32gather_ps(weights, index, 4);
+      } else {
+        std::uint32_t word = 0;
+        std::memcpy(&word, packed, NBITS);
+        const __m256i index =
+            _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), mask);
+        const __m256 w = _mm256_permutevar8x32_ps(low, index);
+        if constexpr (NBITS < 4) return w;
+        return _mm256_blendv_ps(w, _mm256_permutevar8x32_ps(high, index),
+                                _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)));
+      }
+    }
+  };
 
   static void widen_f16(const std::uint16_t* in, float* out, std::int64_t n) {
     std::int64_t i = 0;
@@ -65,73 +110,48 @@ struct I8 : I8Ymm {
 #include "maxsim_tiles.inl"
 #include "plaid_tiles.inl"
 
-// Eight dimensions per step. For NBITS <= 4 their NBITS bytes are broadcast as one 32-bit word,
-// each lane shifts its bucket index down, and vpermps looks the weight up in registers (16
-// buckets: two tables and a blend on the index's bit 3); 8-bit buckets are gathered.
-template <int NBITS>
-void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                 float* out) {
-  constexpr int per_byte = 8 / NBITS;
-  constexpr std::uint32_t mask = (1u << NBITS) - 1;
-  const std::int64_t dim = spec.dim, bytes = dim * NBITS / 8, full = dim / 8 * 8;
-  float padded[16] = {};
-  for (int b = 0; b < std::min(1 << NBITS, 16); ++b) padded[b] = spec.weights[b];
-  const __m256 low = _mm256_loadu_ps(padded), high = _mm256_loadu_ps(padded + 8);
-  const __m256i shifts = _mm256_setr_epi32(0, NBITS, 2 * NBITS, 3 * NBITS, 4 * NBITS, 5 * NBITS, 6 * NBITS, 7 * NBITS);
-  const __m256i bucket_mask = _mm256_set1_epi32(static_cast<int>(mask));
-  for (std::int64_t r = 0; r < n; ++r) {
-    const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
-    const std::uint8_t* in = residuals + r * bytes;
-    float* o = out + r * dim;
-    __m256 squares = _mm256_setzero_ps();
-    for (std::int64_t j = 0; j < full; j += 8) {
-      const std::uint8_t* packed = in + j / 8 * NBITS;
-      __m256 w;
-      if constexpr (NBITS == 8) {
-        const __m256i index = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(packed)));
-        w = _mm256_i32gather_ps(spec.weights, index, 4);
-      } else {
-        std::uint32_t word = 0;
-        std::memcpy(&word, packed, NBITS);
-        const __m256i index =
-            _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), shifts), bucket_mask);
-        w = _mm256_permutevar8x32_ps(low, index);
-        if constexpr (NBITS == 4)
-          w = _mm256_blendv_ps(w, _mm256_permutevar8x32_ps(high, index),
-                               _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)));
-      }
-      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(c + j), w);
-      _mm256_storeu_ps(o + j, v);
-      squares = _mm256_fmadd_ps(v, v, squares);
-    }
-    float tail = 0.0f;
-    for (std::int64_t j = full; j < dim; ++j) {
-      o[j] = c[j] + spec.weights[(in[j / per_byte] >> (j % per_byte * NBITS)) & mask];
-      tail += o[j] * o[j];
-    }
-    if (!spec.normalize) continue;
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, squares);
-    const float total =
-        ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])) + tail;
-    if (total > 0.0f) {
-      const float scale = 1.0f / std::sqrt(total);
-      const __m256 inv = _mm256_set1_ps(scale);
-      for (std::int64_t j = 0; j < full; j += 8) _mm256_storeu_ps(o + j, _mm256_mul_ps(_mm256_loadu_ps(o + j), inv));
-      for (std::int64_t j = full; j < dim; ++j) o[j] *= scale;
-    }
-  }
-}
-
 }  // namespace avx2
 
-void decode_avx2(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                 float* out) {
-  switch (spec.nbits) {
-    case 1: avx2::decode_rows<1>(spec, codes, residuals, n, out); break;
-    case 2: avx2::decode_rows<2>(spec, codes, residuals, n, out); break;
-    case 4: avx2::decode_rows<4>(spec, codes, residuals, n, out); break;
-    default: avx2::decode_rows<8>(spec, codes, residuals, n, out); break;
+// quantize_row with 8 values per step: vcvtps2dq (and cvtss2si for the tail) round half to even
+// under the default rounding mode, as the scalar code does.
+void quantize_avx2(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
+  const __m256i lo = _mm256_set1_epi32(-levels), hi = _mm256_set1_epi32(levels);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const std::int64_t full = dim / 32 * 32;
+  for (std::int64_t r = 0; r < n; ++r) {
+    const float* row = x + r * dim;
+    std::int8_t* o = out + r * dim;
+    __m256 m = _mm256_setzero_ps();
+    std::int64_t j = 0;
+    for (; j + 8 <= dim; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, m);
+    float top = 0.0f;
+    for (float v : lanes) top = std::max(top, v);
+    for (; j < dim; ++j) top = std::max(top, std::fabs(row[j]));
+    if (top == 0.0f) {
+      std::fill(o, o + dim, std::int8_t(0));
+      scales[r] = 0.0f;
+      continue;
+    }
+    const float level = static_cast<float>(levels), inv_scalar = level / top;
+    const __m256 inv = _mm256_set1_ps(inv_scalar);
+    auto quantize = [&](const float* p) {
+      return _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p), inv)), lo), hi);
+    };
+    for (j = 0; j < full; j += 32) {
+      // packs saturate within 128-bit halves; the permutation puts the 32 bytes back in order
+      const __m256i ab = _mm256_packs_epi32(quantize(row + j), quantize(row + j + 8));
+      const __m256i cd = _mm256_packs_epi32(quantize(row + j + 16), quantize(row + j + 24));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + j),
+                          _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order));
+    }
+    for (; j < dim; ++j) {
+      const int q = _mm_cvtss_si32(_mm_set_ss(row[j] * inv_scalar));
+      o[j] = static_cast<std::int8_t>(std::clamp(q, -levels, levels));
+    }
+    scales[r] = top / level;
   }
 }
 

@@ -34,8 +34,8 @@ std::vector<float> byte_table(const float* weights) {
 
 }  // namespace
 
-detail::Decoder::Decoder(const Codebook& cb) : cb_(cb), decode_(active_plaid_kernels().decode) {
-  if (decode_ != kernels::plaid_scalar.decode) return;  // the SIMD decoder needs no table
+detail::Decoder::Decoder(const Codebook& cb) : cb_(cb), kernels_(active_plaid_kernels()) {
+  if (&kernels_ != &kernels::plaid_scalar) return;  // the SIMD decoders need no table
   switch (cb.nbits) {
     case 1: lut_ = byte_table<1>(cb.weights); break;
     case 2: lut_ = byte_table<2>(cb.weights); break;
@@ -107,6 +107,21 @@ void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8
   parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
     const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
     decode(codes + begin, residuals + begin * (cb.dim * cb.nbits / 8), end - begin, out + begin * cb.dim, begin);
+  });
+}
+
+void decompress_int8(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                     std::int8_t* values, float* scales, int threads) {
+  validate(cb);
+  if (cb.weights == nullptr) fail("decompress needs the codebook's weights");
+  if (n < 0) fail("negative row count");
+  if (n > 0 && (codes == nullptr || residuals == nullptr || values == nullptr || scales == nullptr))
+    fail("null data pointer");
+  const Decoder decode(cb);
+  parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
+    const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
+    decode.int8(codes + begin, residuals + begin * (cb.dim * cb.nbits / 8), end - begin, values + begin * cb.dim,
+                scales + begin, begin);
   });
 }
 

@@ -59,14 +59,26 @@ class Decoder {
   // Decodes n rows into out, after checking their codes (row numbers in errors count from first_row).
   void operator()(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n, float* out,
                   std::int64_t first_row = 0) const {
-    for (std::int64_t r = 0; r < n; ++r) require_code(codes[r], cb_.n_centroids, first_row + r);
-    const kernels::DecodeSpec spec{cb_.centroids, cb_.dim, cb_.nbits, cb_.weights, cb_.normalize, lut_.data()};
-    decode_(spec, codes, residuals, n, out);
+    check(codes, n, first_row);
+    kernels_.decode(spec(), codes, residuals, n, out);
+  }
+  // The same rows as int8 values and scales (PlaidKernels::decode_int8).
+  void int8(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n, std::int8_t* values,
+            float* scales, std::int64_t first_row = 0) const {
+    check(codes, n, first_row);
+    kernels_.decode_int8(spec(), codes, residuals, n, values, scales);
   }
 
  private:
+  void check(const std::uint16_t* codes, std::int64_t n, std::int64_t first_row) const {
+    for (std::int64_t r = 0; r < n; ++r) require_code(codes[r], cb_.n_centroids, first_row + r);
+  }
+  kernels::DecodeSpec spec() const {
+    return {cb_.centroids, cb_.dim, cb_.nbits, cb_.weights, cb_.normalize, lut_.data()};
+  }
+
   const Codebook& cb_;
-  decltype(kernels::PlaidKernels::decode) decode_;
+  const kernels::PlaidKernels& kernels_;
   std::vector<float> lut_;
 };
 

@@ -36,14 +36,15 @@ struct PlaidKernels {
   // unit length when spec.normalize (a zero row stays zero).
   void (*decode)(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
                  float* out);
+  // The same rows before scaling, v, as quantize_row(v, kDocLevels) writes them: values (n x dim)
+  // and scales (n), each scale times 1 / |v| when spec.normalize (a zero row: scale 0). Values do
+  // not depend on the instruction set; scales differ by the rounding of |v|'s sum of squares.
+  void (*decode_int8)(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                      std::int8_t* values, float* scales);
 };
 
 extern const PlaidKernels plaid_scalar;
 #if defined(COLMAX_X86)
-// The AVX-512 kernels decode with this one too: their machines run AVX2, and one SIMD decoder is
-// written and tested once.
-void decode_avx2(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                 float* out);
 extern const PlaidKernels plaid_avx2;
 extern const PlaidKernels plaid_avx512;
 #endif

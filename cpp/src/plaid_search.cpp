@@ -1,6 +1,7 @@
 // The staged search over compressed segments: (a) centroid scores and probing, (b) candidates
 // from the inverted lists, (c) approximate scores, (d) exact scores, each cut over all segments.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,6 +19,7 @@
 
 #include "aligned.hpp"
 #include "colmax/elias_fano.hpp"
+#include "colmax/quantize.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 #include "plaid_common.hpp"
@@ -274,9 +276,16 @@ void keep_best(const Segment* segments, std::vector<std::vector<std::int64_t>>& 
   for (auto& v : ids) std::sort(v.begin(), v.end());
 }
 
-// Stage (d): exact MaxSim of each listed document, on its decompressed or exact token vectors.
+// Seconds since `start`, on the steady clock.
+double since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Stage (d): exact MaxSim of each listed document, on its exact token vectors when the segment
+// has them, else decompressed: as int8 (decompress_int8) scored by the int8 kernels when `int8`,
+// else as float32. decode_seconds accumulates the time spent decompressing, over all threads.
 std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, const Decoder& decode, const Segment& s,
-                                const std::vector<std::int64_t>& ids, int threads) {
+                                const std::vector<std::int64_t>& ids, bool int8, int threads, double& decode_seconds) {
   const std::int64_t n = static_cast<std::int64_t>(ids.size());
   std::vector<float> out(ids.size());
   const kernels::ScoreFn kernel = active_kernel();
@@ -290,11 +299,13 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
   }
   // One scratch per worker, grown to the largest chunk it decodes.
   struct Scratch {
-    std::vector<float> rows;
+    std::vector<float> rows, scales;
+    std::vector<std::int8_t> values;
     std::vector<std::uint16_t> codes;
     std::vector<std::uint32_t> distinct;
   };
   std::vector<Scratch> scratch(static_cast<std::size_t>(worker_count(n_chunks, threads)));
+  std::vector<double> decode_time(scratch.size(), 0.0);
   const DocCodeReader reader(s.codes, s.offsets, s.n_docs, cb.n_centroids);
   const std::int64_t row_bytes = cb.dim * cb.nbits / 8;
   parallel_for_chunks_on_workers(n_chunks, threads, [&](int worker, std::int64_t c) {
@@ -302,28 +313,48 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
     std::vector<std::int64_t> offsets(static_cast<std::size_t>(count + 1), 0);
     for (std::int64_t b = 0; b < count; ++b) offsets[b + 1] = offsets[b] + reader.n_tokens(ids[begin + b]);
     Scratch& sc = scratch[worker];
-    if (sc.codes.size() < static_cast<std::size_t>(offsets[count])) {
-      sc.rows.resize(static_cast<std::size_t>(offsets[count] * cb.dim));
-      sc.codes.resize(static_cast<std::size_t>(offsets[count]));
-      sc.distinct.resize(static_cast<std::size_t>(offsets[count]));
+    const std::size_t tokens = static_cast<std::size_t>(offsets[count]), values = tokens * cb.dim;
+    if (sc.codes.size() < tokens) {
+      sc.codes.resize(tokens);
+      sc.distinct.resize(tokens);
+      (int8 ? sc.scales : sc.rows).resize(int8 ? tokens : values);
+      if (int8) sc.values.resize(values);
     }
+    const auto started = std::chrono::steady_clock::now();
     for (std::int64_t b = 0; b < count; ++b)
       reader.tokens(ids[begin + b], sc.codes.data() + offsets[b], sc.distinct.data());
     for (std::int64_t b = 0; b < count; ++b) {
-      const std::int64_t token = s.offsets[ids[begin + b]];
-      decode(sc.codes.data() + offsets[b], s.residuals + token * row_bytes, offsets[b + 1] - offsets[b],
-             sc.rows.data() + offsets[b] * cb.dim, token);
+      const std::int64_t token = s.offsets[ids[begin + b]], rows = offsets[b + 1] - offsets[b];
+      const std::uint16_t* codes = sc.codes.data() + offsets[b];
+      const std::uint8_t* residuals = s.residuals + token * row_bytes;
+      if (int8)
+        decode.int8(codes, residuals, rows, sc.values.data() + offsets[b] * cb.dim, sc.scales.data() + offsets[b],
+                    token);
+      else
+        decode(codes, residuals, rows, sc.rows.data() + offsets[b] * cb.dim, token);
     }
-    const DocMatrix docs{sc.rows.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
+    decode_time[worker] += since(started);
+    const DocMatrix docs =
+        int8 ? DocMatrix{sc.values.data(), DType::i8, offsets[count], cb.dim, offsets.data(), count, sc.scales.data()}
+             : DocMatrix{sc.rows.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
     kernel({&query, 1, &docs, nullptr, 0, count, out.data() + begin, n});
   });
+  for (double t : decode_time) decode_seconds += t;
   return out;
 }
 
 }  // namespace
 
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
-            const SearchParams& p, int threads) {
+            const SearchParams& p, int threads, SearchStats* stats) {
+  SearchStats local;
+  SearchStats& st = stats != nullptr ? *stats : local;
+  auto clock = std::chrono::steady_clock::now();
+  const auto lap = [&](double& seconds) {
+    const auto now = std::chrono::steady_clock::now();
+    seconds += std::chrono::duration<double>(now - clock).count();
+    clock = now;
+  };
   validate(cb);
   if (cb.weights == nullptr) fail("search needs the codebook's weights");
   validate_query(query, cb.dim);
@@ -335,6 +366,7 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   threads = resolve_threads(threads);
   const kernels::PlaidKernels& kern = active_plaid_kernels();
   const Decoder decode(cb);
+  lap(st.check_s);
 
   // Stage (a), once for all segments: S transposed, n_centroids x nq_pad, padding lanes zero.
   const std::int64_t nq = query.n_tokens, nq_pad = ceil_div(nq, 16) * 16;
@@ -347,7 +379,9 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
       kern.centroid_scores(query, cb.centroids + begin * cb.dim, count, nq_pad, table.data() + begin * nq_pad);
     });
     probed = probe(table.data(), nq, nq_pad, cb.n_centroids, std::min(p.nprobe, cb.n_centroids));
+    st.probed = static_cast<std::int64_t>(probed.size());
   }
+  lap(st.probe_s);
 
   // Stages (b) and (c), each cutting the candidates over all segments to a budget, so the cost
   // of the later stages does not grow with the number of segments: (b) ranks by the probed
@@ -369,6 +403,7 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
                         maxima[worker], lists[worker], ids[i], pruned[i], where);
     });
     for (const auto& v : ids) total += static_cast<std::int64_t>(v.size());
+    st.gathered = total;
     const std::int64_t first_cut = kPrunedPerCandidate * keep;
     if (total > first_cut) {
       keep_best(segments, ids, pruned, first_cut);
@@ -385,19 +420,23 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
       }
     }
   }
+  st.pruned = total;
+  lap(st.gather_s);
   if (!p.exhaustive && total > keep) {
     std::vector<std::vector<float>> approx(static_cast<std::size_t>(n_segments));
     for (std::int64_t i = 0; i < n_segments; ++i)
       approx[i] = approx_scores(segments[i], ids[i], table.data(), nq, nq_pad, cb.n_centroids, kern, threads);
     keep_best(segments, ids, approx, keep);
   }
+  lap(st.approx_s);
 
   // Stage (d), its reads hinted for every segment first.
   for (std::int64_t i = 0; i < n_segments; ++i) will_need_vectors(cb, segments[i], ids[i]);
   std::vector<float> scores;
   std::vector<std::int64_t> positions;
   for (std::int64_t i = 0; i < n_segments; ++i) {
-    const std::vector<float> exact = exact_scores(query, cb, decode, segments[i], ids[i], threads);
+    const std::vector<float> exact =
+        exact_scores(query, cb, decode, segments[i], ids[i], !p.exhaustive, threads, st.decode_s);
     for (std::size_t b = 0; b < ids[i].size(); ++b) {
       scores.push_back(exact[b]);
       positions.push_back(segments[i].first_pos + ids[i][b]);
@@ -415,6 +454,8 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
     top.ids.push_back(positions[order[r]]);
     top.scores.push_back(scores[order[r]]);
   }
+  st.scored = n;
+  lap(st.exact_s);
   return top;
 }
 

@@ -2,7 +2,10 @@
 //
 // Included by maxsim_<isa>.cpp inside namespace colmax::kernels::<isa>, after maxsim_tiles.inl.
 // Beyond that file's policy members, P provides set1(float) and select_gt(a, b, x, y), the
-// lane-wise (a > b ? x : y).
+// lane-wise (a > b ? x : y); for the decoder loadu / storeu(float*), add, mul, sum(reg) (a
+// horizontal sum), quantize(x, n, dim, levels, values, scales) (the ISA's quantize kernel) and
+// Buckets<NBITS>: constructed from the codebook's weights, its operator()(packed) returns the
+// weights of `lanes` consecutive dimensions whose buckets start at byte `packed`.
 //
 // assign and centroid_scores reuse the MaxSim register tiles with the roles fixed: the rows to
 // score lie across SIMD lanes (prepare_query transposes them) and centroids are the broadcast
@@ -155,7 +158,84 @@ void approx_scores(const float* s, std::int64_t nq, std::int64_t nq_pad, const s
   }
 }
 
+// Rows [0, n) decoded before scaling into rows + r * stride; finish(r, row, sum of squares) then
+// scales or quantizes each. `lanes` dimensions per step, the last dim % lanes one at a time.
+template <class P, int NBITS, class Finish>
+void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                 float* rows, std::int64_t stride, Finish&& finish) {
+  constexpr int L = P::lanes, per_byte = 8 / NBITS;
+  constexpr unsigned mask = (1u << NBITS) - 1;
+  const std::int64_t dim = spec.dim, bytes = dim * NBITS / 8, full = dim / L * L;
+  const typename P::template Buckets<NBITS> buckets(spec.weights);
+  for (std::int64_t r = 0; r < n; ++r) {
+    const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
+    const std::uint8_t* in = residuals + r * bytes;
+    float* o = rows + r * stride;
+    typename P::reg squares = P::set1(0.0f);
+    for (std::int64_t j = 0; j < full; j += L) {
+      const typename P::reg v = P::add(P::loadu(c + j), buckets(in + j / per_byte));
+      P::storeu(o + j, v);
+      squares = P::madd(squares, v, v);
+    }
+    float total = P::sum(squares);
+    for (std::int64_t j = full; j < dim; ++j) {
+      o[j] = c[j] + spec.weights[(in[j / per_byte] >> (j % per_byte * NBITS)) & mask];
+      total += o[j] * o[j];
+    }
+    finish(r, o, total);
+  }
+}
+
+template <class P, int NBITS>
+void decode_float(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                  float* out) {
+  constexpr int L = P::lanes;
+  const std::int64_t dim = spec.dim, full = dim / L * L;
+  decode_rows<P, NBITS>(spec, codes, residuals, n, out, dim, [&](std::int64_t, float* o, float total) {
+    if (!spec.normalize || total <= 0.0f) return;
+    const float scale = 1.0f / std::sqrt(total);
+    const typename P::reg inv = P::set1(scale);
+    for (std::int64_t j = 0; j < full; j += L) P::storeu(o + j, P::mul(P::loadu(o + j), inv));
+    for (std::int64_t j = full; j < dim; ++j) o[j] *= scale;
+  });
+}
+
+// Each row decoded into a row buffer that stays in L1, then quantized from it.
+template <class P, int NBITS>
+void decode_quantized(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                      std::int8_t* values, float* scales) {
+  const std::int64_t dim = spec.dim;
+  AlignedBuffer<float> row;
+  row.assign_zero(static_cast<std::size_t>(dim));
+  decode_rows<P, NBITS>(spec, codes, residuals, n, row.data(), 0, [&](std::int64_t r, float* o, float total) {
+    P::quantize(o, 1, dim, kDocLevels, values + r * dim, scales + r);
+    if (spec.normalize && total > 0.0f) scales[r] *= 1.0f / std::sqrt(total);
+  });
+}
+
+template <class P>
+void decode(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+            float* out) {
+  switch (spec.nbits) {
+    case 1: decode_float<P, 1>(spec, codes, residuals, n, out); break;
+    case 2: decode_float<P, 2>(spec, codes, residuals, n, out); break;
+    case 4: decode_float<P, 4>(spec, codes, residuals, n, out); break;
+    default: decode_float<P, 8>(spec, codes, residuals, n, out); break;
+  }
+}
+
+template <class P>
+void decode_int8(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                 std::int8_t* values, float* scales) {
+  switch (spec.nbits) {
+    case 1: decode_quantized<P, 1>(spec, codes, residuals, n, values, scales); break;
+    case 2: decode_quantized<P, 2>(spec, codes, residuals, n, values, scales); break;
+    case 4: decode_quantized<P, 4>(spec, codes, residuals, n, values, scales); break;
+    default: decode_quantized<P, 8>(spec, codes, residuals, n, values, scales); break;
+  }
+}
+
 template <class P>
 constexpr PlaidKernels plaid_kernels() {
-  return {assign_rows<P>, centroid_scores<P>, approx_scores<P>, decode_avx2};
+  return {assign_rows<P>, centroid_scores<P>, approx_scores<P>, decode<P>, decode_int8<P>};
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 
 #include "colmax/maxsim.hpp"
+#include "dispatch.hpp"
+#include "kernels.hpp"
 #include "parallel.hpp"
 
 namespace colmax {
@@ -40,11 +42,18 @@ float quantize_row(const float* x, std::int64_t dim, int levels, std::int8_t* ou
 
 void quantize_int8(const float* x, std::int64_t n, std::int64_t dim, std::int8_t* out, float* scales, int threads) {
   const std::int64_t chunks = (n + kQuantizeChunkRows - 1) / kQuantizeChunkRows;
+  const kernels::QuantizeFn quantize = active_quantizer();
   parallel_for_chunks(chunks, threads <= 0 ? default_threads() : threads, [&](std::int64_t c) {
-    const std::int64_t end = std::min(n, (c + 1) * kQuantizeChunkRows);
-    for (std::int64_t r = c * kQuantizeChunkRows; r < end; ++r)
-      scales[r] = quantize_row(x + r * dim, dim, kDocLevels, out + r * dim);
+    const std::int64_t begin = c * kQuantizeChunkRows, end = std::min(n, begin + kQuantizeChunkRows);
+    quantize(x + begin * dim, end - begin, dim, kDocLevels, out + begin * dim, scales + begin);
   });
 }
 
+namespace kernels {
+
+void quantize_scalar(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
+  for (std::int64_t r = 0; r < n; ++r) scales[r] = quantize_row(x + r * dim, dim, levels, out + r * dim);
+}
+
+}  // namespace kernels
 }  // namespace colmax

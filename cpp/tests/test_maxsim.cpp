@@ -253,6 +253,34 @@ TEST(MaxSim, RejectsBadInputWithInvalidArgument) {
   EXPECT_THROW(colmax::maxsim({nan_query.data(), 4, 8}, c.matrix(DType::f32), all, out.data()), std::invalid_argument);
 }
 
+TEST(Quantize, EveryIsaMatchesQuantizeRowBitForBit) {
+  // dims around the SIMD widths (tails), rows of very different scales, a zero row, exact ties
+  for (std::int64_t dim : {1, 7, 16, 33, 130, 384}) {
+    std::vector<float> x = make_query(9, dim, 5 + static_cast<std::uint32_t>(dim));
+    for (std::int64_t k = 0; k < dim; ++k) {
+      x[2 * dim + k] *= 1e-3f;
+      x[3 * dim + k] = 0.0f;
+      x[4 * dim + k] = static_cast<float>(k % 5) - 2.5f;  // 2.5 -> 127: halves at every step
+    }
+    x[4 * dim] = -2.5f;
+    std::vector<std::int8_t> want(x.size());
+    std::vector<float> want_scales(9);
+    for (std::int64_t r = 0; r < 9; ++r)
+      want_scales[r] = colmax::quantize_row(x.data() + r * dim, dim, colmax::kDocLevels, want.data() + r * dim);
+    const Isa before = colmax::active_isa();
+    for (Isa isa : colmax::supported_isas()) {
+      colmax::set_active_isa(isa);
+      std::vector<std::int8_t> got(x.size());
+      std::vector<float> scales(9);
+      colmax::quantize_int8(x.data(), 9, dim, got.data(), scales.data(), 2);
+      EXPECT_EQ(got, want) << colmax::isa_name(isa) << " dim " << dim;
+      EXPECT_EQ(scales, want_scales) << colmax::isa_name(isa) << " dim " << dim;
+    }
+    colmax::set_active_isa(before);
+    EXPECT_EQ(want_scales[3], 0.0f);
+  }
+}
+
 TEST(Convert, HalfWideningMatchesKnownValues) {
   EXPECT_EQ(colmax::f16_to_float(0x3C00), 1.0f);
   EXPECT_EQ(colmax::f16_to_float(0xC000), -2.0f);

@@ -18,6 +18,7 @@
 #include "colmax/isa.hpp"
 #include "colmax/maxsim.hpp"
 #include "colmax/plaid.hpp"
+#include "colmax/quantize.hpp"
 
 namespace {
 
@@ -285,6 +286,48 @@ TEST_P(Codec, NormalizeGivesUnitRowsAndKeepsZeroRows) {
     for (int j = 0; j < 16; ++j) norm += double(out[r * 16 + j]) * out[r * 16 + j];
     EXPECT_NEAR(norm, 1.0, 1e-5);
   }
+  std::vector<std::int8_t> values(3 * 16, 1);
+  std::vector<float> scales(3, 1.0f);
+  plaid::decompress_int8(cb, codes.data(), packed.data(), 3, values.data(), scales.data());
+  EXPECT_EQ(scales[0], 0.0f);
+  for (int j = 0; j < 16; ++j) EXPECT_EQ(values[j], 0);
+}
+
+TEST_P(Codec, Int8DecodingQuantizesTheRowBeforeNormalizing) {
+  // Values: quantize_row of the unnormalized decoded row, the same bits on every ISA; scales:
+  // its scale over the row's norm (the norm's rounding may differ between ISAs).
+  for (auto [nbits, dim] : std::vector<std::pair<int, std::int64_t>>{
+           {1, 40}, {2, 40}, {4, 40}, {8, 40}, {1, 48}, {2, 44}, {4, 42}, {8, 41}, {4, 384}}) {
+    const std::int64_t n = 50;
+    TestCodebook t(5, dim, nbits, true);
+    std::fill(t.centroids.begin(), t.centroids.begin() + dim, 0.0f);
+    std::vector<std::uint16_t> codes(n);
+    for (std::int64_t r = 0; r < n; ++r) codes[r] = static_cast<std::uint16_t>(r % 5);
+    std::vector<std::uint8_t> packed(n * plaid::packed_bytes(dim, nbits));
+    for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint8_t>(i * 37 + 11);
+    std::vector<float> raw(n * dim), unit(n * dim);
+    plaid::Codebook unnormalized = t.cb;
+    unnormalized.normalize = false;
+    {
+      const IsaScope scalar(Isa::scalar);
+      plaid::decompress(unnormalized, codes.data(), packed.data(), n, raw.data(), 1);
+    }
+    const IsaScope scope(GetParam());
+    plaid::decompress(t.cb, codes.data(), packed.data(), n, unit.data(), 1);
+    std::vector<std::int8_t> values(n * dim), want(n * dim);
+    std::vector<float> scales(n);
+    plaid::decompress_int8(t.cb, codes.data(), packed.data(), n, values.data(), scales.data(), 2);
+    for (std::int64_t r = 0; r < n; ++r) {
+      const float scale = colmax::quantize_row(&raw[r * dim], dim, colmax::kDocLevels, &want[r * dim]);
+      double norm = 0;
+      for (std::int64_t j = 0; j < dim; ++j) norm += double(raw[r * dim + j]) * raw[r * dim + j];
+      EXPECT_NEAR(scales[r], norm > 0 ? scale / std::sqrt(norm) : 0.0, 1e-6 * scale)
+          << "nbits " << nbits << " row " << r;
+      for (std::int64_t j = 0; j < dim; ++j)  // the dequantized row is the normalized one
+        EXPECT_NEAR(values[r * dim + j] * scales[r], unit[r * dim + j], 0.51f * scales[r] + 1e-6f);
+    }
+    EXPECT_EQ(values, want) << "nbits " << nbits << " dim " << dim;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Plaid, Codec, ::testing::ValuesIn(all_supported()),
@@ -411,12 +454,14 @@ TEST(PlaidIvf, MatchesNaiveMap) {
 }
 
 // A compressed corpus: vectors near their centroids, codes from assign, residuals, the ivf and
-// the decompressed vectors that exhaustive search must score.
+// the decompressed vectors that exhaustive search must score (float32), and staged search too
+// (quantized to int8). Built under the ISA being tested: the decoder is that ISA's.
 struct Corpus {
   static constexpr std::int64_t dim = 32, k = 16;
   TestCodebook book{k, dim, 2, true, 21};
   std::vector<std::int64_t> offsets{0};
-  std::vector<float> x, decoded;
+  std::vector<float> x, decoded, scales8;
+  std::vector<std::int8_t> decoded8;
   std::vector<std::uint16_t> codes;  // per token, in stored order
   std::vector<std::uint8_t> residuals;
   plaid::EncodedDocCodes doc_codes;
@@ -444,6 +489,9 @@ struct Corpus {
     plaid::compress(book.cb, x.data(), codes.data(), n, residuals.data());
     decoded.resize(n * dim);
     plaid::decompress(book.cb, codes.data(), residuals.data(), n, decoded.data());
+    decoded8.resize(n * dim);
+    scales8.resize(n);
+    plaid::decompress_int8(book.cb, codes.data(), residuals.data(), n, decoded8.data(), scales8.data());
     ivf = plaid::build_ivf(view(), offsets.data(), docs, k);
   }
 
@@ -465,6 +513,9 @@ struct Corpus {
   colmax::DocMatrix matrix(const std::vector<float>& v) const {
     return {v.data(), colmax::DType::f32, offsets.back(), dim, offsets.data(), n_docs};
   }
+  colmax::DocMatrix matrix8() const {  // what staged search scores
+    return {decoded8.data(), colmax::DType::i8, offsets.back(), dim, offsets.data(), n_docs, scales8.data()};
+  }
 };
 
 plaid::SearchParams params(std::int64_t k, std::int64_t nprobe, std::int64_t ncandidates, bool exhaustive = false) {
@@ -485,9 +536,10 @@ TEST_P(Search, ExhaustiveIsBruteForceAndFullProbingIsExhaustive) {
   const colmax::QueryMatrix query{q.data(), 5, Corpus::dim};
   const plaid::Segment seg = c.segment();
   const colmax::TopK brute = colmax::maxsim_topk(query, c.matrix(c.decoded), 12, colmax::DocSelection::everything(), 1);
+  const colmax::TopK brute8 = colmax::maxsim_topk(query, c.matrix8(), 12, colmax::DocSelection::everything(), 1);
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1, 1, true), 1), brute, "exhaustive");
-  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, Corpus::k, 60), 1), brute, "full probe");
-  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1000, 1000), 2), brute, "clipped nprobe");
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, Corpus::k, 60), 1), brute8, "full probe");
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1000, 1000), 2), brute8, "clipped nprobe");
 
   // With `exact` the final scores come from the uncompressed vectors.
   const colmax::DocMatrix exact = c.matrix(c.x);
@@ -506,8 +558,9 @@ TEST_P(Search, AllowedSubsetsAndSegmentsMerge) {
   for (std::int64_t d = 0; d < 60; d += 2) even.push_back(d);
   plaid::Segment seg = c.segment();
   seg.allowed = colmax::DocSelection::subset(even.data(), static_cast<std::int64_t>(even.size()));
-  const colmax::TopK brute = colmax::maxsim_topk(query, c.matrix(c.decoded), 60, seg.allowed, 1);
   for (bool exhaustive : {true, false}) {
+    const colmax::TopK brute =
+        colmax::maxsim_topk(query, exhaustive ? c.matrix(c.decoded) : c.matrix8(), 60, seg.allowed, 1);
     const colmax::TopK got = plaid::search(query, c.book.cb, &seg, 1, params(60, Corpus::k, 60, exhaustive), 2);
     expect_same(got, brute, exhaustive ? "allowed, exhaustive" : "allowed, staged");
   }
@@ -518,13 +571,21 @@ TEST_P(Search, AllowedSubsetsAndSegmentsMerge) {
   all_decoded.insert(all_decoded.end(), b.decoded.begin(), b.decoded.end());
   std::vector<std::int64_t> all_offsets(a.offsets);
   for (std::size_t i = 1; i < b.offsets.size(); ++i) all_offsets.push_back(a.offsets.back() + b.offsets[i]);
+  std::vector<std::int8_t> all8(a.decoded8);
+  all8.insert(all8.end(), b.decoded8.begin(), b.decoded8.end());
+  std::vector<float> all_scales(a.scales8);
+  all_scales.insert(all_scales.end(), b.scales8.begin(), b.scales8.end());
   const colmax::DocMatrix merged{all_decoded.data(), colmax::DType::f32, all_offsets.back(),
                                  Corpus::dim,        all_offsets.data(), 60};
+  const colmax::DocMatrix merged8{all8.data(), colmax::DType::i8, all_offsets.back(), Corpus::dim, all_offsets.data(),
+                                  60,          all_scales.data()};
   plaid::Segment segs[] = {a.segment(), b.segment()};
   segs[1].first_pos = 25;
-  const colmax::TopK want = colmax::maxsim_topk(query, merged, 9, colmax::DocSelection::everything(), 1);
-  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, 1, 1, true), 1), want, "segments, exhaustive");
-  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, Corpus::k, 100), 2), want, "segments, staged");
+  const auto all = colmax::DocSelection::everything();
+  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, 1, 1, true), 1),
+              colmax::maxsim_topk(query, merged, 9, all, 1), "segments, exhaustive");
+  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, Corpus::k, 100), 2),
+              colmax::maxsim_topk(query, merged8, 9, all, 1), "segments, staged");
 }
 
 TEST_P(Search, PruningKeepsTheBestApproximateScores) {
@@ -567,7 +628,7 @@ TEST_P(Search, PruningKeepsTheBestApproximateScores) {
   std::vector<std::int64_t> kept;
   for (std::int64_t r = 0; r < n_keep; ++r) kept.push_back(approx[r].second);
   const colmax::TopK want =
-      colmax::maxsim_topk(query, c.matrix(c.decoded), 3, colmax::DocSelection::subset(kept.data(), n_keep), 1);
+      colmax::maxsim_topk(query, c.matrix8(), 3, colmax::DocSelection::subset(kept.data(), n_keep), 1);
   const plaid::Segment seg = c.segment();
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(3, 2, n_keep), 1), want, "pruned");
   // ncandidates below k is raised to k.

@@ -78,6 +78,20 @@ def plaid_decompress(
 ) -> np.ndarray:
     """centroids[codes] + weights[bucket] per dimension, float32 (n, dim); rows L2-normalized if asked."""
 
+def plaid_decompress_int8(
+    codes: np.ndarray,
+    residuals: np.ndarray,
+    centroids: np.ndarray,
+    weights: np.ndarray,
+    nbits: int,
+    normalize: bool,
+    *,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What staged search scores: x = centroids[codes] + weights[bucket] per row as (int8 values
+    (n, dim), float32 scales (n,)), quantized as quantize_int8 does; with normalize each scale is
+    divided by |x| (a zero row: scale 0). The values are the same on every instruction set."""
+
 def plaid_doc_codes(
     codes: np.ndarray, doc_offsets: np.ndarray, n_centroids: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,6 +148,7 @@ def plaid_search(
     *,
     exhaustive: bool = False,
     threads: int | None = None,
+    stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PLAID search: (int64 positions, float32 scores), best first, ties to the lower position.
 
@@ -141,6 +156,9 @@ def plaid_search(
     candidates than ncandidates (raised to k), the best ncandidates by approximate centroid
     scores go on, and are scored by exact MaxSim on
     decompressed (or exact_tokens) vectors. exhaustive=True scores every allowed document.
+    A dict passed as ``stats`` receives the wall-clock seconds of each stage (check_s, probe_s,
+    gather_s, approx_s, exact_s; decode_s is exact_s's decompression summed over threads) and
+    the documents each kept (probed centroids, gathered, pruned, scored).
     """
 
 def compiled_isas() -> list[str]: ...

@@ -121,9 +121,13 @@ def test_staged_search_finds_the_exact_top10(path):
         want, scores = brute_force(q, decompressed, ids, 10)
         assert [h.id for h in exact] == want
         np.testing.assert_allclose([h.score for h in exact], scores, rtol=1e-5, atol=1e-5)
-        # probing every centroid and keeping every candidate is the exact search
+        # probing every centroid and keeping every candidate is the exact search, scored in int8
+        # (bit for bit against the int8 model in tests/test_plaid_core.py): within its error here
         full = index.search(q, k=10, nprobe=info["centroids"], ncandidates=300)
-        assert [h.id for h in full] == want
+        float_score = dict(zip(*brute_force(q, decompressed, ids, 300)))
+        assert len({h.id for h in full} & set(want)) >= 9
+        for h in full:
+            assert h.score == pytest.approx(float_score[h.id], abs=0.02 * len(q))
         staged = index.search(q, k=10)
         recalls.append(len({h.id for h in staged} & set(want)) / 10)
         truth, _ = brute_force(q, docs, ids, 10)  # on the original vectors

@@ -62,6 +62,12 @@ void compress(const Codebook& cb, const float* x, const std::uint16_t* codes, st
 void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
                 float* out, int threads = 0);
 
+// Decodes n compressed rows as int8 (colmax/quantize.hpp), what staged search scores: the row
+// before normalizing, x = C[c] + weights, quantized as quantize_row(x, kDocLevels) into values
+// (n x dim), its scale divided by |x| when normalize (a zero row: scale 0) into scales (n).
+void decompress_int8(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
+                     std::int8_t* values, float* scales, int threads = 0);
+
 // A document's centroid codes, stored per document. Its tokens are stored ordered by code (a
 // stable sort: MaxSim does not depend on token order), so its codes form runs, and its blob is
 //   ceil(n_tokens / 8) bytes of run starts (bit t, LSB-first, set where token t's code differs
@@ -135,11 +141,26 @@ struct SearchParams {
 // scaled to bytes over the probed scores' range (tokens in unprobed centroids do not count).
 // (c) Beyond ncandidates, the survivors are ranked by the approximate score
 // sum_i max_{t in d} S[code_t][i] and the best ncandidates kept. Both cuts are over all segments,
-// ties to the lower position. (d) The kept documents are decompressed (or read from `exact`)
-// and scored by exact MaxSim. Result: the best k over all segments, score descending, ties to the
-// lower position first_pos + local id; k is clipped to the documents scored. Results do not
-// depend on the thread count.
+// ties to the lower position. (d) The kept documents are scored by MaxSim on `exact` when given,
+// else decompressed as int8 (decompress_int8) and scored by the int8 kernels. Result: the best k
+// over all segments, score descending, ties to the lower position first_pos + local id; k is
+// clipped to the documents scored. exhaustive scores every allowed document in stage (d), on
+// float32 decompressed vectors (decompress) when there is no `exact`. Results do not depend on
+// the thread count.
+//
+// Where one search spent its time (wall clock, per stage) and how many documents each stage
+// kept: the profile of docs/plaid.md.
+struct SearchStats {
+  double check_s = 0;  // validating the inputs
+  double probe_s = 0, gather_s = 0, approx_s = 0, exact_s = 0;
+  double decode_s = 0;        // of exact_s: decompressing, summed over threads
+  std::int64_t probed = 0;    // centroids probed by any query token
+  std::int64_t gathered = 0;  // documents in the probed lists (allowed ones)
+  std::int64_t pruned = 0;    // left after stage (b)'s cut
+  std::int64_t scored = 0;    // scored exactly in stage (d)
+};
+
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
-            const SearchParams& params, int threads = 0);
+            const SearchParams& params, int threads = 0, SearchStats* stats = nullptr);
 
 }  // namespace colmax::plaid
