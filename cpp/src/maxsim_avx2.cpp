@@ -40,8 +40,52 @@ struct F32 {
     _mm256_store_ps(lanes, v);
     return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
   }
-  static void quantize(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
-    quantize_avx2(x, n, dim, levels, out, scales);
+  static reg abs(reg v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+  static float hmax(reg v) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    return std::max(std::max(std::max(lanes[0], lanes[1]), std::max(lanes[2], lanes[3])),
+                    std::max(std::max(lanes[4], lanes[5]), std::max(lanes[6], lanes[7])));
+  }
+
+  // max |x_k|, in four independent chains
+  static float max_abs(const float* x, std::int64_t dim) {
+    __m256 m[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    std::int64_t j = 0;
+    for (; j + 32 <= dim; j += 32)
+      for (int u = 0; u < 4; ++u) m[u] = _mm256_max_ps(m[u], abs(_mm256_loadu_ps(x + j + 8 * u)));
+    for (; j + 8 <= dim; j += 8) m[0] = _mm256_max_ps(m[0], abs(_mm256_loadu_ps(x + j)));
+    float top = hmax(_mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3])));
+    for (; j < dim; ++j) top = std::max(top, std::fabs(x[j]));
+    return top;
+  }
+
+  // quantize_row given the row's max |x_k|, 8 values per step (vcvtps2dq, and cvtss2si for the
+  // tail, round half to even under the default rounding mode, as the scalar code does); returns
+  // the scale.
+  static float quantize_with_max(const float* x, std::int64_t dim, float top, int levels, std::int8_t* out) {
+    if (top == 0.0f) {
+      std::fill(out, out + dim, std::int8_t(0));
+      return 0.0f;
+    }
+    const float level = static_cast<float>(levels), inv_scalar = level / top;
+    const __m256 inv = _mm256_set1_ps(inv_scalar);
+    const __m256i lo = _mm256_set1_epi32(-levels), hi = _mm256_set1_epi32(levels);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    auto quantize = [&](const float* p) {
+      return _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p), inv)), lo), hi);
+    };
+    std::int64_t j = 0;
+    for (; j + 32 <= dim; j += 32) {
+      // packs saturate within 128-bit halves; the permutation puts the 32 bytes back in order
+      const __m256i ab = _mm256_packs_epi32(quantize(x + j), quantize(x + j + 8));
+      const __m256i cd = _mm256_packs_epi32(quantize(x + j + 16), quantize(x + j + 24));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + j),
+                          _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order));
+    }
+    for (; j < dim; ++j)
+      out[j] = static_cast<std::int8_t>(std::clamp(_mm_cvtss_si32(_mm_set_ss(x[j] * inv_scalar)), -levels, levels));
+    return top / level;
   }
 
   // Eight dimensions per step. For NBITS <= 4 their NBITS bytes are broadcast as one 32-bit word,
@@ -112,47 +156,10 @@ struct I8 : I8Ymm {
 
 }  // namespace avx2
 
-// quantize_row with 8 values per step: vcvtps2dq (and cvtss2si for the tail) round half to even
-// under the default rounding mode, as the scalar code does.
 void quantize_avx2(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
-  const __m256i lo = _mm256_set1_epi32(-levels), hi = _mm256_set1_epi32(levels);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  const std::int64_t full = dim / 32 * 32;
-  for (std::int64_t r = 0; r < n; ++r) {
-    const float* row = x + r * dim;
-    std::int8_t* o = out + r * dim;
-    __m256 m = _mm256_setzero_ps();
-    std::int64_t j = 0;
-    for (; j + 8 <= dim; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)));
-    alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, m);
-    float top = 0.0f;
-    for (float v : lanes) top = std::max(top, v);
-    for (; j < dim; ++j) top = std::max(top, std::fabs(row[j]));
-    if (top == 0.0f) {
-      std::fill(o, o + dim, std::int8_t(0));
-      scales[r] = 0.0f;
-      continue;
-    }
-    const float level = static_cast<float>(levels), inv_scalar = level / top;
-    const __m256 inv = _mm256_set1_ps(inv_scalar);
-    auto quantize = [&](const float* p) {
-      return _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p), inv)), lo), hi);
-    };
-    for (j = 0; j < full; j += 32) {
-      // packs saturate within 128-bit halves; the permutation puts the 32 bytes back in order
-      const __m256i ab = _mm256_packs_epi32(quantize(row + j), quantize(row + j + 8));
-      const __m256i cd = _mm256_packs_epi32(quantize(row + j + 16), quantize(row + j + 24));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + j),
-                          _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), order));
-    }
-    for (; j < dim; ++j) {
-      const int q = _mm_cvtss_si32(_mm_set_ss(row[j] * inv_scalar));
-      o[j] = static_cast<std::int8_t>(std::clamp(q, -levels, levels));
-    }
-    scales[r] = top / level;
-  }
+  for (std::int64_t r = 0; r < n; ++r)
+    scales[r] =
+        avx2::F32::quantize_with_max(x + r * dim, dim, avx2::F32::max_abs(x + r * dim, dim), levels, out + r * dim);
 }
 
 void score_int8_avx2(const Batch& batch) { avx2::score_batch<avx2::I8, avx2::RowSource::bias_i8>(batch); }

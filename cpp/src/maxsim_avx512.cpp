@@ -36,8 +36,41 @@ struct F32 {
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
   static float sum(reg v) { return _mm512_reduce_add_ps(v); }
-  static void quantize(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
-    quantize_avx512(x, n, dim, levels, out, scales);
+  static reg abs(reg v) { return _mm512_abs_ps(v); }
+  static float hmax(reg v) { return _mm512_reduce_max_ps(v); }
+
+  // max |x_k|, in four independent chains
+  static float max_abs(const float* x, std::int64_t dim) {
+    __m512 m[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    std::int64_t j = 0;
+    for (; j + 64 <= dim; j += 64)
+      for (int u = 0; u < 4; ++u) m[u] = _mm512_max_ps(m[u], _mm512_abs_ps(_mm512_loadu_ps(x + j + 16 * u)));
+    for (; j + 16 <= dim; j += 16) m[0] = _mm512_max_ps(m[0], _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+    const __mmask16 tail = static_cast<__mmask16>((1u << (dim - j)) - 1);
+    m[1] = _mm512_max_ps(m[1], _mm512_abs_ps(_mm512_maskz_loadu_ps(tail, x + j)));
+    return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m[0], m[1]), _mm512_max_ps(m[2], m[3])));
+  }
+
+  // quantize_row given the row's max |x_k|, 16 values per step (vcvtps2dq rounds half to even,
+  // as the scalar code does); returns the scale.
+  static float quantize_with_max(const float* x, std::int64_t dim, float top, int levels, std::int8_t* out) {
+    if (top == 0.0f) {
+      std::fill(out, out + dim, std::int8_t(0));
+      return 0.0f;
+    }
+    const float level = static_cast<float>(levels);
+    const __m512 inv = _mm512_set1_ps(level / top);
+    const __m512i lo = _mm512_set1_epi32(-levels), hi = _mm512_set1_epi32(levels);
+    auto quantize = [&](__m512 v) {
+      return _mm512_cvtepi32_epi8(
+          _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inv)), lo), hi));
+    };
+    const std::int64_t full = dim / 16 * 16;
+    for (std::int64_t j = 0; j < full; j += 16)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + j), quantize(_mm512_loadu_ps(x + j)));
+    const __mmask16 tail = static_cast<__mmask16>((1u << (dim - full)) - 1);
+    if (tail) _mm_mask_storeu_epi8(out + full, tail, quantize(_mm512_maskz_loadu_ps(tail, x + full)));
+    return top / level;
   }
 
   // Sixteen dimensions per step. For NBITS <= 4 their 2 * NBITS bytes go to the lanes as 32-bit
@@ -95,34 +128,10 @@ struct F32 {
 
 }  // namespace avx512
 
-// quantize_row with 16 values per step: vcvtps2dq rounds half to even, as the scalar code does.
 void quantize_avx512(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
-  const __m512i lo = _mm512_set1_epi32(-levels), hi = _mm512_set1_epi32(levels);
-  const std::int64_t full = dim / 16 * 16;
-  const __mmask16 tail = static_cast<__mmask16>((1u << (dim - full)) - 1);
-  for (std::int64_t r = 0; r < n; ++r) {
-    const float* row = x + r * dim;
-    std::int8_t* o = out + r * dim;
-    __m512 m = _mm512_setzero_ps();
-    for (std::int64_t j = 0; j < full; j += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(row + j)));
-    m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_maskz_loadu_ps(tail, row + full)));
-    const float top = _mm512_reduce_max_ps(m);
-    if (top == 0.0f) {
-      std::fill(o, o + dim, std::int8_t(0));
-      scales[r] = 0.0f;
-      continue;
-    }
-    const float level = static_cast<float>(levels);
-    const __m512 inv = _mm512_set1_ps(level / top);
-    auto quantize = [&](__m512 v) {
-      return _mm512_cvtepi32_epi8(
-          _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(v, inv)), lo), hi));
-    };
-    for (std::int64_t j = 0; j < full; j += 16)
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + j), quantize(_mm512_loadu_ps(row + j)));
-    if (tail) _mm_mask_storeu_epi8(o + full, tail, quantize(_mm512_maskz_loadu_ps(tail, row + full)));
-    scales[r] = top / level;
-  }
+  for (std::int64_t r = 0; r < n; ++r)
+    scales[r] =
+        avx512::F32::quantize_with_max(x + r * dim, dim, avx512::F32::max_abs(x + r * dim, dim), levels, out + r * dim);
 }
 
 void score_avx512(const Batch& batch) {

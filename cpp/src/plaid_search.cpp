@@ -34,6 +34,8 @@ namespace {
 
 // Centroids per chunk of the centroid scores (stage a).
 constexpr std::int64_t kCentroidChunk = 1024;
+// Probes per query token up to which stage (a) keeps running lists instead of selecting.
+constexpr std::int64_t kFewProbes = 8;
 // Stage (b) keeps this many candidates per document stage (c) keeps: its byte scores see only
 // the probed centroids, so it needs a wider margin. SciFact top-10 recall with the defaults:
 // 0.959 with no cut, 0.957 with 4, 0.955 with 2 (docs/plaid.md).
@@ -122,11 +124,35 @@ void will_need_vectors(const Codebook& cb, const Segment& s, const std::vector<s
 }
 
 // The centroids each query token probes (its nprobe best, ties to the lower index), ascending.
+// A few probes per token (the default is 2) are kept sorted while the table is read once, row by
+// row; more are selected per token (a strided pass over the table each).
 std::vector<std::int64_t> probe(const float* s, std::int64_t nq, std::int64_t nq_pad, std::int64_t n_centroids,
                                 std::int64_t nprobe) {
   std::vector<char> probed(static_cast<std::size_t>(n_centroids), 0);
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n_centroids));
-  for (std::int64_t i = 0; i < nq; ++i) {
+  if (nprobe <= kFewProbes) {
+    std::vector<float> top(static_cast<std::size_t>(nq * nprobe));
+    std::vector<std::int64_t> best(static_cast<std::size_t>(nq * nprobe));
+    std::vector<std::int64_t> count(static_cast<std::size_t>(nq), 0);
+    for (std::int64_t c = 0; c < n_centroids; ++c) {
+      const float* row = s + c * nq_pad;
+      for (std::int64_t i = 0; i < nq; ++i) {
+        float* t = top.data() + i * nprobe;
+        std::int64_t* b = best.data() + i * nprobe;
+        std::int64_t& k = count[i];
+        if (k == nprobe && !ranks_before(row[i], c, t[k - 1], b[k - 1])) continue;
+        std::int64_t at = k < nprobe ? k++ : nprobe - 1;
+        for (; at > 0 && ranks_before(row[i], c, t[at - 1], b[at - 1]); --at) {
+          t[at] = t[at - 1];
+          b[at] = b[at - 1];
+        }
+        t[at] = row[i];
+        b[at] = c;
+      }
+    }
+    for (std::int64_t c : best) probed[c] = 1;
+  }
+  std::vector<std::int64_t> order(static_cast<std::size_t>(nprobe <= kFewProbes ? 0 : n_centroids));
+  for (std::int64_t i = 0; i < nq && nprobe > kFewProbes; ++i) {
     for (std::int64_t c = 0; c < n_centroids; ++c) order[c] = c;
     std::nth_element(order.begin(), order.begin() + (nprobe - 1), order.end(), [&](std::int64_t a, std::int64_t b) {
       return ranks_before(s[a * nq_pad + i], a, s[b * nq_pad + i], b);

@@ -2,8 +2,8 @@
 //
 // Included by maxsim_<isa>.cpp inside namespace colmax::kernels::<isa>, after maxsim_tiles.inl.
 // Beyond that file's policy members, P provides set1(float) and select_gt(a, b, x, y), the
-// lane-wise (a > b ? x : y); for the decoder loadu / storeu(float*), add, mul, sum(reg) (a
-// horizontal sum), quantize(x, n, dim, levels, values, scales) (the ISA's quantize kernel) and
+// lane-wise (a > b ? x : y); for the decoder loadu / storeu(float*), add, mul, abs, sum(reg) and
+// hmax(reg) (horizontal), quantize_with_max(x, dim, max |x_k|, levels, values) -> scale and
 // Buckets<NBITS>: constructed from the codebook's weights, its operator()(packed) returns the
 // weights of `lanes` consecutive dimensions whose buckets start at byte `packed`.
 //
@@ -158,8 +158,11 @@ void approx_scores(const float* s, std::int64_t nq, std::int64_t nq_pad, const s
   }
 }
 
-// Rows [0, n) decoded before scaling into rows + r * stride; finish(r, row, sum of squares) then
-// scales or quantizes each. `lanes` dimensions per step, the last dim % lanes one at a time.
+// Rows ahead whose centroid the decoder prefetches.
+constexpr std::int64_t kCentroidAhead = 2;
+
+// Rows [0, n) decoded before scaling into rows + r * stride; finish(r, row, sum of squares,
+// max |x_k|) then scales or quantizes each. `lanes` dimensions per step, the last dim % lanes one at a time.
 template <class P, int NBITS, class Finish>
 void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
                  float* rows, std::int64_t stride, Finish&& finish) {
@@ -171,18 +174,26 @@ void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::
     const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
     const std::uint8_t* in = residuals + r * bytes;
     float* o = rows + r * stride;
-    typename P::reg squares = P::set1(0.0f);
+    // Centroid rows come from L2 or L3 (a 2,048 x 384 codebook is 3 MB), one after another: fetch
+    // the next distinct one while this row decodes.
+    if (r + kCentroidAhead < n && codes[r + kCentroidAhead] != codes[r + kCentroidAhead - 1]) {
+      const char* next = reinterpret_cast<const char*>(spec.centroids + codes[r + kCentroidAhead] * dim);
+      for (std::int64_t b = 0; b < dim * 4; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+    }
+    typename P::reg squares = P::set1(0.0f), top = P::set1(0.0f);
     for (std::int64_t j = 0; j < full; j += L) {
       const typename P::reg v = P::add(P::loadu(c + j), buckets(in + j / per_byte));
       P::storeu(o + j, v);
       squares = P::madd(squares, v, v);
+      top = P::max(top, P::abs(v));
     }
-    float total = P::sum(squares);
+    float total = P::sum(squares), largest = P::hmax(top);
     for (std::int64_t j = full; j < dim; ++j) {
       o[j] = c[j] + spec.weights[(in[j / per_byte] >> (j % per_byte * NBITS)) & mask];
       total += o[j] * o[j];
+      largest = std::max(largest, std::fabs(o[j]));
     }
-    finish(r, o, total);
+    finish(r, o, total, largest);
   }
 }
 
@@ -191,7 +202,7 @@ void decode_float(const DecodeSpec& spec, const std::uint16_t* codes, const std:
                   float* out) {
   constexpr int L = P::lanes;
   const std::int64_t dim = spec.dim, full = dim / L * L;
-  decode_rows<P, NBITS>(spec, codes, residuals, n, out, dim, [&](std::int64_t, float* o, float total) {
+  decode_rows<P, NBITS>(spec, codes, residuals, n, out, dim, [&](std::int64_t, float* o, float total, float) {
     if (!spec.normalize || total <= 0.0f) return;
     const float scale = 1.0f / std::sqrt(total);
     const typename P::reg inv = P::set1(scale);
@@ -207,10 +218,11 @@ void decode_quantized(const DecodeSpec& spec, const std::uint16_t* codes, const 
   const std::int64_t dim = spec.dim;
   AlignedBuffer<float> row;
   row.assign_zero(static_cast<std::size_t>(dim));
-  decode_rows<P, NBITS>(spec, codes, residuals, n, row.data(), 0, [&](std::int64_t r, float* o, float total) {
-    P::quantize(o, 1, dim, kDocLevels, values + r * dim, scales + r);
-    if (spec.normalize && total > 0.0f) scales[r] *= 1.0f / std::sqrt(total);
-  });
+  decode_rows<P, NBITS>(spec, codes, residuals, n, row.data(), 0,
+                        [&](std::int64_t r, float* o, float total, float top) {
+                          scales[r] = P::quantize_with_max(o, dim, top, kDocLevels, values + r * dim);
+                          if (spec.normalize && total > 0.0f) scales[r] *= 1.0f / std::sqrt(total);
+                        });
 }
 
 template <class P>
