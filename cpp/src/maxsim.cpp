@@ -43,7 +43,7 @@ void run(const QueryMatrix* queries, std::int64_t n_queries, const DocMatrix& do
   if (n == 0) return;
   std::int64_t query_tokens = 0;
   for (std::int64_t i = 0; i < n_queries; ++i) query_tokens += queries[i].n_tokens;
-  if (threads <= 0) threads = default_threads();
+  threads = resolve_threads(threads);
   if (query_tokens * selected_tokens(docs, sel) < kMinParallelWork) threads = 1;
 
   const kernels::ScoreFn kernel = active_kernel();
@@ -116,12 +116,14 @@ void validate(const QueryMatrix& query, const DocMatrix& docs, const DocSelectio
 }
 
 void maxsim(const QueryMatrix& query, const DocMatrix& docs, const DocSelection& sel, float* out, int threads) {
+  const BusyCall busy;
   validate(query, docs, sel);
   run(&query, 1, docs, sel, out, threads);
 }
 
 void maxsim_batch(const QueryMatrix* queries, std::int64_t n_queries, const DocMatrix& docs, const DocSelection& sel,
                   float* out, int threads) {
+  const BusyCall busy;
   if (n_queries < 1) fail("no queries: pass at least one query");
   for (std::int64_t i = 0; i < n_queries; ++i) {
     try {
@@ -135,6 +137,7 @@ void maxsim_batch(const QueryMatrix* queries, std::int64_t n_queries, const DocM
 
 TopK maxsim_topk(const QueryMatrix& query, const DocMatrix& docs, std::int64_t k, const DocSelection& sel,
                  int threads) {
+  const BusyCall busy;
   if (k < 1) fail("k must be at least 1, got " + std::to_string(k));
   validate(query, docs, sel);
   const std::int64_t n = selected_count(docs, sel);

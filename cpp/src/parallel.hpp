@@ -1,5 +1,6 @@
-// Dynamic scheduling of independent chunks over short-lived worker threads. The first
-// exception thrown by any chunk stops the remaining work and is rethrown to the caller.
+// Dynamic scheduling of independent chunks over short-lived worker threads, and how many a call
+// may take. The first exception thrown by any chunk stops the remaining work and is rethrown to
+// the caller.
 #pragma once
 
 #include <algorithm>
@@ -10,7 +11,34 @@
 #include <thread>
 #include <vector>
 
+#include "colmax/maxsim.hpp"
+
 namespace colmax {
+
+// Threads of this process working for colmax now: the caller of every call in progress (BusyCall)
+// and the workers of every parallel region. Calls that leave the thread count to colmax size
+// themselves by it, so that concurrent calls share the CPUs instead of each taking all of them.
+inline std::atomic<int>& busy_threads() {
+  static std::atomic<int> busy{0};
+  return busy;
+}
+
+// Counts the calling thread as busy while a call into the core runs.
+class BusyCall {
+ public:
+  BusyCall() { ++busy_threads(); }
+  ~BusyCall() { --busy_threads(); }
+  BusyCall(const BusyCall&) = delete;
+  BusyCall& operator=(const BusyCall&) = delete;
+};
+
+// threads <= 0 ("one per CPU"): the caller plus one thread per available CPU that no other call
+// keeps busy, so one call alone gets every CPU and two at once about half each.
+inline int resolve_threads(int threads) {
+  if (threads > 0) return threads;
+  const int cpus = default_threads();
+  return std::clamp(1 + cpus - busy_threads().load(), 1, cpus);
+}
 
 // Workers that run n_chunks chunks on `threads` threads.
 inline int worker_count(std::int64_t n_chunks, int threads) {
@@ -35,6 +63,11 @@ void parallel_for_chunks_on_workers(std::int64_t n_chunks, int threads, Fn&& run
       failed = true;
     }
   };
+  busy_threads() += workers - 1;
+  struct Release {
+    int n;
+    ~Release() { busy_threads() -= n; }
+  } release{workers - 1};
   std::vector<std::thread> pool;
   pool.reserve(workers - 1);
   try {

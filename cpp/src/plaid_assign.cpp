@@ -15,8 +15,7 @@
 
 namespace colmax::plaid {
 
-using detail::ceil_div, detail::fail, detail::ranks_before, detail::require_finite, detail::resolve_threads,
-    detail::str;
+using detail::ceil_div, detail::fail, detail::ranks_before, detail::require_finite, detail::str;
 
 namespace {
 

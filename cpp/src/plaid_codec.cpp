@@ -13,8 +13,7 @@
 
 namespace colmax::plaid {
 
-using detail::ceil_div, detail::Decoder, detail::fail, detail::require_code, detail::require_finite,
-    detail::resolve_threads, detail::str;
+using detail::ceil_div, detail::Decoder, detail::fail, detail::require_code, detail::require_finite, detail::str;
 
 namespace {
 

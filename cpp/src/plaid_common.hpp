@@ -11,6 +11,7 @@
 
 #include "colmax/elias_fano.hpp"
 #include "colmax/plaid.hpp"
+#include "parallel.hpp"
 #include "plaid_kernels.hpp"
 
 namespace colmax::plaid::detail {
@@ -18,8 +19,6 @@ namespace colmax::plaid::detail {
 [[noreturn]] inline void fail(const std::string& message) { throw std::invalid_argument(message); }
 
 inline std::string str(std::int64_t v) { return std::to_string(v); }
-
-inline int resolve_threads(int threads) { return threads <= 0 ? default_threads() : threads; }
 
 inline std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 

@@ -28,7 +28,7 @@
 namespace colmax::plaid {
 
 using detail::ceil_div, detail::Decoder, detail::DocCodeReader, detail::fail, detail::ivf_universe,
-    detail::ranks_before, detail::require_finite, detail::resolve_threads, detail::str;
+    detail::ranks_before, detail::require_finite, detail::str;
 
 namespace {
 
@@ -373,6 +373,7 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
 
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
             const SearchParams& p, int threads, SearchStats* stats) {
+  const BusyCall busy;
   SearchStats local;
   SearchStats& st = stats != nullptr ? *stats : local;
   auto clock = std::chrono::steady_clock::now();

@@ -43,7 +43,7 @@ float quantize_row(const float* x, std::int64_t dim, int levels, std::int8_t* ou
 void quantize_int8(const float* x, std::int64_t n, std::int64_t dim, std::int8_t* out, float* scales, int threads) {
   const std::int64_t chunks = (n + kQuantizeChunkRows - 1) / kQuantizeChunkRows;
   const kernels::QuantizeFn quantize = active_quantizer();
-  parallel_for_chunks(chunks, threads <= 0 ? default_threads() : threads, [&](std::int64_t c) {
+  parallel_for_chunks(chunks, resolve_threads(threads), [&](std::int64_t c) {
     const std::int64_t begin = c * kQuantizeChunkRows, end = std::min(n, begin + kQuantizeChunkRows);
     quantize(x + begin * dim, end - begin, dim, kDocLevels, out + begin * dim, scales + begin);
   });

@@ -3,8 +3,10 @@
 // similarities, several queries at once, candidates, threads and top-k order.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -14,6 +16,7 @@
 #include "colmax/maxsim.hpp"
 #include "colmax/quantize.hpp"
 #include "convert.hpp"
+#include "parallel.hpp"
 
 namespace {
 
@@ -279,6 +282,24 @@ TEST(Quantize, EveryIsaMatchesQuantizeRowBitForBit) {
     colmax::set_active_isa(before);
     EXPECT_EQ(want_scales[3], 0.0f);
   }
+}
+
+TEST(Parallel, DefaultThreadsShareTheCpusWithRunningCalls) {
+  const int cpus = colmax::default_threads();
+  EXPECT_EQ(colmax::resolve_threads(3), 3);  // an explicit count is kept
+  {
+    const colmax::BusyCall me;
+    EXPECT_EQ(colmax::resolve_threads(0), cpus);  // alone: every CPU
+    std::vector<std::unique_ptr<colmax::BusyCall>> others;
+    for (int i = 0; i < cpus; ++i) others.push_back(std::make_unique<colmax::BusyCall>());
+    EXPECT_EQ(colmax::resolve_threads(0), 1);  // every CPU taken: the caller alone
+    EXPECT_EQ(colmax::resolve_threads(2), 2);
+  }
+  // a region's workers count as busy while it runs
+  std::atomic<int> seen{cpus};
+  colmax::parallel_for_chunks(8, 2, [&](std::int64_t) { seen = std::min(seen.load(), colmax::busy_threads().load()); });
+  EXPECT_GE(seen.load(), 1);
+  EXPECT_EQ(colmax::busy_threads().load(), 0);
 }
 
 TEST(Convert, HalfWideningMatchesKnownValues) {

@@ -59,7 +59,9 @@ struct DocSelection {
 void validate(const QueryMatrix& query, const DocMatrix& docs, const DocSelection& selection);
 
 // Scores of the selected documents, in selection order (out has selection size, or n_docs).
-// threads <= 0 means one per available CPU. Results do not depend on the thread count.
+// threads <= 0 means one per available CPU, less the threads that other calls of this process
+// are running at the time (so concurrent calls share the CPUs). Results do not depend on the
+// thread count.
 void maxsim(const QueryMatrix& query, const DocMatrix& docs, const DocSelection& selection, float* out,
             int threads = 0);
 
@@ -77,7 +79,8 @@ struct TopK {
 TopK maxsim_topk(const QueryMatrix& query, const DocMatrix& docs, std::int64_t k, const DocSelection& selection,
                  int threads = 0);
 
-// Number of worker threads used when a call passes threads <= 0: the CPUs this process may run on.
+// The CPUs this process may run on: the threads of a call that passes threads <= 0 while no other
+// call runs.
 int default_threads();
 
 }  // namespace colmax

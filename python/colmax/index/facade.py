@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from .. import _core
 from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
@@ -246,13 +248,25 @@ class Index:
         nprobe: int | None = None,
         ncandidates: int | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries (texts are encoded in one batch)."""
+        """:meth:`search` for many queries (texts are encoded in one batch). The queries are
+        searched concurrently, one per CPU (or per ``threads`` of the index, each on one thread)."""
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
         matrices = query_matrices(queries, snap.manifest.dim, lambda: self.encoder)
         cands = search.candidates(snap, filter)
-        return [snap.hits(*search.topk(snap, q, k, cands, plan, self.threads)) for q in matrices]
+        # Whole queries in parallel scale better than the stages of one: no barrier between stages.
+        # threads=None lets each call size itself by what the others leave free (the core does).
+        workers = min(len(matrices), self.threads or _core.default_threads())
+        each = self.threads if workers <= 1 or self.threads is None else 1
+
+        def one(q: np.ndarray) -> list[Hit]:
+            return snap.hits(*search.topk(snap, q, k, cands, plan, each))
+
+        if workers <= 1:
+            return [one(q) for q in matrices]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, matrices))
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
