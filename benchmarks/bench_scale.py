@@ -2,17 +2,21 @@
 
     python benchmarks/bench_scale.py [--data ../shared/data] [--synthetic-docs 1000000] [--threads N]
 
-Part 1, real data (SciFact and Cranfield with the default model): one exact float32 index and
-plaid indexes built from the same encoded vectors; for each, nDCG@10 and Recall@100 of the full
-ranking, recall of the exact top-10, median and p99 search latency (query matrices given, so
-encoding is out of both sides), bytes per token, build time from vectors.
+Part 1, real data (SciFact and Cranfield with the default model): exact float32 and int8 indexes
+and plaid indexes (2 and 4 bits, and 4 bits with an int8 copy for the last stage) built from the
+same encoded vectors; for each, nDCG@10 and Recall@100 of the full ranking, recall of the exact
+float32 top-10, median and p99 search latency (query matrices given, so encoding is out of both
+sides), the speed-up over exact float32 in the same run, bytes per token, build time from
+vectors. With --profile, the median time of each stage of the staged search (plaid_search's
+stats) per plaid index.
 
 Part 2, scale: ``--synthetic-docs`` documents x 100 tokens x 128 dims, drawn around real token
 vectors (SciFact's, projected to 128 dims by a random orthonormal map: each synthetic document
 takes 100 tokens of one real document plus noise, so documents keep the topical structure that
 pruning relies on; i.i.d. Gaussian vectors would make every centroid equally far). Streamed into
 a plaid index in chunks; prints the build time, peak RSS, size on disk, open time and query
-latency. Encoded vectors are cached under $COLMAX_CACHE_DIR/bench (or ~/.cache/colmax/bench).
+latency (and with --profile its stages). Encoded vectors are cached under $COLMAX_CACHE_DIR/bench
+(or ~/.cache/colmax/bench).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import colmax
 import numpy as np
+from colmax import _core
 from colmax.evaluation import read_qrels, read_queries, score_run
 from colmax.evaluation.corpus import read_corpus
 from colmax.index.codebook import default_n_centroids
@@ -73,6 +78,52 @@ def timed_search(index, queries: list[np.ndarray], k: int, **options) -> tuple[l
     return runs, np.array(times) * 1000.0
 
 
+STAGES = ("probe_s", "gather_s", "approx_s", "exact_s")
+
+
+def stage_profile(index, queries: list[np.ndarray], k: int = 10) -> dict:
+    """Median seconds of each stage of the default staged search, and the documents each kept
+    (the core's own timers, through the index's current snapshot; a benchmark's privilege)."""
+    from colmax.index.query import Plan
+
+    snap, plan = index._snapshot, Plan.default(k)
+    cb = snap.codebook
+    compressed = ("doc_codes", "doc_code_offsets", "residuals", "offsets", "ivf_offsets", "ivf")
+    segments = [  # every document allowed (None), the copy if any
+        (*(getattr(s, f) for f in compressed), None, s.tokens, s.scales, s.first_pos) for s in snap.segments
+    ]
+    rows = []
+    for q in queries:
+        stats: dict = {}
+        _core.plaid_search(
+            q,
+            cb.centroids,
+            cb.weights,
+            cb.nbits,
+            cb.normalize,
+            segments,
+            k,
+            plan.nprobe,
+            plan.ncandidates,
+            threads=index.threads,
+            stats=stats,
+        )
+        rows.append(stats)
+    return {key: float(np.median([r[key] for r in rows])) for key in rows[0]}
+
+
+def print_profile(label: str, profile: dict) -> None:
+    stages = " | ".join(f"{1000 * profile[s]:.2f}" for s in STAGES)
+    counts = " / ".join(f"{profile[c]:.0f}" for c in ("probed", "gathered", "pruned", "scored"))
+    print(f"| {label} | {stages} | {1000 * profile['decode_s']:.2f} | {counts} |")
+
+
+PROFILE_HEADER = (
+    "| index | probe ms | gather ms | approx ms | exact ms | decode (thread-ms) | centroids / gathered / "
+    "pruned / scored |\n|---|---|---|---|---|---|---|"
+)
+
+
 def build(path: Path, docs: colmax.Ragged, ids: list[str], **create) -> tuple[colmax.Index, float]:
     t0 = time.perf_counter()
     index = colmax.Index.create(path, dim=docs.dim, **create)
@@ -112,10 +163,19 @@ def real_data(name: str, data: Path, encoder, threads: int | None, args) -> None
             )
 
         row("exact float32", exact, t_build)
-        for nbits in (2, 4):
-            plaid, t_build = build(Path(tmp) / f"plaid{nbits}", docs, ids, kind="plaid", nbits=nbits)
+        int8, t_build = build(Path(tmp) / "int8", docs, ids, storage="int8")
+        int8.threads = threads
+        row("exact int8", int8, t_build)
+        profiles = []
+        for nbits, storage in ((2, None), (4, None), (4, "int8")):
+            name = f"plaid{nbits}-{storage}"
+            plaid, t_build = build(Path(tmp) / name, docs, ids, kind="plaid", nbits=nbits, storage=storage)
             plaid.threads = threads
-            row(f"plaid {nbits}-bit, {plaid.info()['centroids']} centroids", plaid, t_build)
+            copy = f" + {storage} copy" if storage else ""
+            label = f"plaid {nbits}-bit{copy}, {plaid.info()['centroids']} centroids"
+            row(label, plaid, t_build)
+            if args.profile:
+                profiles.append((label, stage_profile(plaid, queries)))
             for nprobe, ncandidates in args.sweep:
                 row(
                     f"  nprobe {nprobe}, ncandidates {ncandidates}",
@@ -124,7 +184,12 @@ def real_data(name: str, data: Path, encoder, threads: int | None, args) -> None
                     nprobe=nprobe,
                     ncandidates=ncandidates,
                 )
-            row("  exact=True (decompressed)", plaid, 0.0, exact=True)
+            if storage is None:
+                row("  exact=True (decompressed)", plaid, 0.0, exact=True)
+        if profiles:
+            print(f"\n{name}: stages of the staged search, medians over the queries\n\n{PROFILE_HEADER}")
+            for label, profile in profiles:
+                print_profile(label, profile)
 
 
 def projected_pool(docs: colmax.Ragged, dim: int, seed: int) -> colmax.Ragged:
@@ -206,6 +271,9 @@ def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
             f"max {ms.max():.1f} ms",
             flush=True,
         )
+    if args.profile:
+        print(f"\nstages of the staged search, medians over the queries\n\n{PROFILE_HEADER}")
+        print_profile(f"{n_docs} synthetic documents", stage_profile(index, queries))
     if not args.keep:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -224,6 +292,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the scale index is built")
     parser.add_argument("--keep", action="store_true", help="keep the scale index")
     parser.add_argument("--skip-real", action="store_true", help="only the scale run")
+    parser.add_argument("--profile", action="store_true", help="time each stage of the staged search")
     parser.add_argument(
         "--sweep",
         type=lambda text: tuple(int(x) for x in text.split(",")),
