@@ -6,8 +6,8 @@ Part 1, real data (SciFact and Cranfield with the default model): exact float32 
 and plaid indexes (2 and 4 bits, and 4 bits with an int8 copy for the last stage) built from the
 same encoded vectors; for each, nDCG@10 and Recall@100 of the full ranking, recall of the exact
 float32 top-10, median and p99 search latency (query matrices given, so encoding is out of both
-sides), the speed-up over exact float32 in the same run, bytes per token, build time from
-vectors. With --profile, the median time of each stage of the staged search (plaid_search's
+sides), the speed-up over exact float32 in the same run (the main rows' searches alternate with
+exact float32's, query by query), bytes per token, build time from vectors. With --profile, the median time of each stage of the staged search (plaid_search's
 stats) per plaid index.
 
 Part 2, scale: ``--synthetic-docs`` documents x 100 tokens x 128 dims, drawn around real token
@@ -67,15 +67,24 @@ def encoded(
     return corpus.ids, docs, judged, qs, qrels
 
 
-def timed_search(index, queries: list[np.ndarray], k: int, **options) -> tuple[list[list[str]], np.ndarray]:
+def timed_search(
+    index, queries: list[np.ndarray], k: int, alongside=None, **options
+) -> tuple[list[list[str]], np.ndarray, np.ndarray | None]:
+    """Each query's top-k ids and milliseconds; with `alongside` (another index), each query is
+    searched there too, just before, and its milliseconds returned: both sides then see the same
+    moments of a shared machine."""
     index.search(queries[0], k=k, **options)  # warm up: touch the pages
-    runs, times = [], []
+    runs, times, other = [], [], []
     for q in queries:
+        if alongside is not None:
+            t0 = time.perf_counter()
+            alongside.search(q, k=k)
+            other.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         hits = index.search(q, k=k, **options)
         times.append(time.perf_counter() - t0)
         runs.append([h.id for h in hits])
-    return runs, np.array(times) * 1000.0
+    return runs, np.array(times) * 1000.0, np.array(other) * 1000.0 if other else None
 
 
 STAGES = ("probe_s", "gather_s", "approx_s", "exact_s")
@@ -146,11 +155,14 @@ def real_data(name: str, data: Path, encoder, threads: int | None, args) -> None
     with tempfile.TemporaryDirectory() as tmp:
         exact, t_build = build(Path(tmp) / "exact", docs, ids)
         exact.threads = threads
-        exact_runs, exact_ms = timed_search(exact, queries, 10)
-        exact_p50 = float(np.median(exact_ms))
+        exact_runs, exact_ms, _ = timed_search(exact, queries, 10)
+        exact_p50 = [float(np.median(exact_ms))]  # the latest, alternating with the row measured
 
-        def row(label, index, seconds, **options):
-            runs, ms = timed_search(index, queries, 10, **options)  # the timed top-10 searches
+        def row(label, index, seconds, alternate=False, **options):
+            # the timed top-10 searches; a main row alternates them with exact float32's
+            runs, ms, other = timed_search(index, queries, 10, exact if alternate else None, **options)
+            if other is not None:
+                exact_p50[0] = float(np.median(other))
             deep = [[h.id for h in index.search(q, k=100, **options)] for q in queries]
             quality = score_run(dict(zip(judged, deep)), qrels)
             ndcg10 = score_run(dict(zip(judged, runs)), qrels)["ndcg@10"]
@@ -158,22 +170,22 @@ def real_data(name: str, data: Path, encoder, threads: int | None, args) -> None
             info = index.info()
             print(
                 f"{label:<36}{ndcg10:>9.4f}{quality['recall@100']:>8.4f}{recall:>10.3f}"
-                f"{np.median(ms):>9.2f}{np.percentile(ms, 99):>9.2f}{exact_p50 / np.median(ms):>8.1f}x"
+                f"{np.median(ms):>9.2f}{np.percentile(ms, 99):>9.2f}{exact_p50[0] / np.median(ms):>8.1f}x"
                 f"{info['bytes_per_token']:>9}{seconds:>9.1f}"
             )
 
         row("exact float32", exact, t_build)
         int8, t_build = build(Path(tmp) / "int8", docs, ids, storage="int8")
         int8.threads = threads
-        row("exact int8", int8, t_build)
+        row("exact int8", int8, t_build, alternate=True)
         profiles = []
         for nbits, storage in ((2, None), (4, None), (4, "int8")):
-            name = f"plaid{nbits}-{storage}"
-            plaid, t_build = build(Path(tmp) / name, docs, ids, kind="plaid", nbits=nbits, storage=storage)
+            path = Path(tmp) / f"plaid{nbits}-{storage}"
+            plaid, t_build = build(path, docs, ids, kind="plaid", nbits=nbits, storage=storage)
             plaid.threads = threads
             copy = f" + {storage} copy" if storage else ""
             label = f"plaid {nbits}-bit{copy}, {plaid.info()['centroids']} centroids"
-            row(label, plaid, t_build)
+            row(label, plaid, t_build, alternate=True)
             if args.profile:
                 profiles.append((label, stage_profile(plaid, queries)))
             for nprobe, ncandidates in args.sweep:
@@ -265,7 +277,7 @@ def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
     # the first pass reads the index from disk (or from pages the build left behind), later
     # passes from the page cache: both are shown
     for rep in range(args.passes):
-        _, ms = timed_search(index, queries, 10)
+        _, ms, _ = timed_search(index, queries, 10)
         print(
             f"  pass {rep + 1}: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "
             f"max {ms.max():.1f} ms",
@@ -292,6 +304,7 @@ def main() -> None:
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the scale index is built")
     parser.add_argument("--keep", action="store_true", help="keep the scale index")
     parser.add_argument("--skip-real", action="store_true", help="only the scale run")
+    parser.add_argument("--datasets", default="scifact,cranfield", help="real datasets, comma-separated")
     parser.add_argument("--profile", action="store_true", help="time each stage of the staged search")
     parser.add_argument(
         "--sweep",
@@ -306,7 +319,7 @@ def main() -> None:
     encoder = colmax.Encoder()
     print(f"colmax {colmax.__version__}, ISA {colmax.active_isa()}, {os.cpu_count()} CPUs, {encoder}")
     if not args.skip_real:
-        for name in ("scifact", "cranfield"):
+        for name in args.datasets.split(","):
             real_data(name, args.data / name, encoder, args.threads, args)
     if args.synthetic_docs:
         _, docs, _, qs, _ = encoded("scifact", args.data / "scifact", encoder)
