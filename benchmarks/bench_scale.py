@@ -7,8 +7,8 @@ and plaid indexes (2 and 4 bits, and 4 bits with an int8 copy for the last stage
 same encoded vectors; for each, nDCG@10 and Recall@100 of the full ranking, recall of the exact
 float32 top-10, median and p99 search latency (query matrices given, so encoding is out of both
 sides), the speed-up over exact float32 in the same run (the main rows' searches alternate with
-exact float32's, query by query), bytes per token, build time from vectors. With --profile, the median time of each stage of the staged search (plaid_search's
-stats) per plaid index.
+exact float32's, query by query), bytes per token, build time from vectors. With --profile, the
+median time of each stage of the staged search (plaid_search's stats) per plaid index.
 
 Part 2, scale: ``--synthetic-docs`` documents x 100 tokens x 128 dims, drawn around real token
 vectors (SciFact's, projected to 128 dims by a random orthonormal map: each synthetic document
