@@ -360,24 +360,6 @@ py::tuple quantize_int8(const py::object& x, const py::object& threads) {
   return py::make_tuple(values, scales);
 }
 
-py::tuple plaid_decompress_int8(const py::object& codes, const py::object& residuals, const py::object& centroids,
-                                const py::object& weights, int nbits, bool normalize, const py::object& threads) {
-  const CodebookArgs args = codebook(centroids, nullptr, &weights, nbits, normalize);
-  const py::array cs = codes_array(codes, "codes");
-  const py::array rs = residuals_array(residuals, "residuals", args.cb, cs.shape(0));
-  const int n_threads = thread_count(threads);
-  py::array_t<std::int8_t> values({cs.shape(0), static_cast<py::ssize_t>(args.cb.dim)});
-  py::array_t<float> scales(cs.shape(0));
-  std::int8_t* v = values.mutable_data();
-  float* s = scales.mutable_data();
-  {
-    py::gil_scoped_release release;
-    colmax::plaid::decompress_int8(args.cb, static_cast<const std::uint16_t*>(cs.data()),
-                                   static_cast<const std::uint8_t*>(rs.data()), cs.shape(0), v, s, n_threads);
-  }
-  return py::make_tuple(values, scales);
-}
-
 template <class T>
 py::array_t<T> to_numpy(const std::vector<T>& v) {
   py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
@@ -594,10 +576,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("plaid_decompress", &plaid_decompress, py::arg("codes"), py::arg("residuals"), py::arg("centroids"),
         py::arg("weights"), py::arg("nbits"), py::arg("normalize"), py::kw_only(), py::arg("threads") = py::none(),
         "centroids[codes] + weights[bucket] per dimension, L2-normalized per row when normalize: float32 (n, dim).");
-  m.def("plaid_decompress_int8", &plaid_decompress_int8, py::arg("codes"), py::arg("residuals"), py::arg("centroids"),
-        py::arg("weights"), py::arg("nbits"), py::arg("normalize"), py::kw_only(), py::arg("threads") = py::none(),
-        "What staged search scores: each row x = centroids[codes] + weights[bucket] as int8 (int8 (n, dim), float32 "
-        "scales (n,)), quantized as quantize_int8 does, the scale divided by |x| when normalize.");
   m.def("plaid_doc_codes", &plaid_doc_codes, py::arg("codes"), py::arg("doc_offsets"), py::arg("n_centroids"),
         "Per-document stored codes: (int64 token order, uint8 blobs, int64 blob offsets). Store token order[t] as "
         "token t: each document's tokens sorted by code (stable), its codes as run starts plus distinct codes.");

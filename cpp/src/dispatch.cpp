@@ -183,6 +183,20 @@ void set_active_isa(Isa isa) {
 
 kernels::ScoreFn active_kernel() { return kernel_for(active_isa()); }
 
+kernels::ResidualFn active_residual_scorer() {
+  switch (active_isa()) {
+#if defined(COLMAX_X86)
+    case Isa::avx2:
+    case Isa::avx512: return kernels::score_residuals_avx2;
+    case Isa::avxvnni: return kernels::score_residuals_avxvnni;
+    case Isa::avx512vnni:
+    case Isa::avx512bf16:
+    case Isa::amx: return kernels::score_residuals_avx512vnni;
+#endif
+    default: return kernels::score_residuals_scalar;
+  }
+}
+
 kernels::QuantizeFn active_quantizer() {
   switch (active_isa()) {
 #if defined(COLMAX_X86)

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "plaid_kernels.hpp"
+#include "plaid_residual.hpp"
 #include "simd_common.hpp"
 
 namespace colmax::kernels {
@@ -152,6 +153,7 @@ struct I8 : I8Ymm {
 };
 
 #include "maxsim_tiles.inl"
+#include "plaid_residual.inl"
 #include "plaid_tiles.inl"
 
 }  // namespace avx2
@@ -161,6 +163,8 @@ void quantize_avx2(const float* x, std::int64_t n, std::int64_t dim, int levels,
     scales[r] =
         avx2::F32::quantize_with_max(x + r * dim, dim, avx2::F32::max_abs(x + r * dim, dim), levels, out + r * dim);
 }
+
+void score_residuals_avx2(const ResidualBatch& batch) { avx2::score_residuals<avx2::I8>(batch); }
 
 void score_int8_avx2(const Batch& batch) { avx2::score_batch<avx2::I8, avx2::RowSource::bias_i8>(batch); }
 

@@ -36,8 +36,6 @@ struct F32 {
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
   static float sum(reg v) { return _mm512_reduce_add_ps(v); }
-  static reg abs(reg v) { return _mm512_abs_ps(v); }
-  static float hmax(reg v) { return _mm512_reduce_max_ps(v); }
 
   // max |x_k|, in four independent chains
   static float max_abs(const float* x, std::int64_t dim) {

@@ -1,6 +1,7 @@
 // AVX-VNNI MaxSim for int8 documents (CPUs with the VEX-encoded vpdpbusd and no AVX-512, such as
 // Alder Lake): four byte products per lane and instruction accumulated in 32 bits, 8 query tokens
 // per register, 6 document tokens per tile. Other storage types use the AVX2 kernels.
+#include "plaid_residual.hpp"
 #include "simd_common.hpp"
 
 namespace colmax::kernels {
@@ -14,8 +15,11 @@ struct I8 : I8Ymm {
 };
 
 #include "maxsim_tiles.inl"
+#include "plaid_residual.inl"
 
 }  // namespace avxvnni
+
+void score_residuals_avxvnni(const ResidualBatch& batch) { avxvnni::score_residuals<avxvnni::I8>(batch); }
 
 void score_avxvnni(const Batch& batch) {
   if (batch.docs->dtype == DType::i8)

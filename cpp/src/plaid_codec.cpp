@@ -1,15 +1,58 @@
-// The residual codec: the codebook's checks, compress and decompress, and the decoder they share
-// with the exact stage of the search.
+// The residual codec: the codebook's checks, compress and decompress, the decoder they share with
+// exhaustive search, and the tables staged search scores residual rows with (plaid_residual.hpp).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "colmax/plaid.hpp"
+#include "colmax/quantize.hpp"
 #include "dispatch.hpp"
 #include "parallel.hpp"
 #include "plaid_common.hpp"
 #include "plaid_kernels.hpp"
+#include "plaid_residual.hpp"
+
+namespace colmax::kernels {
+
+ResidualTables::ResidualTables(const float* centroids, std::int64_t n_centroids, std::int64_t dim, int nbits,
+                               const float* weights, bool normalize, const float* table, std::int64_t nq_pad) {
+  const std::int64_t buckets = std::int64_t(1) << nbits, per_byte = 8 / nbits;
+  std::vector<std::int8_t> k(static_cast<std::size_t>(buckets));
+  const float weight_scale = quantize_row(weights, buckets, kDocLevels, k.data());
+  for (std::int8_t v : k) biased.push_back(static_cast<std::uint8_t>(v + 128));
+  for (unsigned byte = 0; byte < 256; ++byte)
+    for (std::int64_t j = 0; j < per_byte; ++j) spread.push_back(biased[(byte >> (j * nbits)) & (buckets - 1)]);
+  biased.resize(std::max<std::size_t>(biased.size(), 16), 128);  // vpshufb reads 16
+  if (normalize) {
+    centroids8.resize(static_cast<std::size_t>(n_centroids * dim));
+    centroid_scale.resize(static_cast<std::size_t>(n_centroids));
+    active_quantizer()(centroids, n_centroids, dim, kDocLevels, centroids8.data(), centroid_scale.data());
+    for (std::int64_t c = 0; c < n_centroids; ++c) {  // eight partial sums: the compiler vectorises them
+      const float* row = centroids + c * dim;
+      float partial[8] = {};
+      std::int64_t j = 0;
+      for (; j + 8 <= dim; j += 8)
+        for (int u = 0; u < 8; ++u) partial[u] += row[j + u] * row[j + u];
+      for (; j < dim; ++j) partial[0] += row[j] * row[j];
+      centroid_norm2.push_back(((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+                               ((partial[4] + partial[5]) + (partial[6] + partial[7])));
+    }
+  }
+  book = {table,
+          nq_pad,
+          dim,
+          nbits,
+          normalize,
+          biased.data(),
+          spread.data(),
+          weight_scale,
+          centroids8.data(),
+          centroid_scale.data(),
+          centroid_norm2.data()};
+}
+
+}  // namespace colmax::kernels
 
 namespace colmax::plaid {
 
@@ -106,21 +149,6 @@ void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8
   parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
     const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
     decode(codes + begin, residuals + begin * (cb.dim * cb.nbits / 8), end - begin, out + begin * cb.dim, begin);
-  });
-}
-
-void decompress_int8(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                     std::int8_t* values, float* scales, int threads) {
-  validate(cb);
-  if (cb.weights == nullptr) fail("decompress needs the codebook's weights");
-  if (n < 0) fail("negative row count");
-  if (n > 0 && (codes == nullptr || residuals == nullptr || values == nullptr || scales == nullptr))
-    fail("null data pointer");
-  const Decoder decode(cb);
-  parallel_for_chunks(ceil_div(n, kCodecChunkRows), resolve_threads(threads), [&](std::int64_t c) {
-    const std::int64_t begin = c * kCodecChunkRows, end = std::min(begin + kCodecChunkRows, n);
-    decode.int8(codes + begin, residuals + begin * (cb.dim * cb.nbits / 8), end - begin, values + begin * cb.dim,
-                scales + begin, begin);
   });
 }
 

@@ -61,12 +61,6 @@ class Decoder {
     check(codes, n, first_row);
     kernels_.decode(spec(), codes, residuals, n, out);
   }
-  // The same rows as int8 values and scales (PlaidKernels::decode_int8).
-  void int8(const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n, std::int8_t* values,
-            float* scales, std::int64_t first_row = 0) const {
-    check(codes, n, first_row);
-    kernels_.decode_int8(spec(), codes, residuals, n, values, scales);
-  }
 
  private:
   void check(const std::uint16_t* codes, std::int64_t n, std::int64_t first_row) const {

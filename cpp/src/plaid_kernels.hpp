@@ -36,11 +36,6 @@ struct PlaidKernels {
   // unit length when spec.normalize (a zero row stays zero).
   void (*decode)(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
                  float* out);
-  // The same rows before scaling, v, as quantize_row(v, kDocLevels) writes them: values (n x dim)
-  // and scales (n), each scale times 1 / |v| when spec.normalize (a zero row: scale 0). Values do
-  // not depend on the instruction set; scales differ by the rounding of |v|'s sum of squares.
-  void (*decode_int8)(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                      std::int8_t* values, float* scales);
 };
 
 extern const PlaidKernels plaid_scalar;

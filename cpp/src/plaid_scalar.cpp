@@ -7,6 +7,7 @@
 
 #include "colmax/quantize.hpp"
 #include "plaid_kernels.hpp"
+#include "plaid_residual.hpp"
 
 namespace colmax::kernels {
 namespace {
@@ -54,75 +55,88 @@ void approx_scores_scalar(const float* s, std::int64_t nq, std::int64_t nq_pad, 
 }
 
 // Portable decoding: each residual byte's 8 / NBITS weights come from the codebook's byte table.
-// Rows [0, n) go unscaled to rows + r * stride; finish(r, row, sum of squares) scales or
-// quantizes each. The sum of squares is taken in eight partial sums so the compiler vectorises it.
-template <int NBITS, class Finish>
+// The norm is summed in eight partial sums so the compiler vectorises it.
+template <int NBITS>
 void decode_rows_scalar(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals,
-                        std::int64_t n, float* rows, std::int64_t stride, Finish&& finish) {
+                        std::int64_t n, float* out) {
   constexpr int per_byte = 8 / NBITS;
   const std::int64_t dim = spec.dim, bytes = dim * NBITS / 8;
   for (std::int64_t r = 0; r < n; ++r) {
     const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
     const std::uint8_t* in = residuals + r * bytes;
-    float* o = rows + r * stride;
+    float* o = out + r * dim;
     for (std::int64_t i = 0; i < bytes; ++i) {
       const float* w = spec.lut + in[i] * per_byte;
       for (int j = 0; j < per_byte; ++j) o[i * per_byte + j] = c[i * per_byte + j] + w[j];
     }
+    if (!spec.normalize) continue;
     float partial[8] = {};
     std::int64_t j = 0;
     for (; j + 8 <= dim; j += 8)
       for (int u = 0; u < 8; ++u) partial[u] += o[j + u] * o[j + u];
     for (; j < dim; ++j) partial[0] += o[j] * o[j];
-    finish(r, o,
-           ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
-               ((partial[4] + partial[5]) + (partial[6] + partial[7])));
+    const float squares = ((partial[0] + partial[1]) + (partial[2] + partial[3])) +
+                          ((partial[4] + partial[5]) + (partial[6] + partial[7]));
+    if (squares > 0.0f) {
+      const float inv = 1.0f / std::sqrt(squares);
+      for (std::int64_t k = 0; k < dim; ++k) o[k] *= inv;
+    }
   }
-}
-
-template <int NBITS>
-void decode_float(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                  float* out) {
-  decode_rows_scalar<NBITS>(spec, codes, residuals, n, out, spec.dim, [&](std::int64_t, float* o, float squares) {
-    if (!spec.normalize || squares <= 0.0f) return;
-    const float inv = 1.0f / std::sqrt(squares);
-    for (std::int64_t k = 0; k < spec.dim; ++k) o[k] *= inv;
-  });
-}
-
-template <int NBITS>
-void decode_quantized(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                      std::int8_t* values, float* scales) {
-  std::vector<float> row(static_cast<std::size_t>(spec.dim));
-  decode_rows_scalar<NBITS>(spec, codes, residuals, n, row.data(), 0, [&](std::int64_t r, float* o, float squares) {
-    scales[r] = quantize_row(o, spec.dim, kDocLevels, values + r * spec.dim);
-    if (spec.normalize && squares > 0.0f) scales[r] *= 1.0f / std::sqrt(squares);
-  });
 }
 
 void decode_scalar(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
                    float* out) {
   switch (spec.nbits) {
-    case 1: decode_float<1>(spec, codes, residuals, n, out); break;
-    case 2: decode_float<2>(spec, codes, residuals, n, out); break;
-    case 4: decode_float<4>(spec, codes, residuals, n, out); break;
-    default: decode_float<8>(spec, codes, residuals, n, out); break;
-  }
-}
-
-void decode_int8_scalar(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals,
-                        std::int64_t n, std::int8_t* values, float* scales) {
-  switch (spec.nbits) {
-    case 1: decode_quantized<1>(spec, codes, residuals, n, values, scales); break;
-    case 2: decode_quantized<2>(spec, codes, residuals, n, values, scales); break;
-    case 4: decode_quantized<4>(spec, codes, residuals, n, values, scales); break;
-    default: decode_quantized<8>(spec, codes, residuals, n, values, scales); break;
+    case 1: decode_rows_scalar<1>(spec, codes, residuals, n, out); break;
+    case 2: decode_rows_scalar<2>(spec, codes, residuals, n, out); break;
+    case 4: decode_rows_scalar<4>(spec, codes, residuals, n, out); break;
+    default: decode_rows_scalar<8>(spec, codes, residuals, n, out); break;
   }
 }
 
 }  // namespace
 
-const PlaidKernels plaid_scalar = {assign_scalar, centroid_scores_scalar, approx_scores_scalar, decode_scalar,
-                                   decode_int8_scalar};
+// The specification of plaid_residual.hpp, one operation at a time.
+void score_residuals_scalar(const ResidualBatch& batch) {
+  const ResidualBook& book = *batch.book;
+  const QueryMatrix& q = *batch.query;
+  const std::int64_t dim = book.dim, row_bytes = dim * book.nbits / 8;
+  std::vector<std::int8_t> q8(static_cast<std::size_t>(q.n_tokens * dim));
+  std::vector<float> w(static_cast<std::size_t>(q.n_tokens)), best(w.size());
+  for (std::int64_t i = 0; i < q.n_tokens; ++i)
+    w[i] = quantize_row(q.data + i * dim, dim, kQueryLevels, q8.data() + i * dim) * book.weight_scale;
+  std::vector<std::uint8_t> biased(static_cast<std::size_t>(dim));
+  for (std::int64_t b = 0; b < batch.count; ++b) {
+    const std::int64_t begin = batch.offsets[b], end = batch.offsets[b + 1];
+    std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
+    for (std::int64_t r = begin; r < end; ++r) {
+      const std::uint16_t code = batch.codes[r];
+      spread_row(book, batch.residuals[b] + (r - begin) * row_bytes, biased.data());
+      float inv = 1.0f;
+      if (book.normalize) {
+        const std::int8_t* c8 = book.centroids8 + code * dim;
+        std::int32_t cross = 0, self = 0;
+        for (std::int64_t k = 0; k < dim; ++k) {
+          const std::int32_t v = std::int32_t(biased[k]) - 128;
+          cross += v * c8[k];
+          self += v * v;
+        }
+        inv = residual_inv_norm(book, code, cross, self);
+      }
+      const float* s = book.table + code * book.nq_pad;
+      for (std::int64_t i = 0; i < q.n_tokens; ++i) {
+        std::int32_t dot = 0;
+        for (std::int64_t k = 0; k < dim; ++k) dot += std::int32_t(q8[i * dim + k]) * (std::int32_t(biased[k]) - 128);
+        const float sim = (static_cast<float>(dot) * w[i] + s[i]) * inv;
+        if (sim > best[i]) best[i] = sim;
+      }
+    }
+    float score = begin == end ? -std::numeric_limits<float>::infinity() : 0.0f;
+    for (std::int64_t i = 0; i < q.n_tokens && begin < end; ++i) score += best[i];
+    batch.out[b] = score;
+  }
+}
+
+const PlaidKernels plaid_scalar = {assign_scalar, centroid_scores_scalar, approx_scores_scalar, decode_scalar};
 
 }  // namespace colmax::kernels

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -46,7 +47,7 @@ constexpr std::int64_t kPruningBlockBytes = std::int64_t(1) << 20;
 // Documents per chunk of stages (c) and (d): large enough to amortise a chunk's setup, small enough
 // to balance.
 constexpr std::int64_t kApproxChunkDocs = 512;
-constexpr std::int64_t kExactChunkDocs = 16;
+constexpr std::int64_t kExactChunkDocs = 32;
 
 void validate_query(const QueryMatrix& q, std::int64_t dim) {
   if (q.n_tokens < 1) fail("query has no tokens: pass at least one query token vector");
@@ -308,10 +309,12 @@ double since(std::chrono::steady_clock::time_point start) {
 }
 
 // Stage (d): exact MaxSim of each listed document, on its exact token vectors when the segment
-// has them, else decompressed: as int8 (decompress_int8) scored by the int8 kernels when `int8`,
-// else as float32. decode_seconds accumulates the time spent decompressing, over all threads.
+// has them, else from its codes and residuals: scored straight from them (plaid_residual.hpp)
+// when `residual` is given, else decompressed to float32. decode_seconds accumulates the time
+// spent decompressing, over all threads.
 std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, const Decoder& decode, const Segment& s,
-                                const std::vector<std::int64_t>& ids, bool int8, int threads, double& decode_seconds) {
+                                const std::vector<std::int64_t>& ids, const kernels::ResidualBook* residual,
+                                int threads, double& decode_seconds) {
   const std::int64_t n = static_cast<std::int64_t>(ids.size());
   std::vector<float> out(ids.size());
   const kernels::ScoreFn kernel = active_kernel();
@@ -323,46 +326,44 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
     });
     return out;
   }
-  // One scratch per worker, grown to the largest chunk it decodes.
+  // One scratch per worker, grown to the largest chunk it reads.
   struct Scratch {
-    std::vector<float> rows, scales;
-    std::vector<std::int8_t> values;
+    std::vector<float> rows;
     std::vector<std::uint16_t> codes;
     std::vector<std::uint32_t> distinct;
   };
   std::vector<Scratch> scratch(static_cast<std::size_t>(worker_count(n_chunks, threads)));
   std::vector<double> decode_time(scratch.size(), 0.0);
   const DocCodeReader reader(s.codes, s.offsets, s.n_docs, cb.n_centroids);
+  const kernels::ResidualFn score_residuals = active_residual_scorer();
   const std::int64_t row_bytes = cb.dim * cb.nbits / 8;
   parallel_for_chunks_on_workers(n_chunks, threads, [&](int worker, std::int64_t c) {
     const std::int64_t begin = c * kExactChunkDocs, count = std::min(kExactChunkDocs, n - begin);
     std::vector<std::int64_t> offsets(static_cast<std::size_t>(count + 1), 0);
-    for (std::int64_t b = 0; b < count; ++b) offsets[b + 1] = offsets[b] + reader.n_tokens(ids[begin + b]);
+    std::vector<const std::uint8_t*> residuals(static_cast<std::size_t>(count));
+    for (std::int64_t b = 0; b < count; ++b) {
+      offsets[b + 1] = offsets[b] + reader.n_tokens(ids[begin + b]);
+      residuals[b] = s.residuals + s.offsets[ids[begin + b]] * row_bytes;
+    }
     Scratch& sc = scratch[worker];
-    const std::size_t tokens = static_cast<std::size_t>(offsets[count]), values = tokens * cb.dim;
+    const std::size_t tokens = static_cast<std::size_t>(offsets[count]);
     if (sc.codes.size() < tokens) {
       sc.codes.resize(tokens);
       sc.distinct.resize(tokens);
-      (int8 ? sc.scales : sc.rows).resize(int8 ? tokens : values);
-      if (int8) sc.values.resize(values);
     }
-    const auto started = std::chrono::steady_clock::now();
     for (std::int64_t b = 0; b < count; ++b)
       reader.tokens(ids[begin + b], sc.codes.data() + offsets[b], sc.distinct.data());
-    for (std::int64_t b = 0; b < count; ++b) {
-      const std::int64_t token = s.offsets[ids[begin + b]], rows = offsets[b + 1] - offsets[b];
-      const std::uint16_t* codes = sc.codes.data() + offsets[b];
-      const std::uint8_t* residuals = s.residuals + token * row_bytes;
-      if (int8)
-        decode.int8(codes, residuals, rows, sc.values.data() + offsets[b] * cb.dim, sc.scales.data() + offsets[b],
-                    token);
-      else
-        decode(codes, residuals, rows, sc.rows.data() + offsets[b] * cb.dim, token);
+    if (residual != nullptr) {
+      score_residuals({residual, &query, sc.codes.data(), residuals.data(), offsets.data(), count, out.data() + begin});
+      return;
     }
+    const auto started = std::chrono::steady_clock::now();
+    sc.rows.resize(std::max(sc.rows.size(), tokens * static_cast<std::size_t>(cb.dim)));
+    for (std::int64_t b = 0; b < count; ++b)
+      decode(sc.codes.data() + offsets[b], residuals[b], offsets[b + 1] - offsets[b],
+             sc.rows.data() + offsets[b] * cb.dim, s.offsets[ids[begin + b]]);
     decode_time[worker] += since(started);
-    const DocMatrix docs =
-        int8 ? DocMatrix{sc.values.data(), DType::i8, offsets[count], cb.dim, offsets.data(), count, sc.scales.data()}
-             : DocMatrix{sc.rows.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
+    const DocMatrix docs{sc.rows.data(), DType::f32, offsets[count], cb.dim, offsets.data(), count};
     kernel({&query, 1, &docs, nullptr, 0, count, out.data() + begin, n});
   });
   for (double t : decode_time) decode_seconds += t;
@@ -457,13 +458,17 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   }
   lap(st.approx_s);
 
-  // Stage (d), its reads hinted for every segment first.
+  // Stage (d), its reads hinted for every segment first. Staged search scores rows from their
+  // residuals (exhaustive search decompresses to float32, for exact scores of the decoded rows).
   for (std::int64_t i = 0; i < n_segments; ++i) will_need_vectors(cb, segments[i], ids[i]);
+  std::optional<kernels::ResidualTables> residual;
+  if (!p.exhaustive)
+    residual.emplace(cb.centroids, cb.n_centroids, cb.dim, cb.nbits, cb.weights, cb.normalize, table.data(), nq_pad);
   std::vector<float> scores;
   std::vector<std::int64_t> positions;
   for (std::int64_t i = 0; i < n_segments; ++i) {
-    const std::vector<float> exact =
-        exact_scores(query, cb, decode, segments[i], ids[i], !p.exhaustive, threads, st.decode_s);
+    const std::vector<float> exact = exact_scores(query, cb, decode, segments[i], ids[i],
+                                                  residual ? &residual->book : nullptr, threads, st.decode_s);
     for (std::size_t b = 0; b < ids[i].size(); ++b) {
       scores.push_back(exact[b]);
       positions.push_back(segments[i].first_pos + ids[i][b]);

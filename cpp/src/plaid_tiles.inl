@@ -2,9 +2,8 @@
 //
 // Included by maxsim_<isa>.cpp inside namespace colmax::kernels::<isa>, after maxsim_tiles.inl.
 // Beyond that file's policy members, P provides set1(float) and select_gt(a, b, x, y), the
-// lane-wise (a > b ? x : y); for the decoder loadu / storeu(float*), add, mul, abs, sum(reg) and
-// hmax(reg) (horizontal), quantize_with_max(x, dim, max |x_k|, levels, values) -> scale and
-// Buckets<NBITS>: constructed from the codebook's weights, its operator()(packed) returns the
+// lane-wise (a > b ? x : y); for the decoder loadu / storeu(float*), add, mul, sum(reg) (a
+// horizontal sum) and Buckets<NBITS>: constructed from the codebook's weights, its operator()(packed) returns the
 // weights of `lanes` consecutive dimensions whose buckets start at byte `packed`.
 //
 // assign and centroid_scores reuse the MaxSim register tiles with the roles fixed: the rows to
@@ -161,11 +160,11 @@ void approx_scores(const float* s, std::int64_t nq, std::int64_t nq_pad, const s
 // Rows ahead whose centroid the decoder prefetches.
 constexpr std::int64_t kCentroidAhead = 2;
 
-// Rows [0, n) decoded before scaling into rows + r * stride; finish(r, row, sum of squares,
-// max |x_k|) then scales or quantizes each. `lanes` dimensions per step, the last dim % lanes one at a time.
-template <class P, int NBITS, class Finish>
+// Rows [0, n) decoded into out, `lanes` dimensions per step (the last dim % lanes one at a time),
+// then scaled to unit length when spec.normalize.
+template <class P, int NBITS>
 void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                 float* rows, std::int64_t stride, Finish&& finish) {
+                 float* out) {
   constexpr int L = P::lanes, per_byte = 8 / NBITS;
   constexpr unsigned mask = (1u << NBITS) - 1;
   const std::int64_t dim = spec.dim, bytes = dim * NBITS / 8, full = dim / L * L;
@@ -173,81 +172,44 @@ void decode_rows(const DecodeSpec& spec, const std::uint16_t* codes, const std::
   for (std::int64_t r = 0; r < n; ++r) {
     const float* c = spec.centroids + static_cast<std::int64_t>(codes[r]) * dim;
     const std::uint8_t* in = residuals + r * bytes;
-    float* o = rows + r * stride;
+    float* o = out + r * dim;
     // Centroid rows come from L2 or L3 (a 2,048 x 384 codebook is 3 MB), one after another: fetch
     // the next distinct one while this row decodes.
     if (r + kCentroidAhead < n && codes[r + kCentroidAhead] != codes[r + kCentroidAhead - 1]) {
       const char* next = reinterpret_cast<const char*>(spec.centroids + codes[r + kCentroidAhead] * dim);
       for (std::int64_t b = 0; b < dim * 4; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
     }
-    typename P::reg squares = P::set1(0.0f), top = P::set1(0.0f);
+    typename P::reg squares = P::set1(0.0f);
     for (std::int64_t j = 0; j < full; j += L) {
       const typename P::reg v = P::add(P::loadu(c + j), buckets(in + j / per_byte));
       P::storeu(o + j, v);
       squares = P::madd(squares, v, v);
-      top = P::max(top, P::abs(v));
     }
-    float total = P::sum(squares), largest = P::hmax(top);
+    float total = P::sum(squares);
     for (std::int64_t j = full; j < dim; ++j) {
       o[j] = c[j] + spec.weights[(in[j / per_byte] >> (j % per_byte * NBITS)) & mask];
       total += o[j] * o[j];
-      largest = std::max(largest, std::fabs(o[j]));
     }
-    finish(r, o, total, largest);
-  }
-}
-
-template <class P, int NBITS>
-void decode_float(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                  float* out) {
-  constexpr int L = P::lanes;
-  const std::int64_t dim = spec.dim, full = dim / L * L;
-  decode_rows<P, NBITS>(spec, codes, residuals, n, out, dim, [&](std::int64_t, float* o, float total, float) {
-    if (!spec.normalize || total <= 0.0f) return;
+    if (!spec.normalize || total <= 0.0f) continue;
     const float scale = 1.0f / std::sqrt(total);
     const typename P::reg inv = P::set1(scale);
     for (std::int64_t j = 0; j < full; j += L) P::storeu(o + j, P::mul(P::loadu(o + j), inv));
     for (std::int64_t j = full; j < dim; ++j) o[j] *= scale;
-  });
-}
-
-// Each row decoded into a row buffer that stays in L1, then quantized from it.
-template <class P, int NBITS>
-void decode_quantized(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                      std::int8_t* values, float* scales) {
-  const std::int64_t dim = spec.dim;
-  AlignedBuffer<float> row;
-  row.assign_zero(static_cast<std::size_t>(dim));
-  decode_rows<P, NBITS>(spec, codes, residuals, n, row.data(), 0,
-                        [&](std::int64_t r, float* o, float total, float top) {
-                          scales[r] = P::quantize_with_max(o, dim, top, kDocLevels, values + r * dim);
-                          if (spec.normalize && total > 0.0f) scales[r] *= 1.0f / std::sqrt(total);
-                        });
+  }
 }
 
 template <class P>
 void decode(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
             float* out) {
   switch (spec.nbits) {
-    case 1: decode_float<P, 1>(spec, codes, residuals, n, out); break;
-    case 2: decode_float<P, 2>(spec, codes, residuals, n, out); break;
-    case 4: decode_float<P, 4>(spec, codes, residuals, n, out); break;
-    default: decode_float<P, 8>(spec, codes, residuals, n, out); break;
-  }
-}
-
-template <class P>
-void decode_int8(const DecodeSpec& spec, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                 std::int8_t* values, float* scales) {
-  switch (spec.nbits) {
-    case 1: decode_quantized<P, 1>(spec, codes, residuals, n, values, scales); break;
-    case 2: decode_quantized<P, 2>(spec, codes, residuals, n, values, scales); break;
-    case 4: decode_quantized<P, 4>(spec, codes, residuals, n, values, scales); break;
-    default: decode_quantized<P, 8>(spec, codes, residuals, n, values, scales); break;
+    case 1: decode_rows<P, 1>(spec, codes, residuals, n, out); break;
+    case 2: decode_rows<P, 2>(spec, codes, residuals, n, out); break;
+    case 4: decode_rows<P, 4>(spec, codes, residuals, n, out); break;
+    default: decode_rows<P, 8>(spec, codes, residuals, n, out); break;
   }
 }
 
 template <class P>
 constexpr PlaidKernels plaid_kernels() {
-  return {assign_rows<P>, centroid_scores<P>, approx_scores<P>, decode<P>, decode_int8<P>};
+  return {assign_rows<P>, centroid_scores<P>, approx_scores<P>, decode<P>};
 }

@@ -19,11 +19,14 @@
 #include "colmax/maxsim.hpp"
 #include "colmax/plaid.hpp"
 #include "colmax/quantize.hpp"
+#include "dispatch.hpp"
+#include "plaid_residual.hpp"
 
 namespace {
 
 using colmax::Isa;
 namespace plaid = colmax::plaid;
+namespace kernels = colmax::kernels;
 
 // Forces one ISA for a scope.
 class IsaScope {
@@ -286,49 +289,65 @@ TEST_P(Codec, NormalizeGivesUnitRowsAndKeepsZeroRows) {
     for (int j = 0; j < 16; ++j) norm += double(out[r * 16 + j]) * out[r * 16 + j];
     EXPECT_NEAR(norm, 1.0, 1e-5);
   }
-  std::vector<std::int8_t> values(3 * 16, 1);
-  std::vector<float> scales(3, 1.0f);
-  plaid::decompress_int8(cb, codes.data(), packed.data(), 3, values.data(), scales.data());
-  EXPECT_EQ(scales[0], 0.0f);
-  for (int j = 0; j < 16; ++j) EXPECT_EQ(values[j], 0);
 }
 
-TEST_P(Codec, Int8DecodingQuantizesTheRowBeforeNormalizing) {
-  // Values: quantize_row of the unnormalized decoded row, the same bits on every ISA; scales:
-  // its scale over the row's norm (the norm's rounding may differ between ISAs).
-  for (auto [nbits, dim] : std::vector<std::pair<int, std::int64_t>>{
-           {1, 40}, {2, 40}, {4, 40}, {8, 40}, {1, 48}, {2, 44}, {4, 42}, {8, 41}, {4, 384}}) {
-    const std::int64_t n = 50;
-    TestCodebook t(5, dim, nbits, true);
-    std::fill(t.centroids.begin(), t.centroids.begin() + dim, 0.0f);
-    std::vector<std::uint16_t> codes(n);
-    for (std::int64_t r = 0; r < n; ++r) codes[r] = static_cast<std::uint16_t>(r % 5);
-    std::vector<std::uint8_t> packed(n * plaid::packed_bytes(dim, nbits));
-    for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint8_t>(i * 37 + 11);
-    std::vector<float> raw(n * dim), unit(n * dim);
-    plaid::Codebook unnormalized = t.cb;
-    unnormalized.normalize = false;
-    {
-      const IsaScope scalar(Isa::scalar);
-      plaid::decompress(unnormalized, codes.data(), packed.data(), n, raw.data(), 1);
-    }
+class Residuals : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(Residuals, EveryKernelGivesTheScalarBitsAndNearlyTheDecodedRowsScores) {
+  // plaid_residual.hpp: the same bits as the scalar kernel, and the float32 MaxSim of the
+  // decompressed rows within the int8 approximation of the residual part and the norm.
+  const kernels::ResidualFn kernel = [] {
     const IsaScope scope(GetParam());
-    plaid::decompress(t.cb, codes.data(), packed.data(), n, unit.data(), 1);
-    std::vector<std::int8_t> values(n * dim), want(n * dim);
-    std::vector<float> scales(n);
-    plaid::decompress_int8(t.cb, codes.data(), packed.data(), n, values.data(), scales.data(), 2);
-    for (std::int64_t r = 0; r < n; ++r) {
-      const float scale = colmax::quantize_row(&raw[r * dim], dim, colmax::kDocLevels, &want[r * dim]);
-      double norm = 0;
-      for (std::int64_t j = 0; j < dim; ++j) norm += double(raw[r * dim + j]) * raw[r * dim + j];
-      EXPECT_NEAR(scales[r], norm > 0 ? scale / std::sqrt(norm) : 0.0, 1e-6 * scale)
-          << "nbits " << nbits << " row " << r;
-      for (std::int64_t j = 0; j < dim; ++j)  // the dequantized row is the normalized one
-        EXPECT_NEAR(values[r * dim + j] * scales[r], unit[r * dim + j], 0.51f * scales[r] + 1e-6f);
+    return colmax::active_residual_scorer();
+  }();
+  const std::vector<std::int64_t> lengths = {1, 5, 11, 0, 23, 40, 9};
+  std::vector<std::int64_t> offsets = {0};
+  for (std::int64_t n : lengths) offsets.push_back(offsets.back() + n);
+  const std::int64_t rows = offsets.back(), k = 7, nq = 20;
+  for (auto [nbits, dim] :
+       std::vector<std::pair<int, std::int64_t>>{{1, 40}, {2, 44}, {4, 42}, {8, 41}, {2, 128}, {4, 384}, {4, 130}}) {
+    for (bool normalize : {true, false}) {
+      const TestCodebook t(k, dim, nbits, normalize);
+      std::vector<std::uint16_t> codes(rows);
+      for (std::int64_t r = 0; r < rows; ++r) codes[r] = static_cast<std::uint16_t>((r * 5 + r / 3) % k);
+      for (std::size_t d = 0; d + 1 < offsets.size(); ++d) std::sort(&codes[offsets[d]], &codes[offsets[d + 1]]);
+      const std::int64_t bytes = plaid::packed_bytes(dim, nbits);
+      std::vector<std::uint8_t> packed(rows * bytes);
+      for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint8_t>(i * 97 + 13);
+      const std::vector<float> q = uniform(nq * dim, 17);
+      const colmax::QueryMatrix query{q.data(), nq, dim};
+      const std::int64_t nq_pad = 32;
+      std::vector<float> table(k * nq_pad, 0.0f);
+      kernels::plaid_scalar.centroid_scores(query, t.centroids.data(), k, nq_pad, table.data());
+      const kernels::ResidualTables tables(t.centroids.data(), k, dim, nbits, t.weights.data(), normalize, table.data(),
+                                           nq_pad);
+      std::vector<const std::uint8_t*> starts;
+      for (std::size_t d = 0; d + 1 < offsets.size(); ++d) starts.push_back(&packed[offsets[d] * bytes]);
+      const std::int64_t n_docs = static_cast<std::int64_t>(lengths.size());
+      std::vector<float> want(n_docs), got(n_docs);
+      kernels::score_residuals_scalar(
+          {&tables.book, &query, codes.data(), starts.data(), offsets.data(), n_docs, want.data()});
+      kernel({&tables.book, &query, codes.data(), starts.data(), offsets.data(), n_docs, got.data()});
+      EXPECT_EQ(got, want) << colmax::isa_name(GetParam()) << " nbits " << nbits << " dim " << dim;
+
+      std::vector<float> decoded(rows * dim), exact(n_docs);
+      plaid::decompress(t.cb, codes.data(), packed.data(), rows, decoded.data(), 1);
+      const colmax::DocMatrix docs{decoded.data(), colmax::DType::f32, rows, dim, offsets.data(), n_docs};
+      colmax::maxsim(query, docs, colmax::DocSelection::everything(), exact.data(), 1);
+      for (std::int64_t d = 0; d < n_docs; ++d) {
+        if (lengths[d] == 0) {
+          EXPECT_EQ(got[d], -std::numeric_limits<float>::infinity());
+          continue;
+        }
+        EXPECT_NEAR(got[d], exact[d], 0.02 * nq * (normalize ? 1.0 : std::sqrt(double(dim)) / 4))
+            << "nbits " << nbits << " dim " << dim << " doc " << d;
+      }
     }
-    EXPECT_EQ(values, want) << "nbits " << nbits << " dim " << dim;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Plaid, Residuals, ::testing::ValuesIn(all_supported()),
+                         [](const auto& info) { return std::string(colmax::isa_name(info.param)); });
 
 INSTANTIATE_TEST_SUITE_P(Plaid, Codec, ::testing::ValuesIn(all_supported()),
                          [](const auto& info) { return std::string(colmax::isa_name(info.param)); });
@@ -460,8 +479,7 @@ struct Corpus {
   static constexpr std::int64_t dim = 32, k = 16;
   TestCodebook book{k, dim, 2, true, 21};
   std::vector<std::int64_t> offsets{0};
-  std::vector<float> x, decoded, scales8;
-  std::vector<std::int8_t> decoded8;
+  std::vector<float> x, decoded;
   std::vector<std::uint16_t> codes;  // per token, in stored order
   std::vector<std::uint8_t> residuals;
   plaid::EncodedDocCodes doc_codes;
@@ -489,9 +507,6 @@ struct Corpus {
     plaid::compress(book.cb, x.data(), codes.data(), n, residuals.data());
     decoded.resize(n * dim);
     plaid::decompress(book.cb, codes.data(), residuals.data(), n, decoded.data());
-    decoded8.resize(n * dim);
-    scales8.resize(n);
-    plaid::decompress_int8(book.cb, codes.data(), residuals.data(), n, decoded8.data(), scales8.data());
     ivf = plaid::build_ivf(view(), offsets.data(), docs, k);
   }
 
@@ -513,8 +528,19 @@ struct Corpus {
   colmax::DocMatrix matrix(const std::vector<float>& v) const {
     return {v.data(), colmax::DType::f32, offsets.back(), dim, offsets.data(), n_docs};
   }
-  colmax::DocMatrix matrix8() const {  // what staged search scores
-    return {decoded8.data(), colmax::DType::i8, offsets.back(), dim, offsets.data(), n_docs, scales8.data()};
+  // What staged search scores every document: the residual kernel's scores (scalar, the same bits
+  // as every ISA's) over stage (a)'s table from the active ISA's kernel.
+  std::vector<float> staged(const colmax::QueryMatrix& q) const {
+    const std::int64_t nq_pad = (q.n_tokens + 15) / 16 * 16;
+    std::vector<float> table(k * nq_pad, 0.0f);
+    colmax::active_plaid_kernels().centroid_scores(q, book.centroids.data(), k, nq_pad, table.data());
+    const kernels::ResidualTables tables(book.centroids.data(), k, dim, 2, book.weights.data(), true, table.data(),
+                                         nq_pad);
+    std::vector<const std::uint8_t*> rows;
+    for (std::int64_t d = 0; d < n_docs; ++d) rows.push_back(&residuals[offsets[d] * plaid::packed_bytes(dim, 2)]);
+    std::vector<float> out(n_docs);
+    kernels::score_residuals_scalar({&tables.book, &q, codes.data(), rows.data(), offsets.data(), n_docs, out.data()});
+    return out;
   }
 };
 
@@ -527,6 +553,20 @@ void expect_same(const colmax::TopK& a, const colmax::TopK& b, const std::string
   EXPECT_EQ(a.scores, b.scores) << what;
 }
 
+// The best k of `scores` among the selected documents: score descending, ties to the lower id.
+colmax::TopK top_of(const std::vector<float>& scores, std::int64_t k, const colmax::DocSelection& sel) {
+  std::vector<std::int64_t> ids;
+  for (std::int64_t d = 0; d < static_cast<std::int64_t>(scores.size()); ++d)
+    if (sel.all || std::find(sel.ids, sel.ids + sel.count, d) != sel.ids + sel.count) ids.push_back(d);
+  std::stable_sort(ids.begin(), ids.end(), [&](std::int64_t a, std::int64_t b) { return scores[a] > scores[b]; });
+  colmax::TopK top;
+  for (std::int64_t r = 0; r < std::min<std::int64_t>(k, static_cast<std::int64_t>(ids.size())); ++r) {
+    top.ids.push_back(ids[r]);
+    top.scores.push_back(scores[ids[r]]);
+  }
+  return top;
+}
+
 class Search : public ::testing::TestWithParam<Isa> {};
 
 TEST_P(Search, ExhaustiveIsBruteForceAndFullProbingIsExhaustive) {
@@ -536,7 +576,7 @@ TEST_P(Search, ExhaustiveIsBruteForceAndFullProbingIsExhaustive) {
   const colmax::QueryMatrix query{q.data(), 5, Corpus::dim};
   const plaid::Segment seg = c.segment();
   const colmax::TopK brute = colmax::maxsim_topk(query, c.matrix(c.decoded), 12, colmax::DocSelection::everything(), 1);
-  const colmax::TopK brute8 = colmax::maxsim_topk(query, c.matrix8(), 12, colmax::DocSelection::everything(), 1);
+  const colmax::TopK brute8 = top_of(c.staged(query), 12, colmax::DocSelection::everything());
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1, 1, true), 1), brute, "exhaustive");
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, Corpus::k, 60), 1), brute8, "full probe");
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1000, 1000), 2), brute8, "clipped nprobe");
@@ -559,8 +599,8 @@ TEST_P(Search, AllowedSubsetsAndSegmentsMerge) {
   plaid::Segment seg = c.segment();
   seg.allowed = colmax::DocSelection::subset(even.data(), static_cast<std::int64_t>(even.size()));
   for (bool exhaustive : {true, false}) {
-    const colmax::TopK brute =
-        colmax::maxsim_topk(query, exhaustive ? c.matrix(c.decoded) : c.matrix8(), 60, seg.allowed, 1);
+    const colmax::TopK brute = exhaustive ? colmax::maxsim_topk(query, c.matrix(c.decoded), 60, seg.allowed, 1)
+                                          : top_of(c.staged(query), 60, seg.allowed);
     const colmax::TopK got = plaid::search(query, c.book.cb, &seg, 1, params(60, Corpus::k, 60, exhaustive), 2);
     expect_same(got, brute, exhaustive ? "allowed, exhaustive" : "allowed, staged");
   }
@@ -571,21 +611,17 @@ TEST_P(Search, AllowedSubsetsAndSegmentsMerge) {
   all_decoded.insert(all_decoded.end(), b.decoded.begin(), b.decoded.end());
   std::vector<std::int64_t> all_offsets(a.offsets);
   for (std::size_t i = 1; i < b.offsets.size(); ++i) all_offsets.push_back(a.offsets.back() + b.offsets[i]);
-  std::vector<std::int8_t> all8(a.decoded8);
-  all8.insert(all8.end(), b.decoded8.begin(), b.decoded8.end());
-  std::vector<float> all_scales(a.scales8);
-  all_scales.insert(all_scales.end(), b.scales8.begin(), b.scales8.end());
+  std::vector<float> all_staged = a.staged(query);
+  for (float v : b.staged(query)) all_staged.push_back(v);
   const colmax::DocMatrix merged{all_decoded.data(), colmax::DType::f32, all_offsets.back(),
                                  Corpus::dim,        all_offsets.data(), 60};
-  const colmax::DocMatrix merged8{all8.data(), colmax::DType::i8, all_offsets.back(), Corpus::dim, all_offsets.data(),
-                                  60,          all_scales.data()};
   plaid::Segment segs[] = {a.segment(), b.segment()};
   segs[1].first_pos = 25;
   const auto all = colmax::DocSelection::everything();
   expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, 1, 1, true), 1),
               colmax::maxsim_topk(query, merged, 9, all, 1), "segments, exhaustive");
-  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, Corpus::k, 100), 2),
-              colmax::maxsim_topk(query, merged8, 9, all, 1), "segments, staged");
+  expect_same(plaid::search(query, a.book.cb, segs, 2, params(9, Corpus::k, 100), 2), top_of(all_staged, 9, all),
+              "segments, staged");
 }
 
 TEST_P(Search, PruningKeepsTheBestApproximateScores) {
@@ -627,8 +663,7 @@ TEST_P(Search, PruningKeepsTheBestApproximateScores) {
   std::sort(approx.begin(), approx.end());
   std::vector<std::int64_t> kept;
   for (std::int64_t r = 0; r < n_keep; ++r) kept.push_back(approx[r].second);
-  const colmax::TopK want =
-      colmax::maxsim_topk(query, c.matrix8(), 3, colmax::DocSelection::subset(kept.data(), n_keep), 1);
+  const colmax::TopK want = top_of(c.staged(query), 3, colmax::DocSelection::subset(kept.data(), n_keep));
   const plaid::Segment seg = c.segment();
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(3, 2, n_keep), 1), want, "pruned");
   // ncandidates below k is raised to k.

@@ -78,20 +78,6 @@ def plaid_decompress(
 ) -> np.ndarray:
     """centroids[codes] + weights[bucket] per dimension, float32 (n, dim); rows L2-normalized if asked."""
 
-def plaid_decompress_int8(
-    codes: np.ndarray,
-    residuals: np.ndarray,
-    centroids: np.ndarray,
-    weights: np.ndarray,
-    nbits: int,
-    normalize: bool,
-    *,
-    threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """What staged search scores: x = centroids[codes] + weights[bucket] per row as (int8 values
-    (n, dim), float32 scales (n,)), quantized as quantize_int8 does; with normalize each scale is
-    divided by |x| (a zero row: scale 0). The values are the same on every instruction set."""
-
 def plaid_doc_codes(
     codes: np.ndarray, doc_offsets: np.ndarray, n_centroids: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -62,12 +62,6 @@ void compress(const Codebook& cb, const float* x, const std::uint16_t* codes, st
 void decompress(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
                 float* out, int threads = 0);
 
-// Decodes n compressed rows as int8 (colmax/quantize.hpp), what staged search scores: the row
-// before normalizing, x = C[c] + weights, quantized as quantize_row(x, kDocLevels) into values
-// (n x dim), its scale divided by |x| when normalize (a zero row: scale 0) into scales (n).
-void decompress_int8(const Codebook& cb, const std::uint16_t* codes, const std::uint8_t* residuals, std::int64_t n,
-                     std::int8_t* values, float* scales, int threads = 0);
-
 // A document's centroid codes, stored per document. Its tokens are stored ordered by code (a
 // stable sort: MaxSim does not depend on token order), so its codes form runs, and its blob is
 //   ceil(n_tokens / 8) bytes of run starts (bit t, LSB-first, set where token t's code differs
@@ -142,7 +136,9 @@ struct SearchParams {
 // (c) Beyond ncandidates, the survivors are ranked by the approximate score
 // sum_i max_{t in d} S[code_t][i] and the best ncandidates kept. Both cuts are over all segments,
 // ties to the lower position. (d) The kept documents are scored by MaxSim on `exact` when given,
-// else decompressed as int8 (decompress_int8) and scored by the int8 kernels. Result: the best k
+// else straight from their codes and residuals (the int8 scoring of src/plaid_residual.hpp, which
+// decompresses nothing: stage (a)'s scores plus int8 dot products with the residuals' weights,
+// over the rows' norms). Result: the best k
 // over all segments, score descending, ties to the lower position first_pos + local id; k is
 // clipped to the documents scored. exhaustive scores every allowed document in stage (d), on
 // float32 decompressed vectors (decompress) when there is no `exact`. Results do not depend on
