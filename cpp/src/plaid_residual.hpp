@@ -25,8 +25,8 @@ namespace colmax::kernels {
 
 // What one search prepares once for scoring rows from their residuals.
 struct ResidualBook {
-  const float* table;  // S: n_centroids x nq_pad, <q_i, C[c]> (stage (a)); padding lanes zero
-  std::int64_t nq_pad;
+  const float* table;   // S: n_centroids x nq_pad, <q_i, C[c]> (stage (a)); 64-byte aligned, padding lanes zero
+  std::int64_t nq_pad;  // a multiple of 16
   std::int64_t dim;
   int nbits;                      // 1, 2, 4 or 8
   bool normalize;                 // scale rows to unit length

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned.hpp"
 #include "colmax/elias_fano.hpp"
 #include "colmax/isa.hpp"
 #include "colmax/maxsim.hpp"
@@ -317,7 +318,8 @@ TEST_P(Residuals, EveryKernelGivesTheScalarBitsAndNearlyTheDecodedRowsScores) {
       const std::vector<float> q = uniform(nq * dim, 17);
       const colmax::QueryMatrix query{q.data(), nq, dim};
       const std::int64_t nq_pad = 32;
-      std::vector<float> table(k * nq_pad, 0.0f);
+      colmax::AlignedBuffer<float> table;  // the kernels' loads are aligned
+      table.assign_zero(k * nq_pad);
       kernels::plaid_scalar.centroid_scores(query, t.centroids.data(), k, nq_pad, table.data());
       const kernels::ResidualTables tables(t.centroids.data(), k, dim, nbits, t.weights.data(), normalize, table.data(),
                                            nq_pad);
@@ -532,7 +534,8 @@ struct Corpus {
   // as every ISA's) over stage (a)'s table from the active ISA's kernel.
   std::vector<float> staged(const colmax::QueryMatrix& q) const {
     const std::int64_t nq_pad = (q.n_tokens + 15) / 16 * 16;
-    std::vector<float> table(k * nq_pad, 0.0f);
+    colmax::AlignedBuffer<float> table;  // the kernels' loads and stores are aligned
+    table.assign_zero(k * nq_pad);
     colmax::active_plaid_kernels().centroid_scores(q, book.centroids.data(), k, nq_pad, table.data());
     const kernels::ResidualTables tables(book.centroids.data(), k, dim, 2, book.weights.data(), true, table.data(),
                                          nq_pad);
