@@ -117,7 +117,7 @@ def test_results_do_not_depend_on_thread_count(rng):
     tokens, offsets = ragged(rng, lengths, 64)
     query = rng.standard_normal((32, 64)).astype(np.float32)
     one = colmax.maxsim(query, tokens, offsets, threads=1)
-    for threads in (2, 3, 16):
+    for threads in (2, 3, 16, np.int64(2)):  # any integer, numpy's too
         np.testing.assert_array_equal(colmax.maxsim(query, tokens, offsets, threads=threads), one)
 
 
@@ -237,6 +237,14 @@ OFFSETS = np.array([0, 2, 5], np.int64)
         (lambda: colmax.maxsim(Q, T, OFFSETS, candidates=[0, 2]), ValueError, "out of range"),
         (lambda: colmax.maxsim(Q, T, OFFSETS, candidates=[-1]), ValueError, "out of range"),
         (lambda: colmax.maxsim(Q, T, OFFSETS, threads=0), ValueError, "threads"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, threads="2"), TypeError, "threads must be an int"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, threads=2.0), TypeError, "threads must be an int"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, threads=True), TypeError, "threads must be an int"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS, threads=2**70), ValueError, "threads is too large"),
+        # raw memory is read in the machine's byte order: a swapped array is refused, not misread
+        (lambda: colmax.maxsim(Q.astype(">f4"), T, OFFSETS), TypeError, r"byte order.*newbyteorder"),
+        (lambda: colmax.maxsim(Q, T.astype(">f4"), OFFSETS), TypeError, "doc_tokens has non-native"),
+        (lambda: colmax.maxsim(Q, T, OFFSETS.astype(">i8")), TypeError, "doc_offsets has non-native"),
         (lambda: colmax.maxsim_topk(Q, T, OFFSETS, 0), ValueError, "k must be at least 1"),
         (lambda: colmax.maxsim_topk(Q, T, OFFSETS, 1, candidates=[1, 1]), ValueError, "more than once"),
         (lambda: colmax.maxsim_topk(Q, T, OFFSETS, 1, candidates=np.array([0.0])), TypeError, "int64"),

@@ -134,6 +134,7 @@ OFFSETS = np.array([0, 2, 5], np.int64)
         (lambda: colmax.maxsim(Q, V, OFFSETS, doc_scales=S[:4]), ValueError, r"one entry per row .*\(5\)"),
         (lambda: colmax.maxsim(Q, V, OFFSETS, doc_scales=S[None]), ValueError, "1-D"),
         (lambda: colmax.maxsim(Q, V, OFFSETS, doc_scales=[1.0] * 5), TypeError, "numpy array"),
+        (lambda: colmax.maxsim(Q, V, OFFSETS, doc_scales=S.astype(">f4")), TypeError, "non-native"),
         (
             lambda: colmax.maxsim(Q, V.astype(np.float32), OFFSETS, doc_scales=S),
             ValueError,

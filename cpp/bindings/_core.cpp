@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,13 @@ py::array as_array(const py::handle& obj, const char* name, const char* dtype = 
     throw py::type_error(std::string(name) + " must be a numpy array, got " +
                          py::str(py::type::of(obj).attr("__name__")).cast<std::string>() +
                          "; wrap it with numpy.asarray(..., dtype=numpy." + dtype + ")");
-  return py::reinterpret_borrow<py::array>(obj);
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  // The core reads raw memory in this machine's byte order: a byte-swapped array (dtype '>f4' on
+  // x86) would be scored as garbage, not refused.
+  if (!a.dtype().attr("isnative").cast<bool>())
+    throw py::type_error(std::string(name) + " has non-native byte order (" + py::str(a.dtype()).cast<std::string>() +
+                         "); convert with " + name + ".astype(" + name + ".dtype.newbyteorder('='))");
+  return a;
 }
 
 void require_c_contiguous(const py::array& a, const char* name) {
@@ -119,9 +126,20 @@ colmax::DocSelection selection(const py::object& candidates) {
 
 int thread_count(const py::object& threads) {
   if (threads.is_none()) return 0;
-  const int n = threads.cast<int>();
+  // Any integer (numpy's too, through __index__), but not a bool, a float or a string.
+  PyObject* index = py::isinstance<py::bool_>(threads) ? nullptr : PyNumber_Index(threads.ptr());
+  if (index == nullptr) {
+    PyErr_Clear();
+    throw py::type_error("threads must be an int (or None for one per CPU), got " +
+                         py::str(py::type::of(threads).attr("__name__")).cast<std::string>());
+  }
+  int overflow = 0;
+  const long long n = PyLong_AsLongLongAndOverflow(index, &overflow);
+  Py_DECREF(index);
+  if (overflow != 0 || n > std::numeric_limits<int>::max())
+    throw py::value_error("threads is too large: pass at most the number of CPUs, or None");
   if (n < 1) throw py::value_error("threads must be at least 1 (or None for one per CPU), got " + std::to_string(n));
-  return n;
+  return static_cast<int>(n);
 }
 
 std::int64_t n_selected(const colmax::DocMatrix& docs, const colmax::DocSelection& sel) {
