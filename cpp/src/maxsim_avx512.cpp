@@ -49,9 +49,10 @@ struct F32 {
     return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m[0], m[1]), _mm512_max_ps(m[2], m[3])));
   }
 
-  // quantize_row given the row's max |x_k|, 16 values per step (vcvtps2dq rounds half to even,
-  // as the scalar code does); returns the scale.
-  static float quantize_with_max(const float* x, std::int64_t dim, float top, int levels, std::int8_t* out) {
+  // colmax::quantize_row, bit for bit: 16 values per step (vcvtps2dq rounds half to even, as the
+  // scalar code does); returns the scale.
+  static float quantize_row(const float* x, std::int64_t dim, int levels, std::int8_t* out) {
+    const float top = max_abs(x, dim);
     if (top == 0.0f) {
       std::fill(out, out + dim, std::int8_t(0));
       return 0.0f;
@@ -127,9 +128,7 @@ struct F32 {
 }  // namespace avx512
 
 void quantize_avx512(const float* x, std::int64_t n, std::int64_t dim, int levels, std::int8_t* out, float* scales) {
-  for (std::int64_t r = 0; r < n; ++r)
-    scales[r] =
-        avx512::F32::quantize_with_max(x + r * dim, dim, avx512::F32::max_abs(x + r * dim, dim), levels, out + r * dim);
+  for (std::int64_t r = 0; r < n; ++r) scales[r] = avx512::F32::quantize_row(x + r * dim, dim, levels, out + r * dim);
 }
 
 void score_avx512(const Batch& batch) {

@@ -304,10 +304,11 @@ TEST_P(Residuals, EveryKernelGivesTheScalarBitsAndNearlyTheDecodedRowsScores) {
   const std::vector<std::int64_t> lengths = {1, 5, 11, 0, 23, 40, 9};
   std::vector<std::int64_t> offsets = {0};
   for (std::int64_t n : lengths) offsets.push_back(offsets.back() + n);
-  const std::int64_t rows = offsets.back(), k = 7, nq = 20;
+  const std::int64_t rows = offsets.back(), k = 7;
   for (auto [nbits, dim] :
        std::vector<std::pair<int, std::int64_t>>{{1, 40}, {2, 44}, {4, 42}, {8, 41}, {2, 128}, {4, 384}, {4, 130}}) {
-    for (bool normalize : {true, false}) {
+    // 20 query tokens: one block of AVX-512 lanes, two of AVX2's; 70: several, the last one short
+    for (auto [normalize, nq] : std::vector<std::pair<bool, std::int64_t>>{{true, 20}, {false, 20}, {true, 70}}) {
       const TestCodebook t(k, dim, nbits, normalize);
       std::vector<std::uint16_t> codes(rows);
       for (std::int64_t r = 0; r < rows; ++r) codes[r] = static_cast<std::uint16_t>((r * 5 + r / 3) % k);
@@ -317,7 +318,7 @@ TEST_P(Residuals, EveryKernelGivesTheScalarBitsAndNearlyTheDecodedRowsScores) {
       for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint8_t>(i * 97 + 13);
       const std::vector<float> q = uniform(nq * dim, 17);
       const colmax::QueryMatrix query{q.data(), nq, dim};
-      const std::int64_t nq_pad = 32;
+      const std::int64_t nq_pad = (nq + 15) / 16 * 16;
       colmax::AlignedBuffer<float> table;  // the kernels' loads are aligned
       table.assign_zero(k * nq_pad);
       kernels::plaid_scalar.centroid_scores(query, t.centroids.data(), k, nq_pad, table.data());
@@ -330,7 +331,7 @@ TEST_P(Residuals, EveryKernelGivesTheScalarBitsAndNearlyTheDecodedRowsScores) {
       kernels::score_residuals_scalar(
           {&tables.book, &query, codes.data(), starts.data(), offsets.data(), n_docs, want.data()});
       kernel({&tables.book, &query, codes.data(), starts.data(), offsets.data(), n_docs, got.data()});
-      EXPECT_EQ(got, want) << colmax::isa_name(GetParam()) << " nbits " << nbits << " dim " << dim;
+      EXPECT_EQ(got, want) << colmax::isa_name(GetParam()) << " nbits " << nbits << " dim " << dim << " nq " << nq;
 
       std::vector<float> decoded(rows * dim), exact(n_docs);
       plaid::decompress(t.cb, codes.data(), packed.data(), rows, decoded.data(), 1);
