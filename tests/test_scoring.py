@@ -272,7 +272,9 @@ def test_no_documents_gives_empty_results():
 
 def test_isa_environment_override():
     run = [sys.executable, "-c", "import colmax; print(colmax.active_isa())"]
-    forced = subprocess.run(run, env={"COLMAX_ISA": "scalar"}, capture_output=True, text=True, check=True)
-    assert forced.stdout.strip() == "scalar"
+    for name in colmax.supported_isas():  # every name this machine runs, the int8-only levels too
+        forced = subprocess.run(run, env={"COLMAX_ISA": name}, capture_output=True, text=True, check=True)
+        assert forced.stdout.strip() == name
     bad = subprocess.run(run, env={"COLMAX_ISA": "sse9"}, capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown instruction set 'sse9'" in bad.stderr
+    assert all(name in bad.stderr for name in colmax.compiled_isas())  # the message lists them all

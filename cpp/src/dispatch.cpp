@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,11 @@
 
 namespace colmax {
 namespace {
+
+// Every instruction set by name, weakest first: compiled_isas() on x86 lists them in this order,
+// and the default is the last one that runs here.
+constexpr Isa kAllIsas[] = {Isa::scalar,     Isa::avx2,       Isa::avxvnni, Isa::avx512,
+                            Isa::avx512vnni, Isa::avx512bf16, Isa::amx};
 
 #if defined(COLMAX_X86)
 struct CpuFeatures {
@@ -147,15 +153,17 @@ const char* isa_name(Isa isa) {
 }
 
 Isa isa_from_name(const std::string& name) {
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx})
+  std::string names;
+  for (Isa isa : kAllIsas) {
     if (name == isa_name(isa)) return isa;
-  throw std::invalid_argument("unknown instruction set '" + name +
-                              "'; use one of: scalar, avx2, avxvnni, avx512, avx512vnni, avx512bf16, amx");
+    names += (names.empty() ? "" : ", ") + std::string(isa_name(isa));
+  }
+  throw std::invalid_argument("unknown instruction set '" + name + "'; use one of: " + names);
 }
 
 std::vector<Isa> compiled_isas() {
 #if defined(COLMAX_X86)
-  return {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::avx512vnni, Isa::avx512bf16, Isa::amx};
+  return {std::begin(kAllIsas), std::end(kAllIsas)};
 #else
   return {Isa::scalar};
 #endif
