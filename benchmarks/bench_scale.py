@@ -39,6 +39,13 @@ from colmax.index.codebook import default_n_centroids
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def cpu_name() -> str:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "?"
+
+
 def cache_dir() -> Path:
     root = Path(os.environ.get("COLMAX_CACHE_DIR", Path.home() / ".cache" / "colmax"))
     path = root / "bench"
@@ -317,7 +324,8 @@ def main() -> None:
     args = parser.parse_args()
 
     encoder = colmax.Encoder()
-    print(f"colmax {colmax.__version__}, ISA {colmax.active_isa()}, {os.cpu_count()} CPUs, {encoder}")
+    machine = f"ISA {colmax.active_isa()}, {cpu_name()}, {os.cpu_count()} CPUs"
+    print(f"colmax {colmax.__version__}, {machine}, {encoder}")
     if not args.skip_real:
         for name in args.datasets.split(","):
             real_data(name, args.data / name, encoder, args.threads, args)

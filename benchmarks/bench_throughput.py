@@ -6,8 +6,9 @@
 Builds SciFact indexes with the default model from the encoded vectors bench_scale.py caches:
 "plaid" (4-bit, the default compressed index), "plaid-int8" (the same with an int8 copy for the
 last stage), "exact" (float32). For each, in a fresh process: single-stream queries per second
-over SciFact's judged query texts with p50 / p99 latency, then queries per second with 1, 2 and 4
-Python threads calling search() at once, and with search_batch() in batches of 32.
+over SciFact's judged query texts with p50 / p99 latency, the p50 of the search alone (the same
+queries as matrices, encoded beforehand), then queries per second with 1, 2 and 4 Python threads
+calling search() at once, and with search_batch() in batches of 32.
 
 ``--baseline`` names the Python of another colmax installation (e.g. a venv with the previous
 commit): its workers run the same measurements on the same index files, alternating with this
@@ -36,13 +37,6 @@ INDEXES = {
 }
 CONCURRENCY = (1, 2, 4)
 BATCH = 32
-
-
-def cpu_name() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "?"
 
 
 def query_texts(data: Path) -> list[str]:
@@ -88,6 +82,14 @@ def worker(path: str, texts: list[str]) -> dict:
         "p50_ms": 1000 * float(np.median(times)),
         "p99_ms": 1000 * float(np.percentile(times, 99)),
     }
+    # the search alone: the same queries as matrices, encoded beforehand
+    matrices = [np.ascontiguousarray(m) for m in index.encoder.encode_queries(texts)]
+    times = []
+    for m in matrices:
+        t0 = time.perf_counter()
+        index.search(m, k=10)
+        times.append(time.perf_counter() - t0)
+    out["matrix_p50_ms"] = 1000 * float(np.median(times))
     for n in CONCURRENCY:
         start = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
@@ -126,7 +128,7 @@ def main() -> None:
         print(json.dumps(worker(args.worker, texts)))
         return
 
-    from bench_scale import cache_dir
+    from bench_scale import cache_dir, cpu_name
 
     root = args.workdir or cache_dir()
     names = [n for n in args.indexes.split(",") if n]
@@ -145,7 +147,8 @@ def main() -> None:
                     f"  round {r + 1} {name} {side} ({got['version']}, {got['isa']}): {json.dumps(got)}",
                     flush=True,
                 )
-    keys = ["single_qps", "p50_ms", "p99_ms"] + [f"concurrent_{n}_qps" for n in CONCURRENCY] + ["batch_qps"]
+    keys = ["single_qps", "p50_ms", "p99_ms", "matrix_p50_ms"]
+    keys += [f"concurrent_{n}_qps" for n in CONCURRENCY] + ["batch_qps"]
     print("\nmedians over rounds\n")
     print("| index | colmax | " + " | ".join(keys) + " |")
     print("|---|---|" + "---|" * len(keys))
@@ -159,6 +162,9 @@ def main() -> None:
             print(
                 f"\n{name}: single-stream text queries/s {now:.1f} against {before:.1f}: {now / before:.2f}x"
             )
+            now = np.median([row["matrix_p50_ms"] for row in results[(name, "this")]])
+            before = np.median([row["matrix_p50_ms"] for row in results[(name, "baseline")]])
+            print(f"{name}: p50 with query matrices {now:.2f} ms against {before:.2f}: {now / before:.2f}x")
 
 
 if __name__ == "__main__":
