@@ -1,0 +1,106 @@
+"""LangChain adapters (extra ``colmax[langchain]``): ``ColmaxRetriever`` over an index and
+``ColmaxReranker``, a document compressor scoring by exact MaxSim (docs/integrations.md)."""
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+from .._validate import positive_int
+from .common import (
+    TextRanker,
+    checked_filter,
+    hit_text,
+    missing_framework,
+    optional_count,
+    search,
+    searchable,
+)
+
+try:
+    from langchain_core.callbacks import CallbackManagerForRetrieverRun, Callbacks
+    from langchain_core.documents import BaseDocumentCompressor, Document
+    from langchain_core.retrievers import BaseRetriever
+    from pydantic import ConfigDict, PrivateAttr, field_validator
+except ImportError as error:
+    raise missing_framework(__name__, "langchain-core", "langchain", error) from error
+
+# No `from __future__ import annotations` here: pydantic evaluates the field annotations, and
+# `X | None` cannot be evaluated before Python 3.10.
+
+
+class ColmaxRetriever(BaseRetriever):
+    """The ``k`` best documents of a colmax index for a query, best first.
+
+    ``index`` is an open ``colmax.Index`` (or a ``colmax.Client``: anything with the same
+    ``search``); ``filter`` a colmax metadata filter (``{"lang": "en", "year": {"in": [2023, 2024]}}``);
+    ``mode`` goes to ``search`` when set (hybrid search). Each ``Document`` has the stored text as
+    ``page_content``, the hit's id as ``id``, and metadata = the document's metadata plus ``id`` and
+    ``score`` (its MaxSim score; these two replace same-named metadata fields). Results are exactly
+    ``index.search(query, k, filter=filter)``. ``ainvoke`` runs the search on a worker thread:
+    the index releases the GIL while it scores, so the event loop keeps running.
+    """
+
+    index: Any
+    k: int = 4
+    filter: Optional[dict] = None
+    mode: Optional[str] = None
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index(cls, value):
+        return searchable(value)
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value):
+        return positive_int("k", value)
+
+    @field_validator("filter", mode="before")
+    @classmethod
+    def _filter(cls, value):
+        return checked_filter(value)
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        return [
+            Document(
+                page_content=hit_text(hit),
+                metadata={**hit.metadata, "id": hit.id, "score": hit.score},
+                id=hit.id,
+            )
+            for hit in search(self.index, query, self.k, self.filter, self.mode)
+        ]
+
+
+class ColmaxReranker(BaseDocumentCompressor):
+    """Reorders documents by exact MaxSim against the query and keeps the ``top_n`` best (all when
+    None); each returned copy carries its score in ``metadata["relevance_score"]``.
+
+    The query and the documents' ``page_content`` are encoded on the spot by ``model``: None for
+    the packaged default, a model directory, or an Encoder (pass ``index.encoder`` to score with
+    an index's model). No index is needed; equal scores keep the input order.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    model: Any = None
+    top_n: Optional[int] = 3
+    _ranker: TextRanker = PrivateAttr()
+
+    @field_validator("top_n", mode="before")
+    @classmethod
+    def _top_n(cls, value):
+        return optional_count("top_n", value)
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        self._ranker = TextRanker(self.model)
+
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
+    ) -> Sequence[Document]:
+        ranked = self._ranker.rank(query, [d.page_content for d in documents], self.top_n)
+        return [
+            documents[i].model_copy(update={"metadata": {**documents[i].metadata, "relevance_score": s}})
+            for i, s in ranked
+        ]
