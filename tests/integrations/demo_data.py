@@ -1,4 +1,5 @@
-"""The corpus and queries of the integration tests: colmax's demo passages, with metadata to filter on."""
+"""What the integration tests share: colmax's demo passages with metadata to filter on, queries,
+and the outcome of a call (its result or its error) to compare a retriever with Index.search."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ def demo_corpus() -> tuple[list[str], list[str], list[dict]]:
         for i, d in enumerate(ids)
     ]
     return ids, texts, metadata
+
+
+def outcome(call):
+    """``("ok", result)`` or ``("error", type, message)``: equal when two calls agree either way."""
+    try:
+        return ("ok", call())
+    except Exception as error:
+        return ("error", type(error), str(error))

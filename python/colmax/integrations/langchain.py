@@ -5,23 +5,17 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from .._validate import positive_int
-from .common import (
-    TextRanker,
-    checked_filter,
-    hit_text,
-    missing_framework,
-    optional_count,
-    search,
-    searchable,
-)
+from . import common
 
 try:
     from langchain_core.callbacks import CallbackManagerForRetrieverRun, Callbacks
     from langchain_core.documents import BaseDocumentCompressor, Document
     from langchain_core.retrievers import BaseRetriever
-    from pydantic import ConfigDict, PrivateAttr, field_validator
+    from pydantic import field_validator
+
+    from .reranker_fields import RerankerFields
 except ImportError as error:
-    raise missing_framework(__name__, "langchain-core", "langchain", error) from error
+    raise common.missing_framework(__name__, "langchain-core", "langchain", error) from error
 
 # No `from __future__ import annotations` here: pydantic evaluates the field annotations, and
 # `X | None` cannot be evaluated before Python 3.10.
@@ -47,7 +41,7 @@ class ColmaxRetriever(BaseRetriever):
     @field_validator("index", mode="before")
     @classmethod
     def _index(cls, value):
-        return searchable(value)
+        return common.searchable(value)
 
     @field_validator("k", mode="before")
     @classmethod
@@ -57,22 +51,22 @@ class ColmaxRetriever(BaseRetriever):
     @field_validator("filter", mode="before")
     @classmethod
     def _filter(cls, value):
-        return checked_filter(value)
+        return common.checked_filter(value)
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
         return [
             Document(
-                page_content=hit_text(hit),
+                page_content=common.hit_text(hit),
                 metadata={**hit.metadata, "id": hit.id, "score": hit.score},
                 id=hit.id,
             )
-            for hit in search(self.index, query, self.k, self.filter, self.mode)
+            for hit in common.search(self.index, query, self.k, self.filter, self.mode)
         ]
 
 
-class ColmaxReranker(BaseDocumentCompressor):
+class ColmaxReranker(RerankerFields, BaseDocumentCompressor):
     """Reorders documents by exact MaxSim against the query and keeps the ``top_n`` best (all when
     None); each returned copy carries its score in ``metadata["relevance_score"]``.
 
@@ -81,26 +75,10 @@ class ColmaxReranker(BaseDocumentCompressor):
     an index's model). No index is needed; equal scores keep the input order.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    model: Any = None
-    top_n: Optional[int] = 3
-    _ranker: TextRanker = PrivateAttr()
-
-    @field_validator("top_n", mode="before")
-    @classmethod
-    def _top_n(cls, value):
-        return optional_count("top_n", value)
-
-    def model_post_init(self, context: Any) -> None:
-        super().model_post_init(context)
-        self._ranker = TextRanker(self.model)
-
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks = None
     ) -> Sequence[Document]:
-        ranked = self._ranker.rank(query, [d.page_content for d in documents], self.top_n)
         return [
             documents[i].model_copy(update={"metadata": {**documents[i].metadata, "relevance_score": s}})
-            for i, s in ranked
+            for i, s in self.ranked(query, [d.page_content for d in documents])
         ]

@@ -4,18 +4,10 @@ postprocessor scoring by exact MaxSim (docs/integrations.md)."""
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Optional
 
 from .._validate import positive_int
-from .common import (
-    TextRanker,
-    checked_filter,
-    hit_text,
-    missing_framework,
-    optional_count,
-    search,
-    searchable,
-)
+from . import common
 
 try:
     from llama_index.core.callbacks import CallbackManager
@@ -24,21 +16,21 @@ try:
     from llama_index.core.retrievers import BaseRetriever
     from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
     from llama_index.core.vector_stores.types import FilterCondition, FilterOperator, MetadataFilters
-    from pydantic import ConfigDict, Field, PrivateAttr, field_validator
+    from pydantic import Field
+
+    from .reranker_fields import RerankerFields
 except ImportError as error:
-    raise missing_framework(__name__, "llama-index-core", "llama-index", error) from error
+    raise common.missing_framework(__name__, "llama-index-core", "llama-index", error) from error
 
 # No `from __future__ import annotations` here: pydantic evaluates the field annotations, and
 # `X | None` cannot be evaluated before Python 3.10.
 
-_OPERATORS = "== (FilterOperator.EQ) and in (FilterOperator.IN)"
-
 
 def _refuse(what: str) -> ValueError:
     return ValueError(
-        f"{what} has no colmax equivalent: colmax filters AND conditions on distinct keys, each "
-        f"{_OPERATORS}, and OR only between values of one key; filter the retrieved nodes "
-        "yourself for the rest"
+        f"{what} has no colmax equivalent: colmax filters take == (FilterOperator.EQ) and in "
+        "(FilterOperator.IN) conditions, ANDed across distinct keys and ORed only between values "
+        "of one key; filter the retrieved nodes yourself for the rest"
     )
 
 
@@ -82,7 +74,7 @@ def colmax_filter(filters) -> Optional[dict]:
     """A colmax filter from LlamaIndex ``MetadataFilters`` (a dict is taken as a colmax filter
     already, None as no filter); ValueError for conditions colmax cannot express."""
     if filters is None or isinstance(filters, Mapping):
-        return checked_filter(filters)
+        return common.checked_filter(filters)
     if not isinstance(filters, MetadataFilters):
         raise TypeError(
             "filters must be LlamaIndex MetadataFilters or a colmax filter dict, "
@@ -90,7 +82,12 @@ def colmax_filter(filters) -> Optional[dict]:
         )
     allowed = _allowed_values(filters)
     spec = {key: v[0] if len(v) == 1 else {"in": v} for key, v in allowed.items()}
-    return checked_filter(spec) if spec else None
+    return common.checked_filter(spec) if spec else None
+
+
+def _node(hit) -> NodeWithScore:
+    node = TextNode(id_=hit.id, text=common.hit_text(hit), metadata=dict(hit.metadata))
+    return NodeWithScore(node=node, score=hit.score)
 
 
 class ColmaxRetriever(BaseRetriever):
@@ -114,18 +111,15 @@ class ColmaxRetriever(BaseRetriever):
         callback_manager: Optional[CallbackManager] = None,
         verbose: bool = False,
     ) -> None:
-        self.index = searchable(index)
+        self.index = common.searchable(index)
         self.similarity_top_k = positive_int("similarity_top_k", similarity_top_k)
         self.filter = colmax_filter(filters)
         self.mode = mode
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = search(self.index, query_bundle.query_str, self.similarity_top_k, self.filter, self.mode)
-        return [
-            NodeWithScore(node=TextNode(id_=h.id, text=hit_text(h), metadata=dict(h.metadata)), score=h.score)
-            for h in hits
-        ]
+        query, k = query_bundle.query_str, self.similarity_top_k
+        return [_node(hit) for hit in common.search(self.index, query, k, self.filter, self.mode)]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         # the base class would search on the event loop's thread; the index releases the GIL
@@ -133,7 +127,7 @@ class ColmaxRetriever(BaseRetriever):
         return await asyncio.to_thread(self._retrieve, query_bundle)
 
 
-class ColmaxRerank(BaseNodePostprocessor):
+class ColmaxRerank(RerankerFields, BaseNodePostprocessor):
     """Reorders nodes by exact MaxSim against the query and keeps the ``top_n`` best (all when
     None), each with its MaxSim score as ``score``.
 
@@ -142,20 +136,7 @@ class ColmaxRerank(BaseNodePostprocessor):
     model). No index is needed; equal scores keep the input order; nodes are not modified.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    model: Any = Field(default=None, description="None, a model directory or a colmax Encoder")
-    top_n: Optional[int] = Field(default=2, description="how many nodes to keep (None: all)")
-    _ranker: TextRanker = PrivateAttr()
-
-    @field_validator("top_n", mode="before")
-    @classmethod
-    def _top_n(cls, value):
-        return optional_count("top_n", value)
-
-    def model_post_init(self, context: Any) -> None:
-        super().model_post_init(context)
-        self._ranker = TextRanker(self.model)
+    top_n: Optional[int] = Field(default=2, description="how many to keep, best first (None: all)")
 
     @classmethod
     def class_name(cls) -> str:
@@ -167,5 +148,5 @@ class ColmaxRerank(BaseNodePostprocessor):
         if query_bundle is None:
             raise ValueError("ColmaxRerank needs the query: pass query_str= (or query_bundle=)")
         texts = [n.node.get_content(metadata_mode=MetadataMode.NONE) for n in nodes]
-        ranked = self._ranker.rank(query_bundle.query_str, texts, self.top_n)
-        return [NodeWithScore(node=nodes[i].node, score=s) for i, s in ranked]
+        ranked = self.ranked(query_bundle.query_str, texts)
+        return [NodeWithScore(node=nodes[i].node, score=score) for i, score in ranked]
