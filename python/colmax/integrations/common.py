@@ -45,11 +45,12 @@ def optional_count(name: str, value) -> int | None:
 
 
 def search(index, query: str, k: int, filter, mode) -> list[Hit]:
-    """``index.search`` with a retriever's settings. ``mode`` goes along only when set, so that
-    an index without hybrid search takes the call unchanged."""
+    """``index.search`` with a retriever's settings, all by keyword (as a local Index and a remote
+    Client both take them). ``mode`` goes along only when set, so that an index without hybrid
+    search takes the call unchanged."""
     if mode is None:
-        return index.search(query, k, filter=filter)
-    return index.search(query, k, filter=filter, mode=mode)
+        return index.search(query, k=k, filter=filter)
+    return index.search(query, k=k, filter=filter, mode=mode)
 
 
 def hit_text(hit: Hit) -> str:
