@@ -23,6 +23,7 @@ LAYERS = {
     "index": 3,
     "evaluation": 3,
     "cli": 4,
+    "integrations": 4,
     "__main__": 5,
 }
 MAX_LINES = 600

@@ -188,3 +188,15 @@ class Encoder:
         if not self.config.normalized:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return Ragged(out, offsets)
+
+
+def load_encoder(model=None):
+    """The encoder a ``model`` argument names: None for the packaged default, a model directory,
+    or an Encoder (anything with ``encode_queries``, ``encode_documents`` and ``dim``) as is."""
+    if model is None:
+        return Encoder()
+    if isinstance(model, (str, os.PathLike)):
+        return Encoder(model)
+    if all(hasattr(model, name) for name in ("encode_queries", "encode_documents", "dim")):
+        return model
+    raise TypeError(f"model must be None, a model directory or an Encoder, got {type(model).__name__}")

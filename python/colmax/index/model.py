@@ -10,28 +10,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..encoding import Encoder
 from ..encoding.default_model import NAME as DEFAULT_NAME
+from ..encoding.encoder import Encoder, load_encoder
 from .files import file_sha256
 from .manifest import Manifest
-
-
-def _is_encoder(model) -> bool:
-    return hasattr(model, "encode_documents") and hasattr(model, "encode_queries") and hasattr(model, "dim")
 
 
 def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     """Resolve ``Index.create``'s model argument to (encoder or None, manifest record, dim)."""
     if model is None and dim is not None:
         return None, {"name": None, "path": None, "default": False}, dim
-    if model is None:
-        encoder = Encoder()
-    elif isinstance(model, (str, os.PathLike)):
-        encoder = Encoder(model)
-    elif _is_encoder(model):
-        encoder = model
-    else:
-        raise TypeError(f"model must be None, a model directory or an Encoder, got {type(model).__name__}")
+    encoder = load_encoder(model)
     if dim is not None and dim != encoder.dim:
         raise ValueError(
             f"dim={dim} but the model {encoder.name} produces {encoder.dim}-dim vectors: drop dim="
@@ -54,7 +43,7 @@ def bind_encoder(manifest: Manifest, override) -> object:
     the model the manifest records, checked against its fingerprint; its dim must match."""
     record = manifest.model
     if override is not None:
-        encoder = override if _is_encoder(override) else Encoder(override)
+        encoder = load_encoder(override)
     elif record.get("default"):
         encoder = Encoder()
     elif record.get("path"):
