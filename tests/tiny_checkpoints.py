@@ -355,3 +355,17 @@ def parity_pylate(directory: Path) -> Path:
         )
 
     return write_pylate(directory, config, weights, projection, settings, write_tokenizer=tokenizer)
+
+
+def tiny_model(directory: Path, *, seed: int = 0, dim: int = 16) -> Path:
+    """A converted colmax model directory from a tiny random Stanford checkpoint (fast to build
+    and to run): queries of 12 vectors ([MASK] expansion), documents up to 24 tokens."""
+    from colmax.encoding.convert import convert
+
+    config = tiny_config()
+    hidden = config["hidden_size"]
+    projection = np.random.default_rng(seed + 100).standard_normal((dim, hidden)) / np.sqrt(hidden)
+    meta = {"query_maxlen": 12, "doc_maxlen": 24}
+    src = directory.with_name(directory.name + "-checkpoint")
+    write_stanford(src, config, random_bert(config, seed), projection, meta)
+    return convert(src, directory)
