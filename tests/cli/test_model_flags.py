@@ -1,5 +1,6 @@
-"""The --model flags of `colmax index`, `search` and `eval` with a tiny converted checkpoint:
-the recorded model, a moved one, a wrong one; results checked against the encoder + NumPy."""
+"""The --model flags of `colmax index`, `search` and `eval` with a tiny converted checkpoint (the
+recorded model, a moved one, a wrong one) and `colmax index` committing chunk by chunk; results
+checked against the encoder + NumPy."""
 
 from __future__ import annotations
 
@@ -95,3 +96,23 @@ def test_model_flag_errors(capsys, tmp_path, corpus, models):
     assert code == 0, err
     code, _, err = run(capsys, "search", tmp_path / "ix", QUERY, "--model", models["a"])
     assert code == 2 and "produces 16-dim vectors but the index holds 24-dim" in err
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 4])  # 3 documents: two chunks, exactly one, one under
+def test_index_command_commits_a_chunk_at_a_time(capsys, tmp_path, corpus, models, monkeypatch, chunk):
+    from colmax.cli import index as index_command
+    from colmax.index import Index
+
+    monkeypatch.setattr(index_command, "CHUNK", chunk)
+    code, _, err = run(
+        capsys, "index", corpus, "-o", tmp_path / "ix", "--model", models["a"], "--no-progress"
+    )
+    assert code == 0, err
+    with Index.open(tmp_path / "ix") as index:
+        assert index.generation == -(-len(DOCS) // chunk)  # one commit per chunk
+        assert index.ids() == list(DOCS) and [index.get(i).text for i in DOCS] == list(DOCS.values())
+    code, out, err = run(capsys, "search", tmp_path / "ix", QUERY, "--json")
+    want = ranking(models["a"])
+    hits = json.loads(out)["hits"]
+    assert [h["id"] for h in hits] == [i for i, _ in want]
+    np.testing.assert_allclose([h["score"] for h in hits], [s for _, s in want], atol=1e-4)
