@@ -81,6 +81,15 @@ def bert_forward(config: dict, w: dict[str, np.ndarray], ids: np.ndarray, mask: 
     w = {k: v.astype(np.float64) for k, v in w.items()}
     erf = np.vectorize(math.erf)
 
+    def activation(y):
+        act = config.get("hidden_act", "gelu")
+        if act == "gelu":
+            return 0.5 * y * (1 + erf(y / math.sqrt(2)))
+        if act in ("gelu_new", "gelu_pytorch_tanh"):
+            return 0.5 * y * (1 + np.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y**3)))
+        assert act == "relu", act
+        return np.maximum(y, 0)
+
     def ln(x, p):
         mu = x.mean(-1, keepdims=True)
         var = ((x - mu) ** 2).mean(-1, keepdims=True)
@@ -105,8 +114,7 @@ def bert_forward(config: dict, w: dict[str, np.ndarray], ids: np.ndarray, mask: 
         a /= a.sum(-1, keepdims=True)
         c = (a @ v).transpose(0, 2, 1, 3).reshape(b, s, h)
         x = ln(lin(c, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        y = lin(x, p + "intermediate.dense")
-        y = 0.5 * y * (1 + erf(y / math.sqrt(2)))
+        y = activation(lin(x, p + "intermediate.dense"))
         x = ln(lin(y, p + "output.dense") + x, p + "output.LayerNorm")
     return x
 
