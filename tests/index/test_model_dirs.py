@@ -8,9 +8,10 @@ import shutil
 import colmax
 import numpy as np
 import pytest
+from colmax.encoding.convert import convert
 from colmax.index import Index
 from colmax.index.manifest import read_manifest
-from tiny_checkpoints import tiny_model
+from tiny_checkpoints import random_bert, tiny_config, tiny_model, write_hf
 
 DOCS = {
     "paris": "paris is the capital of france",
@@ -135,3 +136,31 @@ def test_dimension_mismatch(tmp_path, models):
     with Index.open(tmp_path / "emb", model=models["a"]) as index:  # a model can be attached later
         index.add(list(DOCS.values()), list(DOCS))
         check_scores(index, models["a"])
+
+
+def test_text_queries_past_the_limit_are_refused_alike(tmp_path):
+    """search, search_batch, rerank and explain agree: a text that fits exactly is searched, one
+    token more is refused (a plain encoder has no [MASK] expansion to cut queries by design)."""
+    model = convert(write_hf(tmp_path / "hf", tiny_config(), random_bert(tiny_config())), tmp_path / "plain")
+    index = build(tmp_path / "ix", model)
+    fits, over = "paris " * 62, "paris " * 63  # [CLS] + 62 + [SEP] = the 64 positions
+    assert index.encoder.encode_queries([fits]).lengths.tolist() == [64]
+    hits = index.search(fits, k=2)
+    assert [(h.id, h.score) for h in index.search_batch(["colbert", fits], k=2)[1]] == [
+        (h.id, h.score) for h in hits
+    ]
+    limit = "is longer than the model's limit of 64 tokens"
+    with pytest.raises(ValueError, match=f"the query {limit}"):
+        index.search(over)
+    with pytest.raises(ValueError, match=f"query 1 {limit}"):
+        index.search_batch(["colbert", over])
+    with pytest.raises(ValueError, match=limit):
+        index.rerank(over, ["paris"])
+    with pytest.raises(ValueError, match=limit):
+        index.explain(over, "paris")
+    # with [MASK] expansion queries are cut to query_length by design, in both
+    expanded = build(tmp_path / "expanded", tiny_model(tmp_path / "stanford"))
+    long_query = "what is the capital of france " * 5
+    assert [h.id for h in expanded.search_batch([long_query], k=3)[0]] == [
+        h.id for h in expanded.search(long_query, k=3)
+    ]

@@ -274,6 +274,12 @@ def test_errors(tmp_path):
             index.search(docs[0], ncandidates=bad)
         with pytest.raises(error, match="nprobe"):  # checked even where exact search ignores it
             index.search(docs[0], exact=True, nprobe=bad)
+        with pytest.raises(error, match="nprobe"):  # and the same way by search_batch
+            index.search_batch([docs[0]], exact=True, nprobe=bad)
+        with pytest.raises(error, match="ncandidates"):
+            index.search_batch([docs[0]], exact=True, ncandidates=bad)
+        with pytest.raises(ValueError, match="plaid"):  # an exact index refuses the knobs outright
+            exact.search_batch([docs[0]], exact=True, nprobe=bad)
 
 
 _CRASH_SCRIPT = textwrap.dedent(
@@ -473,3 +479,12 @@ def test_search_batch_with_a_filter(path):
         assert [h.id for h in hits] == want
         np.testing.assert_allclose([h.score for h in hits], scores, rtol=1e-5, atol=1e-5)
     assert index.search_batch(queries, k=5, filter={"group": 7}) == [[], [], [], []]
+
+
+def test_search_defaults_are_the_documented_ones(path):
+    index, docs, _ = build(path, n=300)
+    q = query_from(docs[8])
+    for k in (5, 20):  # max(256, 16 k): 256, then 320 documents scored exactly
+        explicit = index.search(q, k=k, nprobe=2, ncandidates=max(256, 16 * k))
+        assert index.search(q, k=k) == explicit
+    assert index.search(q, k=20) != index.search(q, k=20, nprobe=1, ncandidates=20)
