@@ -377,3 +377,23 @@ def tiny_model(directory: Path, *, seed: int = 0, dim: int = 16) -> Path:
     src = directory.with_name(directory.name + "-checkpoint")
     write_stanford(src, config, random_bert(config, seed), projection, meta)
     return convert(src, directory)
+
+
+# Documents and a query in the tiny vocabulary, for indexes built with tiny_model().
+TINY_DOCS = {
+    "paris": "paris is the capital of france",
+    "berlin": "berlin is the capital of germany",
+    "colbert": "colbert is late interaction",
+    "what": "what is interaction",
+}
+TINY_QUERY = "what is the capital of france"
+
+
+def maxsim_scores(query_model, doc_model=None, query: str = TINY_QUERY) -> dict[str, float]:
+    """MaxSim of ``query`` against every TINY_DOCS document in NumPy (float64), the query and
+    the documents encoded by the given model directories: the reference for index results."""
+    from colmax import Encoder
+
+    q = Encoder(query_model).encode_queries([query])[0].astype(np.float64)
+    docs = Encoder(doc_model or query_model).encode_documents(list(TINY_DOCS.values()))
+    return {i: float((q @ d.astype(np.float64).T).max(axis=1).sum()) for i, d in zip(TINY_DOCS, docs)}

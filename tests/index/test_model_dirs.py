@@ -6,20 +6,21 @@ from __future__ import annotations
 import shutil
 
 import colmax
-import numpy as np
 import pytest
 from colmax.encoding.convert import convert
 from colmax.index import Index
 from colmax.index.manifest import read_manifest
-from tiny_checkpoints import random_bert, tiny_config, tiny_model, write_hf
+from tiny_checkpoints import (
+    TINY_DOCS,
+    TINY_QUERY,
+    maxsim_scores,
+    random_bert,
+    tiny_config,
+    tiny_model,
+    write_hf,
+)
 
-DOCS = {
-    "paris": "paris is the capital of france",
-    "berlin": "berlin is the capital of germany",
-    "colbert": "colbert is late interaction",
-    "what": "what is interaction",
-}
-QUERY = "what is the capital of france"
+DOCS, QUERY = TINY_DOCS, TINY_QUERY
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +33,7 @@ def models(tmp_path_factory):
     }
 
 
-def reference(query_model, doc_model=None) -> dict[str, float]:
-    """MaxSim of QUERY against every document, encoded by the given models, in NumPy."""
-    q = colmax.Encoder(query_model).encode_queries([QUERY])[0].astype(np.float64)
-    docs = colmax.Encoder(doc_model or query_model).encode_documents(list(DOCS.values()))
-    return {i: float((q @ d.astype(np.float64).T).max(axis=1).sum()) for i, d in zip(DOCS, docs)}
+reference = maxsim_scores
 
 
 def check_scores(index: Index, model_dir) -> None:
