@@ -346,9 +346,15 @@ class _Archive:
             infos = self.zip.infolist()
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
             raise CheckpointError(f"{path} is a damaged or truncated zip ({e}); {_FIX}") from None
-        size = path.stat().st_size
-        self.budget = _EXPANSION * size
-        names = set()
+        try:
+            self.names = self._checked_names(infos, path.stat().st_size)
+        except BaseException:
+            self.zip.close()
+            raise
+        self.budget = _EXPANSION * path.stat().st_size
+
+    def _checked_names(self, infos: list[zipfile.ZipInfo], size: int) -> set[str]:
+        path, names = self.path, set()
         for info in infos:
             name = info.filename
             parts = name.replace("\\", "/").split("/")
@@ -359,7 +365,7 @@ class _Archive:
             if info.header_offset + info.compress_size > size:
                 raise CheckpointError(f"{path} is truncated: member {name!r} ends past the file; {_FIX}")
             names.add(name)
-        self.names = names
+        return names
 
     def read(self, name: str, expected: int | None = None) -> bytes:
         if name not in self.names:
