@@ -21,5 +21,7 @@ for variant in release asan; do
   cmake --build "build/cpp-tests-$variant" --parallel 2
   ctest --test-dir "build/cpp-tests-$variant" --output-on-failure --parallel 2
 done
+# ctest keeps test output to itself: print which kernels the C++ tests could run on this CPU.
+build/cpp-tests-release/colmax_tests --gtest_filter=Isa.ReportsKernelCoverage | grep '^C++ kernels'
 
 python -m pytest

@@ -81,11 +81,13 @@ def test_search_matches_numpy_reference(path, storage, batches):
     expected, scores = reference_ranking(q, [stored(d, storage) for d in docs], ids)
     hits = index.search(q, k=10)
     assert len(hits) == 10
-    tol = 1e-5 if storage == "float32" else 2e-2  # bf16 kernels may round the query too
+    # widening float16 to float32 is exact, so only the sums' order differs from the reference;
+    # bfloat16 kernels (AVX512-BF16, AMX) round the query to bfloat16 too
+    tol = 2e-2 if storage == "bfloat16" else 1e-5
     got = {h.id: h.score for h in hits}
     for h in hits:
         assert h.score == pytest.approx(scores[ids.index(h.id)], abs=tol)
-    if storage == "float32":
+    if storage != "bfloat16":
         assert ids_of(hits) == expected[:10]
     else:
         assert len(set(got) & set(expected[:10])) >= 8
@@ -95,7 +97,7 @@ def test_search_matches_numpy_reference(path, storage, batches):
         "name": f"n{hits[0].id[1:]}",
         "even": int(hits[0].id[1:]) % 2 == 0,
     }
-    assert index.search(q, k=1000)[-1].id == expected[-1] or storage != "float32"
+    assert index.search(q, k=1000)[-1].id == expected[-1] or storage == "bfloat16"
     assert len(index.search(q, k=1000)) == 40
 
 

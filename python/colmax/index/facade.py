@@ -226,8 +226,11 @@ class Index:
         An exact index always scores every (filtered) document exactly. A plaid index searches
         in stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
         documents holding them are ranked by centroid scores, and the best ``ncandidates``
-        (default max(256, 16 k)) are scored exactly on their decompressed vectors
-        (docs/plaid.md). ``exact=True`` scores every document instead.
+        (default max(256, 16 k), whatever the corpus size) are scored exactly on their
+        full-precision copy if the index keeps one, else on their decompressed vectors
+        (docs/plaid.md). ``exact=True`` scores every document instead. The knobs are checked
+        even where they go unused. A text the model would truncate is refused (ValueError),
+        except with [MASK] query expansion, which cuts queries to ``query_length`` by design.
         """
         snap = self._snap
         k = positive_int("k", k)
@@ -245,7 +248,7 @@ class Index:
         nprobe: int | None = None,
         ncandidates: int | None = None,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries (texts are encoded in one batch)."""
+        """:meth:`search` for many queries, with the same checks (texts are encoded in one batch)."""
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)

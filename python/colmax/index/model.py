@@ -49,14 +49,14 @@ def bind_encoder(manifest: Manifest, override) -> object:
     elif record.get("path"):
         if not Path(record["path"]).is_dir():
             raise FileNotFoundError(
-                f"the index's model directory {record['path']} does not exist: "
-                "open the index with Index.open(path, model=MODEL_DIR)"
+                f"the index's model directory {record['path']} does not exist: open the index with "
+                "Index.open(path, model=MODEL_DIR) (on the command line: --model MODEL_DIR)"
             )
         encoder = Encoder(record["path"])
     else:
         raise ValueError(
-            "this index has no model (created with dim=): pass token matrices, "
-            "or open it with Index.open(path, model=MODEL_DIR) to use text"
+            "this index has no model (created with dim=): pass token matrices, or open it with "
+            "Index.open(path, model=MODEL_DIR) (on the command line: --model MODEL_DIR) to use text"
         )
     expected = record.get("onnx_sha256")
     onnx = getattr(encoder, "onnx_path", None)
@@ -64,7 +64,7 @@ def bind_encoder(manifest: Manifest, override) -> object:
         raise ValueError(
             f"the model {record.get('name')} found now ({onnx}) differs from the one that built "
             "this index (its ONNX file changed): rebuild the index, or pass "
-            "Index.open(path, model=...) to search with this model anyway"
+            "Index.open(path, model=...) (on the command line: --model) to search with this model anyway"
         )
     if encoder.dim != manifest.dim:
         raise ValueError(
