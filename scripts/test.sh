@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Every check colmax has: install the package with its test extra, lint and format checks,
+# Every check colmax has: install the package with its test and server extras, lint and format checks,
 # the C++ unit tests (ctest, in a Release build and again under AddressSanitizer + UBSan),
 # then the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet ".[test]"
+python -m pip install --quiet ".[test,server]"
 
 # Style guardrails: the same formatters and linter the code was written with.
 ruff check python tests benchmarks scripts
