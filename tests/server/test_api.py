@@ -85,6 +85,9 @@ def test_hybrid_options_follow_the_index(server, local):
     else:
         assert status == 422 and out["error"]["code"] == "unsupported"
         assert "alpha, mode" in out["error"]["message"]
+    # null is as good as absent
+    status, _, out = server.request("POST", "/indexes/demo/search", {"query": QUESTION, "k": 3, "mode": None})
+    assert status == 200 and [h["id"] for h in out["hits"]] == [h.id for h in local.search(QUESTION, k=3)]
 
 
 def test_plaid_knobs_reach_a_plaid_index(tmp_path):

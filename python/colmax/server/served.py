@@ -61,8 +61,11 @@ class ServedIndex:
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"colmax-write-{name}")
         self._queue = threading.BoundedSemaphore(max_pending_writes)
-        # search options the index takes: "mode" and "alpha" arrive with hybrid search
-        self.search_options = frozenset(inspect.signature(index.search).parameters)
+        # search options the index takes ("mode" and "alpha" arrive with hybrid search); None
+        # when its search passes on any keyword (**options), as a wrapper around indexes may
+        params = inspect.signature(index.search).parameters.values()
+        varkw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        self.search_options = None if varkw else frozenset(p.name for p in params)
 
     def refresh(self) -> None:
         """Move to the newest commit, which another process may have made. One read of the
@@ -98,7 +101,7 @@ class ServedIndex:
         return self._writer.submit(self._write, fn)
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.shutdown(wait=True, cancel_futures=True)  # queued writes were never acknowledged
         self.index.close()
 
 

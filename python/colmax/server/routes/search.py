@@ -16,14 +16,14 @@ router = APIRouter(
     responses={code: {"model": ErrorResponse} for code in (401, 404, 413, 422)},
 )
 
-# request fields passed to Index.search when the client set them (unset ones keep the index's
-# defaults, and an index that lacks an option is not sent it)
+# request fields passed to Index.search when the client set them (to anything but null): unset
+# ones keep the index's defaults, and an index that lacks an option is not sent it
 OPTIONS = ("filter", "mode", "alpha", "exact", "nprobe", "ncandidates")
 
 
 def options(body: SearchRequest, served: ServedIndex) -> dict:
-    given = {name: getattr(body, name) for name in OPTIONS if name in body.model_fields_set}
-    missing = sorted(set(given) - served.search_options)
+    given = {name: getattr(body, name) for name in OPTIONS if getattr(body, name) is not None}
+    missing = sorted(set(given) - served.search_options) if served.search_options is not None else []
     if missing:
         raise ApiError(
             422,
