@@ -13,7 +13,7 @@ from ..ragged import Ragged
 
 
 def plain(value):
-    """``value`` with NumPy arrays and scalars, tuples and dataclasses turned into JSON types."""
+    """``value`` with NumPy arrays and scalars, tuples, sets and dataclasses turned into JSON types."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return record(value)
     if isinstance(value, np.ndarray):
@@ -24,6 +24,8 @@ def plain(value):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
     return value
 
 

@@ -152,10 +152,15 @@ function renderHit(hit, rank) {
     meta.append(element("span", "", `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`));
   }
   head.append(meta);
+  // hybrid search: the two scores the fused one came from
+  const parts = [["semantic", hit.semantic_score], ["keyword", hit.keyword_score]].filter(([, v]) => v != null);
+  if (parts.length) head.append(element("span", "parts", parts.map(([n, v]) => `${n} ${v.toFixed(3)}`).join(" · ")));
   item.append(head);
   const { container, marks } = highlightedText(hit.text, hit.explanation);
   item.append(container);
   if (hit.explanation) item.append(whyRow(hit.explanation, marks));
+  const terms = (hit.explanation || {}).keyword_terms;
+  if (terms && terms.length) item.append(element("div", "terms", `keyword terms matched: ${terms.join(", ")}`));
   return item;
 }
 
