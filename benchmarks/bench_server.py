@@ -12,7 +12,7 @@ to a temporary directory first, served from there by `colmax serve` in a child p
    interleaved (alternating which goes first); p50 and p99 of each. Target: server p50 <=
    1.10 x in-process p50 + 2 ms.
 2. Throughput at concurrency 8: the same requests from 8 threads in-process and from 8 client
-   threads, two interleaved rounds each, best kept. Target: server >= 0.9 x in-process.
+   threads, in interleaved rounds (--rounds), best kept. Target: server >= 0.9 x in-process.
 3. A mix of requests at concurrency 8: 95% searches, 5% writes (an add, then a delete of the
    same document), counting every error. Target: 0 errors.
 Also: the cost of the server's per-request check for other processes' commits (``reload()``).
@@ -146,9 +146,9 @@ def run_concurrently(
     return time.perf_counter() - t0, len(latencies), latencies
 
 
-def throughput(index, client, queries, k, n, concurrency, deadline) -> None:
+def throughput(index, client, queries, k, n, concurrency, rounds, deadline) -> None:
     best = {"in-process": 0.0, "HTTP": 0.0}
-    for _ in range(2):
+    for _ in range(rounds):
         for name, search in (("in-process", index.search), ("HTTP", client.search)):
             seconds, done, _ = run_concurrently(
                 lambda i, s=search: s(queries[i % len(queries)], k=k), n, concurrency, deadline
@@ -156,7 +156,8 @@ def throughput(index, client, queries, k, n, concurrency, deadline) -> None:
             best[name] = max(best[name], done / seconds)
     ratio = best["HTTP"] / best["in-process"]
     print(
-        f"\n2. throughput at concurrency {concurrency} ({n} searches a round, best of 2 interleaved rounds)"
+        f"\n2. throughput at concurrency {concurrency} ({n} searches a round, "
+        f"best of {rounds} interleaved rounds)"
     )
     print(f"   in-process {best['in-process']:7.2f} q/s   HTTP {best['HTTP']:7.2f} q/s")
     print(f"   ratio {ratio:.3f}; target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'}")
@@ -207,8 +208,9 @@ def main() -> None:
     )
     parser.add_argument("--index", type=Path, required=True, help="a SciFact index directory (copied first)")
     parser.add_argument("--data", type=Path, default=DATA, help="BEIR directory with queries.jsonl")
-    parser.add_argument("--queries", type=int, default=100, help="queries in the overhead phase")
+    parser.add_argument("--queries", type=int, default=100, help="queries in the overhead phase (0: skip it)")
     parser.add_argument("--throughput-requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved throughput rounds (best kept)")
     parser.add_argument("--mixed", type=int, default=2000, help="requests in the mixed phase")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("-k", type=int, default=10)
@@ -229,25 +231,29 @@ def main() -> None:
         try:
             client = colmax.Client(url, timeout=300)
             client.search(queries[0], k=args.k)
-            overhead(index, client, queries[: args.queries], args.k, time.monotonic() + args.max_seconds)
-            throughput(
-                index,
-                client,
-                queries,
-                args.k,
-                args.throughput_requests,
-                args.concurrency,
-                time.monotonic() + args.max_seconds,
-            )
-            mixed(
-                client,
-                queries,
-                texts,
-                args.k,
-                args.mixed,
-                args.concurrency,
-                time.monotonic() + args.max_seconds,
-            )
+            if args.queries:
+                overhead(index, client, queries[: args.queries], args.k, time.monotonic() + args.max_seconds)
+            if args.throughput_requests:
+                throughput(
+                    index,
+                    client,
+                    queries,
+                    args.k,
+                    args.throughput_requests,
+                    args.concurrency,
+                    args.rounds,
+                    time.monotonic() + args.max_seconds,
+                )
+            if args.mixed:
+                mixed(
+                    client,
+                    queries,
+                    texts,
+                    args.k,
+                    args.mixed,
+                    args.concurrency,
+                    time.monotonic() + args.max_seconds,
+                )
             cost = reload_cost(index)
             print(f"\nreload() when nothing changed (the server's check before each read): {cost:.1f} us")
         finally:
