@@ -16,6 +16,8 @@ def test_targets(tmp_path):
     assert list(targets(["some/dir/"])) == ["dir"]
     with pytest.raises(ValueError, match="two indexes are named 'a'"):
         targets([str(tmp_path / "a"), f"a={tmp_path / 'b'}"])
+    with pytest.raises(ValueError, match="given twice"):
+        targets([str(tmp_path / "a"), f"b={tmp_path / 'x' / '..' / 'a'}"])
 
 
 def test_bad_names_and_paths_fail_before_serving(tmp_path, capsys):

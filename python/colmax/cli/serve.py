@@ -60,6 +60,10 @@ def targets(specs: list[str]) -> dict[str, Path]:
             name, path = Path(spec).resolve().name, spec
         if name in out:
             raise ValueError(f"two indexes are named {name!r}: name them apart with NAME=PATH")
+        # one object per index directory: two would refuse each other's writes (one writer)
+        twin = next((n for n, p in out.items() if p.resolve() == Path(path).resolve()), None)
+        if twin is not None:
+            raise ValueError(f"{path} is given twice (as {twin!r} and {name!r}): serve it once")
         out[name] = Path(path)
     return out
 
