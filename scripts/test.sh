@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Every check colmax has: install the package with its test extra and the extras whose code is
-# tested (the RAG frameworks), lint and format checks,
+# tested (server, RAG frameworks), lint and format checks,
 # the C++ unit tests (ctest, in a Release build and again under AddressSanitizer + UBSan),
 # then the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet ".[test,langchain,llama-index]"
+python -m pip install --quiet ".[test,server,langchain,llama-index]"
 
 # Style guardrails: the same formatters and linter the code was written with.
 ruff check python tests benchmarks scripts

@@ -22,9 +22,10 @@ LAYERS = {
     "encoding": 2,
     "index": 3,
     "evaluation": 3,
-    "cli": 4,
+    "server": 4,
     "integrations": 4,
-    "__main__": 5,
+    "cli": 5,
+    "__main__": 6,
 }
 MAX_LINES = 600
 

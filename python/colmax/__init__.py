@@ -6,8 +6,10 @@ from .encoding import Encoder
 from .index import Document, Explanation, Hit, Index, IndexFormatError, IndexLockedError, IndexVersionError
 from .ragged import Ragged
 from .scoring import from_bfloat16, maxsim, maxsim_batch, maxsim_topk, to_bfloat16
+from .server.client import Client  # standard library only: the server's framework is not imported
 
 __all__ = [
+    "Client",
     "Document",
     "Encoder",
     "Explanation",

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 
 import pytest
 from colmax.cli import main
@@ -81,9 +82,49 @@ def test_seed_case_through_the_index(tmp_path):
     assert ex.score == pytest.approx(hits[0].score, abs=1e-4)
     assert ex.query_tokens[0] == "[CLS]" and "france" in ex.query_tokens
     assert ex.doc_tokens[ex.query_tokens.index("france")] == "france"
+    # where each matched token is in the text; None for [CLS] and [SEP]
+    text = "Paris is the capital of France."
+    for token, span in zip(ex.doc_tokens, ex.doc_spans):
+        assert (span is None) == (token in ("[CLS]", "[SEP]"))
+        assert span is None or text[span[0] : span[1]].lower() == token
     batch = index.search_batch([QUESTION, "German capital city"], k=1)
     assert [b[0].id for b in batch] == ["paris", "berlin"]
     assert [h.id for h in index.rerank(QUESTION, ["berlin", "paris"])] == ["paris", "berlin"]
+
+
+def test_explain_spans_count_characters(tmp_path):
+    """Spans index the stored text as Python does (code points), accents and all."""
+    index = Index.create(tmp_path / "ix")
+    text = "Zoë\u2019s café \u2014 naïve crème brûlée in Köln."
+    index.add([text], ["d"])
+    ex = index.explain("crème brûlée café Köln", "d")
+    assert "café" in {text[s:e] for s, e in filter(None, ex.doc_spans)}
+
+    def plain(word):  # what the uncased tokenizer makes of a word: lower case, accents dropped
+        return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
+
+    for token, span in zip(ex.doc_tokens, ex.doc_spans):
+        if span is not None:
+            assert plain(text[span[0] : span[1]]) == token.removeprefix("##")
+
+
+def test_add_upsert_replaces_in_one_commit(tmp_path):
+    index = Index.create(tmp_path / "ix")
+    index.add(["Paris is the capital of France.", "Bananas are yellow."], ["paris", "bananas"])
+    generation = index.generation
+    ids = index.add(
+        ["Paris, on the Seine, is France's capital.", "Rome is the capital of Italy."],
+        ["paris", "rome"],
+        [{"v": 2}, None],
+        upsert=True,
+    )
+    assert ids == ["paris", "rome"] and index.generation == generation + 1 and len(index) == 3
+    assert index.get("paris").text == "Paris, on the Seine, is France's capital."
+    assert index.get("paris").metadata == {"v": 2}
+    assert [h.id for h in index.search(QUESTION, k=3)].count("paris") == 1
+    with pytest.raises(ValueError, match="already in the index"):
+        index.add(["again"], ["rome"])  # without upsert an existing id is still an error
+    assert Index.open(tmp_path / "ix").get("rome").text == "Rome is the capital of Italy."
 
 
 def test_update_and_text_errors(tmp_path):

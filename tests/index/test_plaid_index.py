@@ -373,6 +373,7 @@ def test_explain_maps_stored_tokens_back_to_the_text(tmp_path):
         # the same vectors, stored in another order: the same matches, text for text
         np.testing.assert_array_equal(got.similarity, want.similarity)
         assert got.doc_tokens == want.doc_tokens and got.query_tokens == want.query_tokens
+        assert got.doc_spans == want.doc_spans
     ex = plaid.explain(question, "paris")
     assert ex.doc_tokens[ex.query_tokens.index("france")] == "france"
 

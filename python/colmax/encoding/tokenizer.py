@@ -120,6 +120,16 @@ class ColbertTokenizer:
             ids, np.array(n_attended, dtype=np.int64), keep, np.array(truncated, dtype=bool), tail
         )
 
+    def document_spans(self, text: str) -> np.ndarray:
+        """The character span ``(start, end)`` in ``text`` of each position of ``documents([text])``,
+        as an ``(n, 2)`` int64 array; ``(-1, -1)`` for special tokens and the marker."""
+        enc = self._document.encode(text)
+        spans = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        spans[np.array(enc.special_tokens_mask, dtype=bool)] = -1
+        if self.document_marker is not None:
+            spans = np.insert(spans, 1, -1, axis=0)
+        return spans
+
     def documents(self, texts: Iterable[str]) -> Tokenized:
         ids, keep, truncated = [], [], []
         for item, cut in self._encode(self._document, text_list(texts, blank_ok=True), self.document_marker):

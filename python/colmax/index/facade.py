@@ -282,17 +282,23 @@ class Index:
         *,
         batch_size: int | None = None,
         progress: bool = False,
+        upsert: bool = False,
     ) -> list[str]:
-        """Encode and add documents in one commit; return their ids (generated when not given)."""
+        """Encode and add documents in one commit; return their ids (generated when not given).
+
+        An id already in the index is an error, unless ``upsert``: then the document with that id
+        is replaced, in the same commit."""
         texts = text_list(texts)
-        ids = inputs.new_ids(self._snap, len(texts), ids)
+        ids = inputs.new_ids(self._snap, len(texts), ids, existing_ok=upsert)
         metas = inputs.metadata_json(len(texts), metadata)
         encoder = self.encoder
         bar = progress_bar(len(texts), progress, unit="doc", desc="encoding")
         try:
             with self._transaction() as txn:
+                snap = txn.snapshot
+                replaced = list(snap.store.positions_of(ids, snap.generation)) if upsert else []
                 chunks = write.encoded_chunks(encoder, texts, batch_size, bar)
-                write.append(txn, chunks, ids, metas, texts, [], self.threads)
+                write.append(txn, chunks, ids, metas, texts, replaced, self.threads)
         finally:
             bar.close()
         return ids

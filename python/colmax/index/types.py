@@ -39,6 +39,9 @@ class Explanation:
     doc_token: np.ndarray
     query_tokens: list[str] | None = None
     doc_tokens: list[str] | None = None  # the matched document token's text, per query token
+    # where that token is in the document's stored text: (start, end) character offsets, None
+    # for [CLS], [SEP] and markers
+    doc_spans: list[tuple[int, int] | None] | None = None
 
     def __str__(self) -> str:
         lines = [f"{self.id}: score {self.score:.4f} = sum over query tokens of their best match"]
