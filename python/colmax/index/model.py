@@ -49,21 +49,22 @@ def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     return encoder, record, encoder.dim
 
 
-def bind_encoder(manifest: Manifest, override) -> object:
+def bind_encoder(manifest: Manifest, override, threads: int | None = None) -> object:
     """The encoder for an index: ``override`` (a model directory or an Encoder) when given, else
-    the model the manifest records, checked against its fingerprint; its dim must match."""
+    the model the manifest records, checked against its fingerprint; its dim must match.
+    A model loaded here runs on ``threads`` (None: every CPU the process may use)."""
     record = manifest.model
     if override is not None:
-        encoder = override if _is_encoder(override) else Encoder(override)
+        encoder = override if _is_encoder(override) else Encoder(override, threads=threads)
     elif record.get("default"):
-        encoder = Encoder()
+        encoder = Encoder(threads=threads)
     elif record.get("path"):
         if not Path(record["path"]).is_dir():
             raise FileNotFoundError(
                 f"the index's model directory {record['path']} does not exist: "
                 "open the index with Index.open(path, model=MODEL_DIR)"
             )
-        encoder = Encoder(record["path"])
+        encoder = Encoder(record["path"], threads=threads)
     else:
         raise ValueError(
             "this index has no model (created with dim=): pass token matrices, "

@@ -77,8 +77,9 @@ class Snapshot:
         seg, row = self.locate(pos)
         return self.rows_float32(seg, np.array([row]), threads=1)
 
-    def hits(self, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        rows = self.store.rows(positions.tolist())
+    def hits(self, positions: np.ndarray, scores: np.ndarray, documents: bool = True) -> list[Hit]:
+        """Hits for ranked positions; without ``documents`` only ids and scores are read."""
+        rows = self.store.rows(positions.tolist(), with_text=documents, with_meta=documents)
         return [
             Hit(rows[p][0], float(s), rows[p][1], rows[p][2])
             for p, s in zip(positions.tolist(), scores.tolist())
