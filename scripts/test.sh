@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet ".[test]"
+python -m pip install --quiet ".[test,ray]"
 
 # Style guardrails: the same formatters and linter the code was written with.
 ruff check python tests benchmarks scripts

@@ -23,6 +23,7 @@ LAYERS = {
     "index": 3,
     "evaluation": 3,
     "cli": 4,
+    "distributed": 4,
     "__main__": 5,
 }
 MAX_LINES = 600

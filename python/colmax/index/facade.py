@@ -191,7 +191,8 @@ class Index:
     def encoder(self):
         """The index's encoder, loaded on first use."""
         if self._encoder is None:
-            self._encoder = bind_encoder(self._snap.manifest, self._model, self.threads)
+            m = self._snap.manifest
+            self._encoder = bind_encoder(m.model, m.dim, self._model, self.threads)
         return self._encoder
 
     # -- reading -----------------------------------------------------------------------------

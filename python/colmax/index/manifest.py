@@ -96,11 +96,12 @@ class Manifest:
             "n_live": self.n_live,
             "segments": [dataclasses.asdict(s) for s in self.segments],
         }
-        body["checksum"] = _checksum(body)
+        body["checksum"] = body_checksum(body)
         return body
 
 
-def _checksum(body: dict) -> str:
+def body_checksum(body: dict) -> str:
+    """SHA-256 of a JSON description without its "checksum" field (keys sorted)."""
     canonical = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -126,7 +127,7 @@ def read_manifest(directory: Path) -> Manifest:
             f"{directory} uses index format {version}, written by colmax {body.get('created_with', '?')}; "
             f"this colmax reads format {FORMAT_VERSION}: upgrade colmax (pip install -U colmax)"
         )
-    if body.get("checksum") != _checksum(body):
+    if body.get("checksum") != body_checksum(body):
         raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
     try:
         segments = tuple(_segment(s, version) for s in body["segments"])

@@ -13,7 +13,6 @@ from pathlib import Path
 from ..encoding import Encoder
 from ..encoding.default_model import NAME as DEFAULT_NAME
 from .files import file_sha256
-from .manifest import Manifest
 
 
 def _is_encoder(model) -> bool:
@@ -49,11 +48,11 @@ def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     return encoder, record, encoder.dim
 
 
-def bind_encoder(manifest: Manifest, override, threads: int | None = None) -> object:
-    """The encoder for an index: ``override`` (a model directory or an Encoder) when given, else
-    the model the manifest records, checked against its fingerprint; its dim must match.
-    A model loaded here runs on ``threads`` (None: every CPU the process may use)."""
-    record = manifest.model
+def bind_encoder(record: dict, dim: int, override, threads: int | None = None) -> object:
+    """The encoder for an index whose manifest holds model ``record`` and vectors of ``dim``:
+    ``override`` (a model directory or an Encoder) when given, else the recorded model,
+    checked against its fingerprint; its dim must match. A model loaded here runs on
+    ``threads`` (None: every CPU the process may use)."""
     if override is not None:
         encoder = override if _is_encoder(override) else Encoder(override, threads=threads)
     elif record.get("default"):
@@ -78,8 +77,6 @@ def bind_encoder(manifest: Manifest, override, threads: int | None = None) -> ob
             "this index (its ONNX file changed): rebuild the index, or pass "
             "Index.open(path, model=...) to search with this model anyway"
         )
-    if encoder.dim != manifest.dim:
-        raise ValueError(
-            f"the model produces {encoder.dim}-dim vectors but the index holds {manifest.dim}-dim ones"
-        )
+    if encoder.dim != dim:
+        raise ValueError(f"the model produces {encoder.dim}-dim vectors but the index holds {dim}-dim ones")
     return encoder
