@@ -27,8 +27,9 @@ class ShardUnavailableError(RuntimeError):
 
     def __init__(self, shard: int, path: str, cause: BaseException) -> None:
         self.shard = shard
+        first_line = (str(cause).splitlines() or [""])[0]  # Ray's messages go on with actor details
         super().__init__(
-            f"shard {shard} ({path}) did not answer: {type(cause).__name__}: {cause}. Ray restarts "
+            f"shard {shard} ({path}) did not answer: {type(cause).__name__}: {first_line} Ray restarts "
             "dead replicas; retry, open with replicas=2 or more, or search with allow_partial=True"
         )
 
@@ -62,7 +63,8 @@ class Replicas:
         if need > free + 1e-9:
             raise ValueError(
                 f"{len(paths)} shards x {replicas} replicas x {cpus:g} CPUs need {need:g} CPUs but the Ray "
-                f"cluster has {free:g} free: lower replicas, threads_per_shard or cpus_per_replica, or add nodes"
+                f"cluster has {free:g} free: lower replicas, threads_per_shard or cpus_per_replica, or add "
+                "nodes"
             )
         actor_class = ray.remote(ShardActor)
         self._groups = []
