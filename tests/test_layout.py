@@ -22,9 +22,9 @@ LAYERS = {
     "encoding": 2,
     "index": 3,
     "evaluation": 3,
-    "cli": 4,
     "distributed": 4,
-    "__main__": 5,
+    "cli": 5,
+    "__main__": 6,
 }
 MAX_LINES = 600
 
