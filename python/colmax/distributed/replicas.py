@@ -59,11 +59,13 @@ class Replicas:
         self.paths = paths
         self._turn = itertools.count()
         need = len(paths) * replicas * cpus
-        free = ray.available_resources().get("CPU", 0)
-        if need > free + 1e-9:
+        # against the cluster's size, not its free CPUs: actors just stopped free theirs a moment
+        # later, and placement below waits for them
+        total = ray.cluster_resources().get("CPU", 0)
+        if need > total + 1e-9:
             raise ValueError(
                 f"{len(paths)} shards x {replicas} replicas x {cpus:g} CPUs need {need:g} CPUs but the Ray "
-                f"cluster has {free:g} free: lower replicas, threads_per_shard or cpus_per_replica, or add "
+                f"cluster has {total:g}: lower replicas, threads_per_shard or cpus_per_replica, or add "
                 "nodes"
             )
         actor_class = ray.remote(ShardActor)
