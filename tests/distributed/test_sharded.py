@@ -305,3 +305,35 @@ def test_open_refuses_what_the_cluster_cannot_place(ray_local, tmp_path):
     closed.close()
     with pytest.raises(ValueError, match="closed"):
         closed.search(query(0))
+
+
+def test_compact_keeps_the_answers(ray_local, tmp_path):
+    docs = random_docs(40, DIM, seed=13)
+    ids = [f"k{i}" for i in range(40)]
+    with ShardedIndex.create(tmp_path / "s", 2, dim=DIM, cpus_per_replica=CPUS) as sharded:
+        one = Index.create(tmp_path / "one", dim=DIM)
+        for index in (sharded, one):
+            index.add_embeddings(docs, ids)
+            index.delete(ids[::3])
+        want = pairs(one.search(query(6), 40))
+        sharded.compact()
+        assert pairs(sharded.search(query(6), 40)) == want
+        for i in range(2):
+            info = Index.open(tmp_path / "s" / f"shard-{i:03d}").info()
+            assert info["deleted"] == 0 and info["segments"] == 1
+        # a compaction whose root was never recorded is kept, not rolled back
+        from colmax.distributed.root import write_root
+
+        for index in (sharded, one):
+            index.delete(["k1"])
+        holder = shard_of("k1", 2)
+        recorded = sharded._root
+        generation, _ = sharded._actors.call(holder, "compact")  # the shard compacts, then a crash
+        assert generation == recorded.shards[holder].generation + 1
+        write_root(tmp_path / "s", recorded.replace(pending={"op": "compact"}))
+        extra = random_docs(1, DIM, seed=14)
+        for index in (sharded, one):
+            index.add_embeddings(extra, ["after"])
+        assert len(sharded) == 26 and sharded._root.pending is None
+        assert sharded._root.shards[holder].generation == generation + (shard_of("after", 2) == holder)
+        assert pairs(sharded.search(query(6), 40)) == pairs(one.search(query(6), 40))

@@ -80,10 +80,10 @@ class ShardActor:
         w = self._writer()
         return w.generation, len(w)
 
-    def newest_generation(self) -> int:
-        w = self._writer()
-        w.reload()
-        return w.generation
+    def state(self) -> tuple[int, int]:
+        """(generation, documents) of the shard's newest commit."""
+        self._writer().reload()
+        return self._state()
 
     def existing(self, ids: list[str]) -> list[str]:
         """Those of ``ids`` the newest commit holds."""
@@ -105,6 +105,10 @@ class ShardActor:
 
     def update(self, id, text, metadata):
         self._writer().update(id, text, metadata)
+        return self._state()
+
+    def compact(self):
+        self._writer().compact()
         return self._state()
 
     def rollback(self, generation: int) -> tuple[int, int]:

@@ -332,8 +332,8 @@ class ShardedIndex:
     # -- writing -------------------------------------------------------------------------------
 
     @contextmanager
-    def _transaction(self):
-        with self._write_mutex, writes.transaction(self.path, self._actors) as txn:
+    def _transaction(self, op: str = "write"):
+        with self._write_mutex, writes.transaction(self.path, self._actors, op) as txn:
             yield txn
         self._root = txn.result
 
@@ -456,3 +456,12 @@ class ShardedIndex:
         s = shard_of(id, self.n_shards)
         with self._transaction() as txn:
             txn.committed(writes.gather(self._actors, [self._actors.submit(s, "update", id, text, metadata)]))
+
+    def compact(self) -> None:
+        """Compact every shard (``Index.compact``), one shard per recorded state. Searches that
+        are under way keep their commits; a replica opening a shard's pre-compaction commit
+        after that shard compacted fails until this object's next state is recorded, which
+        follows at once (docs/distributed.md)."""
+        for s in range(self.n_shards):
+            with self._transaction("compact") as txn:
+                txn.committed({s: tuple(self._actors.call(s, "compact", retry=False))})

@@ -66,7 +66,18 @@ def shard_options(root: Root, codebook=None) -> tuple[str | None, dict]:
 
 
 def undo(path: Path, replicas: Replicas, root: Root) -> Root:
-    """Bring every shard back to the state ``root`` records and clear its pending mark."""
+    """Bring every shard back to the state ``root`` records and clear its pending mark. An
+    unfinished compaction is kept instead: it changed no document, and the commits before it
+    are gone, so the shards' newest generations are recorded."""
+    if (root.pending or {}).get("op") == "compact":
+        states = replicas.on_all("state", lambda s: ())
+        clean = root.replace(
+            generation=root.generation + 1,
+            shards=tuple(Shard(s.path, *states[i]) for i, s in enumerate(root.shards)),
+            pending=None,
+        )
+        write_root(path, clean)
+        return clean
     if root.kind == "plaid" and not root.trained:  # every shard is empty: make them anew
         model, options = shard_options(root)
         replicas.on_all("recreate", lambda s: (model, options))
@@ -83,8 +94,8 @@ def recover(path: Path, replicas: Replicas) -> Root:
     root = read_root(path)
     if root.pending is not None:
         return undo(path, replicas, root)
-    newest = replicas.on_all("newest_generation", lambda s: ())
-    for s, g in sorted(newest.items()):
+    newest = replicas.on_all("state", lambda s: ())
+    for s, (g, _) in sorted(newest.items()):
         if g != root.shards[s].generation:
             raise IndexFormatError(
                 f"shard {s} ({path / root.shards[s].path}) is at generation {g} but the sharded index "
@@ -96,18 +107,19 @@ def recover(path: Path, replicas: Replicas) -> Root:
 
 
 @contextmanager
-def transaction(path: Path, replicas: Replicas) -> Iterator[RootTransaction]:
-    """Take the root's writer lock, recover, mark the root pending; on success record the
-    shards' new generations, on failure roll them back."""
+def transaction(path: Path, replicas: Replicas, op: str = "write") -> Iterator[RootTransaction]:
+    """Take the root's writer lock, recover, mark the root pending ``op``; on success record
+    the shards' new generations, on failure undo (roll back, or keep a compaction)."""
     with WriterLock(path):
         root = recover(path, replicas)
-        write_root(path, root.replace(pending={"op": "write"}))
+        pending = root.replace(pending={"op": op})
+        write_root(path, pending)
         txn = RootTransaction(root)
         try:
             yield txn
         except BaseException:
             try:
-                undo(path, replicas, root)
+                undo(path, replicas, pending)
             except Exception:  # never hide the original error: the next writer undoes it
                 pass
             raise
