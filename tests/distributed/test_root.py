@@ -49,7 +49,7 @@ def test_root_description_is_checked(tmp_path):
     path.write_text("{")
     with pytest.raises(IndexFormatError, match="not valid JSON"):
         read_root(tmp_path / "s")
-    with pytest.raises(IndexFormatError, match="not a sharded colmax index"):
+    with pytest.raises(IndexFormatError, match="not a colmax sharded index"):
         read_root(tmp_path)
     with pytest.raises(FileNotFoundError):
         read_root(tmp_path / "nowhere")

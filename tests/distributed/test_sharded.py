@@ -299,7 +299,7 @@ def test_open_refuses_what_the_cluster_cannot_place(ray_local, tmp_path):
         ShardedIndex.open(tmp_path / "s", replicas=2, threads_per_shard=2)
     with pytest.raises(ValueError, match="reserve at least one CPU per thread"):
         ShardedIndex.open(tmp_path / "s", threads_per_shard=2, cpus_per_replica=1)
-    with pytest.raises(IndexFormatError, match="not a sharded colmax index"):
+    with pytest.raises(IndexFormatError, match="not a colmax sharded index"):
         ShardedIndex.open(tmp_path)
     closed = ShardedIndex.open(tmp_path / "s", cpus_per_replica=CPUS)
     closed.close()

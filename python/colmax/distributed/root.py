@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..index.errors import IndexFormatError, IndexVersionError
+from ..index.errors import IndexFormatError
 from ..index.files import replace_durably
-from ..index.manifest import body_checksum
+from ..index.manifest import body_checksum, read_described
 from .router import ROUTER
 
 ROOT_FILE = "colmax-sharded.json"
@@ -99,26 +99,7 @@ def write_root(directory: Path, root: Root) -> None:
 def read_root(directory: Path) -> Root:
     """Parse and check ``directory``'s description; every problem is an IndexFormatError naming it."""
     path = Path(directory) / ROOT_FILE
-    if not Path(directory).is_dir():
-        raise FileNotFoundError(f"no sharded index at {directory}: the directory does not exist")
-    if not path.is_file():
-        raise IndexFormatError(f"{directory} is not a sharded colmax index: it has no {ROOT_FILE}")
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
-    if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise IndexFormatError(f"{path} is not a sharded colmax index description")
-    version = body.get("format_version")
-    if not isinstance(version, int):
-        raise IndexFormatError(f"{path} has no integer format_version")
-    if version > FORMAT_VERSION:
-        raise IndexVersionError(
-            f"{directory} uses sharded format {version}, written by colmax {body.get('created_with', '?')}; "
-            f"this colmax reads format {FORMAT_VERSION}: upgrade colmax (pip install -U colmax)"
-        )
-    if body.get("checksum") != body_checksum(body):
-        raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
+    body, _ = read_described(Path(directory), ROOT_FILE, FORMAT, FORMAT_VERSION, "sharded index")
     try:
         shards = tuple(
             Shard(str(s["path"]), int(s["generation"]), int(s["documents"])) for s in body["shards"]

@@ -400,10 +400,7 @@ class ShardedIndex:
         ids = inputs.fresh_ids(len(ragged), ids)
         inputs.metadata_json(len(ragged), metadata)
         metadata = None if metadata is None else list(metadata)
-        if texts is not None:
-            texts = text_list(texts, blank_ok=True)
-            if len(texts) != len(ragged):
-                raise ValueError(f"got {len(ragged)} documents but {len(texts)} texts")
+        texts = inputs.stored_texts(texts, len(ragged))
         actors = self._actors
         groups = route(ids, self.n_shards)
         parts = writes.split_ragged(ragged, groups)

@@ -354,10 +354,7 @@ class Index:
         ragged = inputs.embeddings(embeddings, self.dim)
         ids = inputs.new_ids(self._snap, len(ragged), ids)
         metas = inputs.metadata_json(len(ragged), metadata)
-        if texts is not None:
-            texts = text_list(texts, blank_ok=True)
-            if len(texts) != len(ragged):
-                raise ValueError(f"got {len(ragged)} documents but {len(texts)} texts")
+        texts = inputs.stored_texts(texts, len(ragged))
         with self._transaction() as txn:
             write.append(txn, ragged, ids, metas, texts, [], self.threads)
         return ids

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._validate import float_matrix, id_list
+from .._validate import float_matrix, id_list, text_list
 from ..ragged import Ragged
 from .snapshot import Snapshot
 
@@ -47,6 +47,16 @@ def already_there(existing) -> None:
             f"{len(existing)} id(s) already in the index, e.g. {next(iter(existing))!r}: "
             "use update() or delete them first"
         )
+
+
+def stored_texts(texts, n: int) -> list[str] | None:
+    """Texts to store with ``n`` precomputed documents (None: none), one string each."""
+    if texts is None:
+        return None
+    texts = text_list(texts, blank_ok=True)
+    if len(texts) != n:
+        raise ValueError(f"got {n} documents but {len(texts)} texts")
+    return texts
 
 
 def metadata_json(n: int, metadata) -> list[str | None]:
