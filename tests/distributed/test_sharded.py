@@ -167,7 +167,9 @@ def recall(index, exact, queries, **knobs):
 def test_plaid_shards_share_the_codebook_one_index_would_train(ray_local, tmp_path):
     docs = topic_docs(500, 32, seed=4)
     ids = [f"p{i}" for i in range(500)]
-    sharded = ShardedIndex.create(tmp_path / "s", 3, dim=32, kind="plaid", cpus_per_replica=CPUS)
+    # two replicas per shard: writes alternate between them, so each must see the shard the other
+    # made anew for the shared codebook
+    sharded = ShardedIndex.create(tmp_path / "s", 3, dim=32, kind="plaid", replicas=2, cpus_per_replica=0.1)
     one = Index.create(tmp_path / "one", dim=32, kind="plaid")
     exact = Index.create(tmp_path / "exact", dim=32)
     for index in (sharded, one, exact):
@@ -187,8 +189,14 @@ def test_plaid_shards_share_the_codebook_one_index_would_train(ray_local, tmp_pa
             assert pairs(sharded.search(q, 10, exact=True)) == pairs(one.search(q, 10, exact=True))
         for knobs in ({}, {"nprobe": 1, "ncandidates": 16}):
             assert recall(sharded, exact, queries, **knobs) >= recall(one, exact, queries, **knobs)
-        sharded.add_embeddings(topic_docs(20, 32, seed=6), [f"n{i}" for i in range(20)])
-        assert sharded._root.codebook["sha256"] == digest and len(sharded) == 520
+        extra = topic_docs(20, 32, seed=6)
+        for index in (sharded, one):
+            index.add_embeddings(extra, [f"n{i}" for i in range(20)])
+            index.delete(["p1", "n3"])
+            index.add_embeddings(extra[:1], ["again"])
+        assert sharded._root.codebook["sha256"] == digest and len(sharded) == 519
+        for q in queries[:5]:
+            assert pairs(sharded.search(q, 30, exact=True)) == pairs(one.search(q, 30, exact=True))
     finally:
         sharded.close()
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ class ShardActor:
         self.path = Path(path)
         self.threads = threads
         self._readers: dict[int, Index] = {}
-        self._writer_index: Index | None = None
+        self._encoder = None  # the shard's model, bound by the first write that encodes
 
     def ready(self) -> tuple[int, str]:
         """(process id, node id): where this replica runs."""
@@ -71,60 +73,65 @@ class ShardActor:
 
     # -- writes on the newest commit ---------------------------------------------------------
 
-    def _writer(self) -> Index:
-        if self._writer_index is None:
-            self._writer_index = Index.open(self.path, threads=self.threads)
-        return self._writer_index
+    @contextmanager
+    def _writer(self) -> Iterator[Index]:
+        """The shard's newest commit, opened for one call: another replica may have rolled the
+        shard back or made it anew since, and a long-lived Index would keep that replica's
+        stale store open. The model is loaded once per actor."""
+        index = Index.open(self.path, model=self._encoder, threads=self.threads)
+        try:
+            yield index
+        finally:
+            index.close()
 
-    def _state(self) -> tuple[int, int]:
-        w = self._writer()
-        return w.generation, len(w)
+    def _write(self, method: str, *args, **kwargs) -> tuple[int, int]:
+        """``Index.<method>(*args, **kwargs)`` on the newest commit; the shard's (generation,
+        documents) after it."""
+        with self._writer() as w:
+            getattr(w, method)(*args, **kwargs)
+            if method in ("add", "update"):  # it has loaded the model: keep it for the next call
+                self._encoder = w.encoder
+            return w.generation, len(w)
 
     def state(self) -> tuple[int, int]:
         """(generation, documents) of the shard's newest commit."""
-        self._writer().reload()
-        return self._state()
+        with self._writer() as w:
+            return w.generation, len(w)
 
     def existing(self, ids: list[str]) -> list[str]:
         """Those of ``ids`` the newest commit holds."""
-        w = self._writer()
-        w.reload()
-        return [i for i in ids if i in w]
+        with self._writer() as w:
+            return [i for i in ids if i in w]
 
     def add(self, texts, ids, metadata, batch_size):
-        self._writer().add(texts, ids, metadata, batch_size=batch_size)
-        return self._state()
+        return self._write("add", texts, ids, metadata, batch_size=batch_size)
 
     def add_embeddings(self, embeddings: Ragged, ids, metadata, texts):
-        self._writer().add_embeddings(embeddings, ids, metadata, texts=texts)
-        return self._state()
+        return self._write("add_embeddings", embeddings, ids, metadata, texts=texts)
 
     def delete(self, ids):
-        self._writer().delete(ids)
-        return self._state()
+        return self._write("delete", ids)
 
     def update(self, id, text, metadata):
-        self._writer().update(id, text, metadata)
-        return self._state()
+        return self._write("update", id, text, metadata)
 
     def compact(self):
-        self._writer().compact()
-        return self._state()
+        return self._write("compact")
 
     def rollback(self, generation: int) -> tuple[int, int]:
         """Undo the shard's commits after ``generation`` (an unfinished sharded write)."""
-        w = self._writer()
-        w.rollback(generation)
         for g in [g for g in self._readers if g > generation]:
             self._readers.pop(g).close()
-        return self._state()
+        return self._write("rollback", generation)
 
     # -- the first add of a plaid sharded index ------------------------------------------------
 
     def encode(self, texts, batch_size):
         """The documents' vectors (kept in Ray's object store until the shared codebook is
         trained) and their token counts."""
-        ragged = self._writer().encoder.encode_documents(texts, batch_size=batch_size)
+        with self._writer() as w:
+            self._encoder = w.encoder
+            ragged = self._encoder.encode_documents(texts, batch_size=batch_size)
         return ragged, ragged.lengths
 
     def rows(self, ragged: Ragged, rows: np.ndarray) -> np.ndarray:
@@ -135,19 +142,16 @@ class ShardActor:
         """Make the shard a new empty index, ``Index.create(path, model, **options)``. Only ever
         done while the root records the shard as empty: to install the shared codebook before
         the first add of a plaid index, or to undo an unfinished one."""
-        if self._writer_index is not None:
-            self._writer_index.close()
-            self._writer_index = None
         for index in self._readers.values():
             index.close()
         self._readers.clear()
         shutil.rmtree(self.path, ignore_errors=True)
-        self._writer_index = Index.create(self.path, model, threads=self.threads, **options)
-        return self._state()
+        Index.create(self.path, self._encoder or model, threads=self.threads, **options).close()
+        return self.state()
 
     def first_add(self, model, options: dict, embeddings: Ragged | None, ids, metadata, texts):
         """Recreate the empty shard with the shared codebook (in ``options``) and add its documents."""
         self.recreate(model, options)
         if ids:
             return self.add_embeddings(embeddings, ids, metadata, texts)
-        return self._state()
+        return self.state()
