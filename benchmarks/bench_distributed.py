@@ -111,6 +111,43 @@ class Knobbed:
         return self.index.search(q, k, **self.knobs)
 
 
+def compare_builds(tmp: Path, texts, ids, args) -> colmax.Ragged:
+    """Build time of one index and of 2 shards; return the full sharded index's vectors."""
+    from colmax.distributed import ShardedIndex
+
+    # the first --build-docs texts, one index and 2 shards in turn (order alternating, best of
+    # --rounds each): encoding is the bulk, on both cores either way
+    sub_texts, sub_ids = texts[: args.build_docs], ids[: args.build_docs]
+    t_one = t_sharded = float("inf")
+    for r in range(args.rounds):
+
+        def build_one(r=r):
+            index = colmax.Index.create(tmp / f"build-one-{r}", threads=2)
+            index.add(sub_texts, sub_ids)
+            index.close()
+
+        def build_sharded(r=r):
+            with ShardedIndex.create(tmp / f"build-sharded-{r}", 2, threads_per_shard=1) as index:
+                index.add(sub_texts, sub_ids)
+
+        if r % 2 == 0:
+            t_one, t_sharded = min(t_one, timed(build_one)), min(t_sharded, timed(build_sharded))
+        else:
+            t_sharded, t_one = min(t_sharded, timed(build_sharded)), min(t_one, timed(build_one))
+    ratio = t_sharded / t_one
+    print(
+        f"build (encode + write {len(sub_texts)} docs, best of {args.rounds}): one index {t_one:.1f} s, "
+        f"2 shards through Ray {t_sharded:.1f} s (actor start included), ratio {ratio:.3f} "
+        f"(target <= 1.15: {'PASS' if ratio <= 1.15 else 'FAIL'})"
+    )
+    # Each shard encodes its own documents in its own batches, and the int8 model scales
+    # activations per batch: the vectors differ slightly from one index's. The search
+    # comparisons use one index holding the sharded index's own vectors.
+    with ShardedIndex.create(tmp / "sharded", 2, threads_per_shard=1) as sharded:
+        sharded.add(texts, ids)
+        return colmax.Ragged.from_list([d.embeddings for d in sharded.get_batch(ids)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,6 +156,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=None, help="first N documents only (quick runs)")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of builds and throughput")
+    parser.add_argument("--plaid-only", action="store_true", help="only the plaid comparisons")
     parser.add_argument("--build-docs", type=int, default=1500, help="documents in the build comparison")
     args = parser.parse_args()
 
@@ -135,42 +173,17 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory(prefix="colmax-bench-") as tmp:
         tmp = Path(tmp)
-        # build: the first --build-docs texts, one index and 2 shards in turn (order alternating,
-        # best of --rounds each): encoding is the bulk, on both cores either way
-        sub_texts, sub_ids = texts[: args.build_docs], ids[: args.build_docs]
-        t_one = t_sharded = float("inf")
-        for r in range(args.rounds):
-
-            def build_one(r=r):
-                index = colmax.Index.create(tmp / f"build-one-{r}", threads=2)
-                index.add(sub_texts, sub_ids)
-                index.close()
-
-            def build_sharded(r=r):
-                with ShardedIndex.create(tmp / f"build-sharded-{r}", 2, threads_per_shard=1) as index:
-                    index.add(sub_texts, sub_ids)
-
-            if r % 2 == 0:
-                t_one, t_sharded = min(t_one, timed(build_one)), min(t_sharded, timed(build_sharded))
-            else:
-                t_sharded, t_one = min(t_sharded, timed(build_sharded)), min(t_one, timed(build_one))
-        ratio = t_sharded / t_one
-        print(
-            f"build (encode + write {len(sub_texts)} docs, best of {args.rounds}): one index {t_one:.1f} s, "
-            f"2 shards through Ray {t_sharded:.1f} s (actor start included), ratio {ratio:.3f} "
-            f"(target <= 1.15: {'PASS' if ratio <= 1.15 else 'FAIL'})"
-        )
-        sharded = ShardedIndex.create(tmp / "sharded", 2, threads_per_shard=1)
-        sharded.add(texts, ids)
-        # Each shard encoded its own documents in its own batches, and the int8 model scales
-        # activations per batch: the vectors differ slightly from the one index's. The search
-        # comparisons use one index holding the sharded index's own vectors.
-        vectors = colmax.Ragged.from_list([d.embeddings for d in sharded.get_batch(ids)])
+        if args.plaid_only:  # the vectors from one pass of the encoder, no builds compared
+            vectors = encoder.encode_documents(texts)
+        else:
+            vectors = compare_builds(tmp, texts, ids, args)
         one = colmax.Index.create(tmp / "same", dim=vectors.tokens.shape[1], threads=2)
         one.add_embeddings(vectors, ids, texts=texts)
         truth = [{h.id for h in hits} for hits in one.search_batch(queries, 10)]
-        compare("exact", one, sharded, queries, truth, args.rounds)
-        sharded.close()
+        if not args.plaid_only:
+            sharded = ShardedIndex.open(tmp / "sharded")
+            compare("exact", one, sharded, queries, truth, args.rounds)
+            sharded.close()
 
         # plaid from the same vectors: the sharded index trains the same codebook as one index,
         # on the same sample spread over its shards
@@ -183,8 +196,9 @@ def main() -> None:
             "(training included)"
         )
         compare("plaid", one_p, sharded_p, queries, truth, args.rounds)
-        half = {"ncandidates": 128}  # each shard scores half the default 256: the same total work
-        compare("plaid, ncandidates 128 per shard", one_p, sharded_p, queries, truth, args.rounds, half)
+        # every shard scoring one index's whole default budget: more recall, twice the work
+        full = {"ncandidates": 256}
+        compare("plaid, ncandidates 256 on each shard", one_p, sharded_p, queries, truth, args.rounds, full)
         sharded_p.close()
     ray.shutdown()
 
