@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet ".[test,server,langchain,llama-index]"
+python -m pip install --quiet ".[test,server,ray,langchain,llama-index]"
 
 # Style guardrails: the same formatters and linter the code was written with.
 ruff check python tests benchmarks scripts

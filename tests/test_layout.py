@@ -24,6 +24,7 @@ LAYERS = {
     "evaluation": 3,
     "server": 4,
     "integrations": 4,
+    "distributed": 4,
     "cli": 5,
     "__main__": 6,
 }

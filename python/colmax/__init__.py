@@ -2,6 +2,7 @@
 
 from ._core import active_isa, compiled_isas, set_active_isa, supported_isas
 from ._version import __version__
+from .distributed import ShardedIndex, ShardUnavailableError
 from .encoding import Encoder
 from .index import Document, Explanation, Hit, Index, IndexFormatError, IndexLockedError, IndexVersionError
 from .ragged import Ragged
@@ -19,6 +20,8 @@ __all__ = [
     "IndexLockedError",
     "IndexVersionError",
     "Ragged",
+    "ShardUnavailableError",
+    "ShardedIndex",
     "__version__",
     "active_isa",
     "compiled_isas",

@@ -14,7 +14,7 @@ import pytest
 from colmax import _core
 from colmax.index import Index, IndexFormatError, IndexVersionError, codebook
 from colmax.index.codebook import default_n_centroids, train
-from colmax.index.manifest import MANIFEST, _checksum
+from colmax.index.manifest import MANIFEST, body_checksum
 
 DIM = 32
 
@@ -331,9 +331,9 @@ def test_exact_index_written_by_format_1_still_opens(tmp_path):
     for seg in body["segments"]:
         files = seg.pop("files")
         seg["tokens_sha256"], seg["offsets_sha256"] = files["tokens"], files["offsets"]
-    from colmax.index.manifest import _checksum
+    from colmax.index.manifest import body_checksum
 
-    body["checksum"] = _checksum(body)
+    body["checksum"] = body_checksum(body)
     (path / "colmax-index.json").write_text(json.dumps(body))
     assert [(h.id, h.score) for h in Index.open(path).search(q, k=5)] == before
 
@@ -355,7 +355,7 @@ def test_plaid_indexes_of_format_2_are_refused_naming_the_fix(path):
     index.close()
     body = json.loads((path / MANIFEST).read_text())
     body["format_version"] = 2
-    body["checksum"] = _checksum(body)
+    body["checksum"] = body_checksum(body)
     (path / MANIFEST).write_text(json.dumps(body))
     with pytest.raises(IndexVersionError, match=r"format 2.*rebuild it"):
         Index.open(path)

@@ -190,13 +190,14 @@ class Encoder:
         return Ragged(out, offsets)
 
 
-def load_encoder(model=None):
+def load_encoder(model=None, *, threads: int | None = None):
     """The encoder a ``model`` argument names: None for the packaged default, a model directory,
-    or an Encoder (anything with ``encode_queries``, ``encode_documents`` and ``dim``) as is."""
+    or an Encoder (anything with ``encode_queries``, ``encode_documents`` and ``dim``) as is; a
+    model loaded here runs on ``threads``."""
     if model is None:
-        return Encoder()
+        return Encoder(threads=threads)
     if isinstance(model, (str, os.PathLike)):
-        return Encoder(model)
+        return Encoder(model, threads=threads)
     if all(hasattr(model, name) for name in ("encode_queries", "encode_documents", "dim")):
         return model
     raise TypeError(f"model must be None, a model directory or an Encoder, got {type(model).__name__}")

@@ -23,7 +23,8 @@ from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
 from . import explain as explaining
-from . import inputs, maintenance, search, write
+from . import history, inputs, maintenance, search, write
+from .codebook import Codebook
 from .files import store_name
 from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
 from .model import bind_encoder, model_record
@@ -59,6 +60,7 @@ class Index:
         n_centroids: int | None = None,
         dim: int | None = None,
         threads: int | None = None,
+        codebook: Codebook | None = None,
     ) -> Index:
         """Create an empty index at ``path`` (a new or empty directory).
 
@@ -77,7 +79,9 @@ class Index:
         k-means centroids, by default sized from the corpus) is trained on the first ``add``;
         later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
         full-precision copy ("float16", "bfloat16", "float32") that the final stage scores
-        instead of the decompressed vectors.
+        instead of the decompressed vectors. ``codebook`` installs a trained one instead (from
+        ``colmax.index.codebook.train`` or ``colmax.index.training.train_spread``), so that
+        several indexes compress alike: its ``nbits`` must match.
         """
         if kind not in INDEX_KINDS:
             raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
@@ -91,14 +95,26 @@ class Index:
             raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
         if n_centroids is not None:
             n_centroids = codebooks.check_n_centroids(n_centroids)
+        if codebook is not None:
+            if kind != "plaid":
+                raise ValueError("codebook applies to kind='plaid' indexes only")
+            if not isinstance(codebook, Codebook):
+                raise TypeError(
+                    f"codebook must be a colmax.index.codebook.Codebook, got {type(codebook).__name__}"
+                )
+            if nbits is not None and nbits != codebook.nbits:
+                raise ValueError(f"nbits={nbits} but the codebook has {codebook.nbits} bits: drop nbits=")
+            nbits = codebook.nbits
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{path} already exists and is not an empty directory: choose a new path")
         encoder, record, dim = model_record(model, dim)
-        codebook = None
+        if codebook is not None and codebook.dim != dim:
+            raise ValueError(f"the codebook holds {codebook.dim}-dim centroids but the index is {dim}-dim")
+        request = None
         if kind == "plaid":
             nbits = codebooks.default_nbits(dim) if nbits is None else nbits
-            codebook = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
+            request = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
         manifest = Manifest(
             generation=0,
             dim=dim,
@@ -106,20 +122,33 @@ class Index:
             model=record,
             store=store_name(0),
             kind=kind,
-            codebook=codebook,
+            codebook=request,
         )
-        write.create(path, manifest)
+        write.create(path, manifest, codebook)
         return cls(load_latest(path), encoder, threads)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, model=None, threads: int | None = None) -> Index:
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        model=None,
+        threads: int | None = None,
+        generation: int | None = None,
+    ) -> Index:
         """Open an existing index (memory-maps its segments; nothing is read into RAM).
 
         ``model`` overrides the model recorded in the index (a directory or an ``Encoder``),
-        e.g. when the model directory has moved. Raises IndexFormatError for a directory that
-        is not an index or is damaged, IndexVersionError for one written by a newer colmax.
+        e.g. when the model directory has moved; a model loaded from the index's record runs
+        on ``threads`` too. ``generation`` opens an earlier commit instead of the newest, as
+        long as only adds, deletes and updates came after it (ValueError past a compact or
+        retrain); ``reload()`` and writes move on to the newest. Raises IndexFormatError for a
+        directory that is not an index or is damaged, IndexVersionError for one written by a
+        newer colmax.
         """
-        return cls(load_latest(Path(path)), model, threads)
+        path = Path(path)
+        snap = load_latest(path) if generation is None else history.load_at(path, generation)
+        return cls(snap, model, threads)
 
     def close(self) -> None:
         if self._snapshot is not None:
@@ -135,7 +164,7 @@ class Index:
     def reload(self) -> bool:
         """Move to the newest commit; return True if there was one."""
         snap = self._snap
-        if read_manifest(self.path).generation == snap.generation:
+        if read_manifest(self.path) == snap.manifest:  # whole manifests: a rollback reuses numbers
             return False
         self._snapshot = load_latest(self.path, snap)
         return True
@@ -162,7 +191,8 @@ class Index:
     def encoder(self):
         """The index's encoder, loaded on first use."""
         if self._encoder is None:
-            self._encoder = bind_encoder(self._snap.manifest, self._model)
+            m = self._snap.manifest
+            self._encoder = bind_encoder(m.model, m.dim, self._model, self.threads)
         return self._encoder
 
     # -- reading -----------------------------------------------------------------------------
@@ -204,10 +234,21 @@ class Index:
 
     def get(self, id: str) -> Document:
         """The stored document ``id`` (KeyError if there is none)."""
+        (doc,) = self.get_batch([one_id(id)])
+        return doc
+
+    def get_batch(self, ids: Sequence[str], *, embeddings: bool = True) -> list[Document]:
+        """The stored documents ``ids``, in order (KeyError naming unknown ones); with
+        ``embeddings=False`` their ``embeddings`` are None and no vectors are read."""
         snap = self._snap
-        (pos,) = snap.positions([one_id(id)])
-        doc_id, meta, text = snap.store.rows([pos])[pos]
-        return Document(doc_id, text, meta, snap.doc_matrix(pos))
+        ids = id_list(ids)
+        positions = snap.positions(list(dict.fromkeys(ids)))
+        rows = snap.store.rows(positions)
+        docs = {}
+        for pos in positions:
+            doc_id, meta, text = rows[pos]
+            docs[doc_id] = Document(doc_id, text, meta, snap.doc_matrix(pos) if embeddings else None)
+        return [docs[i] for i in ids]
 
     def search(
         self,
@@ -218,6 +259,7 @@ class Index:
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
+        with_documents: bool = True,
     ) -> list[Hit]:
         """The ``k`` best documents by MaxSim, best first (ties: earlier added first).
 
@@ -231,12 +273,15 @@ class Index:
         (docs/plaid.md). ``exact=True`` scores every document instead. The knobs are checked
         even where they go unused. A text the model would truncate is refused (ValueError),
         except with [MASK] query expansion, which cuts queries to ``query_length`` by design.
+        ``with_documents=False`` returns ids and scores only (metadata {}, text None), reading
+        nothing else.
         """
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
-        return snap.hits(*search.topk(snap, q, k, search.candidates(snap, filter), plan, self.threads))
+        ranked = search.topk(snap, q, k, search.candidates(snap, filter), plan, self.threads)
+        return snap.hits(*ranked, with_documents)
 
     def search_batch(
         self,
@@ -247,6 +292,7 @@ class Index:
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
+        with_documents: bool = True,
     ) -> list[list[Hit]]:
         """:meth:`search` for many queries, with the same checks (texts are encoded in one batch)."""
         snap = self._snap
@@ -254,7 +300,9 @@ class Index:
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
         matrices = query_matrices(queries, snap.manifest.dim, lambda: self.encoder)
         cands = search.candidates(snap, filter)
-        return [snap.hits(*search.topk(snap, q, k, cands, plan, self.threads)) for q in matrices]
+        return [
+            snap.hits(*search.topk(snap, q, k, cands, plan, self.threads), with_documents) for q in matrices
+        ]
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
@@ -304,14 +352,21 @@ class Index:
         return ids
 
     def add_embeddings(
-        self, embeddings, ids: Sequence[str] | None, metadata: Sequence[Mapping] | None = None
+        self,
+        embeddings,
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping] | None = None,
+        *,
+        texts: Sequence[str] | None = None,
     ) -> list[str]:
-        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays)."""
+        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays);
+        ``texts``, when given, are stored with them (returned in hits, used by explain)."""
         ragged = inputs.embeddings(embeddings, self.dim)
         ids = inputs.new_ids(self._snap, len(ragged), ids)
         metas = inputs.metadata_json(len(ragged), metadata)
+        texts = inputs.stored_texts(texts, len(ragged))
         with self._transaction() as txn:
-            write.append(txn, ragged, ids, metas, None, [], self.threads)
+            write.append(txn, ragged, ids, metas, texts, [], self.threads)
         return ids
 
     def delete(self, ids) -> None:
@@ -333,6 +388,16 @@ class Index:
             metas = inputs.metadata_json(1, [meta])
             ragged = self.encoder.encode_documents([text])
             write.append(txn, ragged, ids, metas, [text], [id], self.threads)
+
+    def rollback(self, generation: int) -> None:
+        """Undo every commit after ``generation``: the index becomes exactly what that commit
+        was, and the files and store rows written since are removed. Only adds, deletes and
+        updates can be undone (ValueError past a compact or retrain). Other readers of the
+        undone commits must reload."""
+        with self._transaction() as txn:
+            target = history.manifest_at(txn.manifest, txn.snapshot.store, generation)
+            if target != txn.manifest:
+                write.recover(txn.commit(target))
 
     def compact(self) -> None:
         """Rewrite the index without deleted documents, as one segment and a fresh store.

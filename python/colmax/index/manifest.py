@@ -96,11 +96,12 @@ class Manifest:
             "n_live": self.n_live,
             "segments": [dataclasses.asdict(s) for s in self.segments],
         }
-        body["checksum"] = _checksum(body)
+        body["checksum"] = body_checksum(body)
         return body
 
 
-def _checksum(body: dict) -> str:
+def body_checksum(body: dict) -> str:
+    """SHA-256 of a JSON description without its "checksum" field (keys sorted)."""
     canonical = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -108,26 +109,7 @@ def _checksum(body: dict) -> str:
 def read_manifest(directory: Path) -> Manifest:
     """Parse and check ``directory``'s manifest; every problem is an IndexFormatError naming it."""
     path = directory / MANIFEST
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no index at {directory}: the directory does not exist")
-    if not path.is_file():
-        raise IndexFormatError(f"{directory} is not a colmax index: it has no {MANIFEST}")
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
-    if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise IndexFormatError(f"{path} is not a colmax index manifest (no 'format': '{FORMAT}')")
-    version = body.get("format_version")
-    if not isinstance(version, int):
-        raise IndexFormatError(f"{path} has no integer format_version")
-    if version > FORMAT_VERSION:
-        raise IndexVersionError(
-            f"{directory} uses index format {version}, written by colmax {body.get('created_with', '?')}; "
-            f"this colmax reads format {FORMAT_VERSION}: upgrade colmax (pip install -U colmax)"
-        )
-    if body.get("checksum") != _checksum(body):
-        raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
+    body, version = read_described(directory, MANIFEST, FORMAT, FORMAT_VERSION, "index")
     try:
         segments = tuple(_segment(s, version) for s in body["segments"])
         manifest = Manifest(
@@ -170,6 +152,35 @@ def _segment(body: dict, version: int) -> SegmentInfo:
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise TypeError("segment files must map kinds to SHA-256 strings")
     return SegmentInfo(**body)
+
+
+def read_described(directory: Path, name: str, format: str, newest: int, what: str) -> tuple[dict, int]:
+    """The JSON description ``name`` in ``directory`` (an index manifest, a sharded root) and its
+    format version, checked: it exists, parses, names ``format``, is not newer than ``newest``
+    and matches its checksum. Every problem is an IndexFormatError (IndexVersionError for a
+    newer format) naming the file and the fix."""
+    path = directory / name
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no {what} at {directory}: the directory does not exist")
+    if not path.is_file():
+        raise IndexFormatError(f"{directory} is not a colmax {what}: it has no {name}")
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
+    if not isinstance(body, dict) or body.get("format") != format:
+        raise IndexFormatError(f"{path} is not a colmax {what} manifest (no 'format': '{format}')")
+    version = body.get("format_version")
+    if not isinstance(version, int):
+        raise IndexFormatError(f"{path} has no integer format_version")
+    if version > newest:
+        raise IndexVersionError(
+            f"{directory} uses {what} format {version}, written by colmax {body.get('created_with', '?')}; "
+            f"this colmax reads format {newest}: upgrade colmax (pip install -U colmax)"
+        )
+    if body.get("checksum") != body_checksum(body):
+        raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
+    return body, version
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

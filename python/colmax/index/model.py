@@ -13,7 +13,6 @@ from pathlib import Path
 from ..encoding.default_model import NAME as DEFAULT_NAME
 from ..encoding.encoder import Encoder, load_encoder
 from .files import file_sha256
-from .manifest import Manifest
 
 
 def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
@@ -38,21 +37,22 @@ def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     return encoder, record, encoder.dim
 
 
-def bind_encoder(manifest: Manifest, override) -> object:
-    """The encoder for an index: ``override`` (a model directory or an Encoder) when given, else
-    the model the manifest records, checked against its fingerprint; its dim must match."""
-    record = manifest.model
+def bind_encoder(record: dict, dim: int, override, threads: int | None = None) -> object:
+    """The encoder for an index whose manifest holds model ``record`` and vectors of ``dim``:
+    ``override`` (a model directory or an Encoder) when given, else the recorded model,
+    checked against its fingerprint; its dim must match. A model loaded here runs on
+    ``threads`` (None: every CPU the process may use)."""
     if override is not None:
-        encoder = load_encoder(override)
+        encoder = load_encoder(override, threads=threads)
     elif record.get("default"):
-        encoder = Encoder()
+        encoder = Encoder(threads=threads)
     elif record.get("path"):
         if not Path(record["path"]).is_dir():
             raise FileNotFoundError(
                 f"the index's model directory {record['path']} does not exist: open the index with "
                 "Index.open(path, model=MODEL_DIR) (on the command line: --model MODEL_DIR)"
             )
-        encoder = Encoder(record["path"])
+        encoder = Encoder(record["path"], threads=threads)
     else:
         raise ValueError(
             "this index has no model (created with dim=): pass token matrices, or open it with "
@@ -66,8 +66,6 @@ def bind_encoder(manifest: Manifest, override) -> object:
             "this index (its ONNX file changed): rebuild the index, or pass "
             "Index.open(path, model=...) (on the command line: --model) to search with this model anyway"
         )
-    if encoder.dim != manifest.dim:
-        raise ValueError(
-            f"the model produces {encoder.dim}-dim vectors but the index holds {manifest.dim}-dim ones"
-        )
+    if encoder.dim != dim:
+        raise ValueError(f"the model produces {encoder.dim}-dim vectors but the index holds {dim}-dim ones")
     return encoder

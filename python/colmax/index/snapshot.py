@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _core
 from .codebook import Codebook
-from .errors import IndexFormatError
+from .errors import IndexFormatError, unknown_ids
 from .manifest import Manifest, read_manifest
 from .segments import Segment, open_segment, to_float32
 from .store import Store
@@ -44,8 +44,7 @@ class Snapshot:
         found = self.store.positions_of(ids, self.generation)
         missing = [i for i in ids if i not in found]
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise KeyError(f"{len(missing)} id(s) not in the index: {shown}")
+            raise unknown_ids(missing)
         return [found[i] for i in ids]
 
     def locate(self, pos: int) -> tuple[Segment, int]:
@@ -77,8 +76,9 @@ class Snapshot:
         seg, row = self.locate(pos)
         return self.rows_float32(seg, np.array([row]), threads=1)
 
-    def hits(self, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        rows = self.store.rows(positions.tolist())
+    def hits(self, positions: np.ndarray, scores: np.ndarray, documents: bool = True) -> list[Hit]:
+        """Hits for ranked positions; without ``documents`` only ids and scores are read."""
+        rows = self.store.rows(positions.tolist(), with_text=documents, with_meta=documents)
         return [
             Hit(rows[p][0], float(s), rows[p][1], rows[p][2])
             for p, s in zip(positions.tolist(), scores.tolist())

@@ -112,17 +112,19 @@ class Store:
         return found
 
     def rows(
-        self, positions: Iterable[int], with_text: bool = True
+        self, positions: Iterable[int], with_text: bool = True, with_meta: bool = True
     ) -> dict[int, tuple[str, dict, str | None]]:
-        """``pos -> (id, metadata, text)`` for the given positions."""
+        """``pos -> (id, metadata, text)`` for the given positions ({} and None for the parts
+        not asked for)."""
         positions = [int(p) for p in positions]
         out: dict[int, tuple[str, dict, str | None]] = {}
         text_col = "text" if with_text else "NULL"
+        meta_col = "meta" if with_meta else "NULL"
         for start in range(0, len(positions), _BATCH):
             chunk = positions[start : start + _BATCH]
             marks = ",".join("?" * len(chunk))
             for pos, id_, meta, text in self.conn.execute(
-                f"SELECT pos, id, meta, {text_col} FROM docs WHERE pos IN ({marks})", chunk
+                f"SELECT pos, id, {meta_col}, {text_col} FROM docs WHERE pos IN ({marks})", chunk
             ):
                 out[pos] = (id_, json.loads(meta) if meta else {}, text)
         return out
@@ -132,6 +134,10 @@ class Store:
             f"SELECT pos FROM docs WHERE {_VISIBLE} AND {sql} ORDER BY pos", (gen, gen, *params)
         ).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def count_live(self, gen: int) -> int:
+        (n,) = self.conn.execute(f"SELECT COUNT(*) FROM docs WHERE {_VISIBLE}", (gen, gen)).fetchone()
+        return int(n)
 
     def live_ids(self, gen: int) -> list[str]:
         return [

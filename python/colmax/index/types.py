@@ -20,12 +20,13 @@ class Hit:
 @dataclass(frozen=True)
 class Document:
     """A stored document; ``embeddings`` is a float32 copy of its token vectors as stored (a
-    plaid index stores a document's tokens ordered by centroid, not in text order)."""
+    plaid index stores a document's tokens ordered by centroid, not in text order), None when
+    not asked for (``get_batch(..., embeddings=False)``)."""
 
     id: str
     text: str | None
     metadata: dict
-    embeddings: np.ndarray
+    embeddings: np.ndarray | None
 
 
 @dataclass(frozen=True)

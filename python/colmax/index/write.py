@@ -21,13 +21,14 @@ import numpy as np
 from .._version import __version__
 from ..ragged import Ragged
 from . import manifest as manifests
+from .codebook import Codebook
 from .files import GENERATED_PREFIXES, LOCK, MANIFEST, segment_name
 from .lock import WriterLock
 from .manifest import Manifest, read_manifest
 from .segments import SegmentWriter
 from .snapshot import Snapshot, load
 from .store import Store
-from .training import train_codebook
+from .training import save_codebook, train_codebook
 
 # Documents encoded per step of add(): bounds memory to one chunk of vectors in flight and lets
 # the previous chunk be written while the next is encoded.
@@ -36,13 +37,17 @@ ADD_CHUNK_DOCS = 1024
 WRITE_CHUNK_TOKENS = 1 << 16
 
 
-def create(path: Path, manifest: Manifest) -> None:
+def create(path: Path, manifest: Manifest, codebook: Codebook | None = None) -> None:
     """Make ``path`` (new or empty) an index whose first commit is ``manifest`` with an empty
-    store; on any failure leave the directory as it was."""
+    store (and ``codebook`` installed, for a plaid index); on any failure leave the directory
+    as it was."""
     existed = path.exists()
     path.mkdir(parents=True, exist_ok=True)
     try:
         with WriterLock(path):
+            if codebook is not None:
+                requested = manifest.codebook.get("n_centroids")
+                manifest = manifest.replace(codebook=save_codebook(path, 0, codebook, requested))
             Store.create(path / manifest.store).close()
             manifests.write_manifest(path, manifest.replace(created_with=__version__))
     except BaseException:
@@ -95,7 +100,7 @@ class Transaction:
 
     def abort(self) -> None:
         try:
-            if read_manifest(self.snapshot.path).generation > self.manifest.generation:
+            if read_manifest(self.snapshot.path) != self.manifest:
                 return  # the commit happened: the failure came after the rename
         except Exception:
             pass
@@ -113,8 +118,8 @@ def transaction(current: Snapshot, mutex: threading.Lock) -> Iterator[Transactio
     path = current.path
     with mutex, WriterLock(path):
         m = read_manifest(path)
-        same = m.generation == current.generation and m.store == current.manifest.store
-        snap = current if same else load(path, m, current)
+        # whole manifests compare: a rollback may have reused the generation number
+        snap = current if m == current.manifest else load(path, m, current)
         recover(snap)
         txn = Transaction(snap)
         try:
