@@ -1,11 +1,12 @@
 """The persistent late-interaction index: add, delete, update, search, rerank, explain, compact.
 
 An index is a directory (docs/format.md): a manifest naming memory-mapped token segments and a
-SQLite store of ids, metadata and text. Every write builds new files and then commits by
-atomically replacing the manifest, so a crash at any moment leaves the last commit intact.
-An ``Index`` object is a reader bound to one commit (a ``Snapshot``); each write takes the writer
-lock, moves to the newest commit, and commits the next one. ``reload()`` moves a reader to the
-newest commit. The class only checks arguments and delegates: searching to ``search``,
+SQLite store of ids, metadata, text and the keyword (FTS5) index of the text. Every write builds
+new files and then commits by atomically replacing the manifest, so a crash at any moment leaves
+the last commit intact. An ``Index`` object is a reader bound to one commit (a ``Snapshot``);
+each write takes the writer lock, moves to the newest commit, and commits the next one.
+``reload()`` moves a reader to the newest commit. The class only checks arguments and
+delegates: searching to ``hybrid`` (which calls ``search`` for MaxSim and ``keyword`` for BM25),
 writing to ``write`` and ``rewrite``, the rest to the modules beside it (docs/architecture.md).
 """
 
@@ -23,11 +24,11 @@ from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
 from . import explain as explaining
-from . import inputs, maintenance, search, write
+from . import hybrid, inputs, maintenance, search, write
 from .files import store_name
 from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
 from .model import bind_encoder, model_record
-from .query import plan_search, query_matrices, query_matrix
+from .query import plan_search, query_list, query_matrices, query_matrix
 from .rewrite import rewrite
 from .snapshot import Snapshot, load_latest
 from .types import Document, Explanation, Hit
@@ -58,6 +59,7 @@ class Index:
         nbits: int | None = None,
         n_centroids: int | None = None,
         dim: int | None = None,
+        keyword: bool = True,
         threads: int | None = None,
     ) -> Index:
         """Create an empty index at ``path`` (a new or empty directory).
@@ -78,6 +80,10 @@ class Index:
         later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
         full-precision copy ("float16", "bfloat16", "float32") that the final stage scores
         instead of the decompressed vectors.
+
+        ``keyword=True`` (default) also keeps a keyword index of the documents' texts (SQLite
+        FTS5, BM25), written in the same commits, for keyword and hybrid search (:meth:`search`);
+        False leaves it out (semantic search only; :meth:`add_keyword_index` adds it later).
         """
         if kind not in INDEX_KINDS:
             raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
@@ -107,6 +113,7 @@ class Index:
             store=store_name(0),
             kind=kind,
             codebook=codebook,
+            keyword=bool(keyword),
         )
         write.create(path, manifest)
         return cls(load_latest(path), encoder, threads)
@@ -181,6 +188,12 @@ class Index:
         return self._snap.manifest.kind
 
     @property
+    def default_mode(self) -> str:
+        """The mode :meth:`search` gives a text query by default: "hybrid" when the index has a
+        keyword index holding texts, else "semantic" (a query matrix is always semantic)."""
+        return hybrid.default_mode(self._snap)
+
+    @property
     def generation(self) -> int:
         """The number of the commit this object reads (it grows by one with every write)."""
         return self._snap.generation
@@ -215,16 +228,39 @@ class Index:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
     ) -> list[Hit]:
-        """The ``k`` best documents by MaxSim, best first (ties: earlier added first).
+        """The ``k`` best documents for ``query``, best first (ties: earlier added first).
 
         ``query`` is a text (encoded with the index's model) or a ``(n_tokens, dim)`` matrix;
-        ``filter`` restricts the candidates by metadata (see :mod:`colmax.index.filters`).
-        An exact index always scores every (filtered) document exactly. A plaid index searches
-        in stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
+        ``filter`` restricts the candidates by metadata on every side (see
+        :mod:`colmax.index.filters`). ``mode``:
+
+        - ``"semantic"``: MaxSim only; ``Hit.score`` is the MaxSim score.
+        - ``"keyword"``: BM25 over the keyword index (SQLite FTS5, porter stemming) only; the
+          query text becomes an OR of its terms minus English stopwords, so a missing term does
+          not empty the result; ``Hit.score`` is the BM25 score. Query syntax in the text (quotes,
+          AND, NEAR, *, :, parentheses) is never interpreted: every term is quoted. A text with
+          no terms (only stopwords or punctuation) finds nothing.
+        - ``"hybrid"``: the best ``max(k, 100)`` documents by MaxSim and the best ``max(k, 30)``
+          by BM25, each with its score on the other side computed (exact MaxSim of a
+          keyword-only candidate, BM25 of a semantic-only one), fused: with ``fusion="minmax"``
+          (default) ``alpha`` times the min-max normalized MaxSim plus ``1 - alpha`` times the
+          normalized BM25 (``alpha`` default 0.6, measured on SciFact and Cranfield: README);
+          with ``fusion="rrf"`` reciprocal-rank fusion weighted by ``alpha`` (default 0.5).
+          ``Hit.score`` is the fused score, ``Hit.semantic_score`` and ``Hit.keyword_score``
+          the two sides'. A text with no keyword terms is searched semantically.
+        - ``None`` (default): ``"hybrid"`` for a text query on an index whose keyword index
+          holds texts, else ``"semantic"`` (a query matrix, an embeddings-only index, an index
+          created before keyword indexes: see :meth:`add_keyword_index`).
+
+        An exact index scores every (filtered) document exactly. A plaid index searches in
+        stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
         documents holding them are ranked by centroid scores, and the best ``ncandidates``
         (default max(256, 16 k)) are scored exactly on their decompressed vectors
         (docs/plaid.md). ``exact=True`` scores every document instead.
@@ -232,8 +268,11 @@ class Index:
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
-        return snap.hits(*search.topk(snap, q, k, search.candidates(snap, filter), plan, self.threads))
+        how = hybrid.resolve(snap, query, mode, alpha, fusion)
+        semantic = how.name != "keyword"
+        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder) if semantic else None
+        where = hybrid.scope(snap, filter, semantic)
+        return hybrid.search(snap, query, q, k, where, plan, how, self.threads)
 
     def search_batch(
         self,
@@ -241,6 +280,9 @@ class Index:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
@@ -249,9 +291,15 @@ class Index:
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        matrices = query_matrices(queries, snap.manifest.dim, lambda: self.encoder)
-        cands = search.candidates(snap, filter)
-        return [snap.hits(*search.topk(snap, q, k, cands, plan, self.threads)) for q in matrices]
+        items = query_list(queries)
+        hows = [hybrid.resolve(snap, query, mode, alpha, fusion) for query in items]
+        semantic = any(how.name != "keyword" for how in hows)
+        matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder) if semantic else hows
+        where, threads = hybrid.scope(snap, filter, semantic), self.threads
+        return [
+            hybrid.search(snap, query, None if how.name == "keyword" else q, k, where, plan, how, threads)
+            for query, q, how in zip(items, matrices, hows)
+        ]
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
@@ -261,10 +309,12 @@ class Index:
         if not ids:
             return []
         positions = np.array(sorted(snap.positions(ids)), dtype=np.int64)
-        return snap.hits(*search.rerank(snap, q, positions, self.threads))
+        positions, scores = search.rerank(snap, q, positions, self.threads)
+        return snap.hits(positions, scores, semantic=scores)
 
     def explain(self, query, id: str) -> Explanation:
-        """Per query token: the best-matching token of document ``id`` and its similarity."""
+        """Per query token: the best-matching token of document ``id`` and its similarity; for a
+        text query on an index with a keyword index, also the query terms the document holds."""
         snap = self._snap
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
         return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder)
@@ -295,14 +345,24 @@ class Index:
         return ids
 
     def add_embeddings(
-        self, embeddings, ids: Sequence[str] | None, metadata: Sequence[Mapping] | None = None
+        self,
+        embeddings,
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping] | None = None,
+        *,
+        texts: Sequence[str] | None = None,
     ) -> list[str]:
-        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays)."""
+        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays);
+        ``texts``, when given, are stored and keyword-indexed with them."""
         ragged = inputs.embeddings(embeddings, self.dim)
+        if texts is not None:
+            texts = text_list(texts)
+            if len(texts) != len(ragged):
+                raise ValueError(f"got {len(texts)} texts for {len(ragged)} documents: pass one per document")
         ids = inputs.new_ids(self._snap, len(ragged), ids)
         metas = inputs.metadata_json(len(ragged), metadata)
         with self._transaction() as txn:
-            write.append(txn, ragged, ids, metas, None, [], self.threads)
+            write.append(txn, ragged, ids, metas, texts, [], self.threads)
         return ids
 
     def delete(self, ids) -> None:
@@ -346,6 +406,13 @@ class Index:
             request["nbits"] = codebooks.check_nbits(nbits, self.dim)
         with self._transaction() as txn:
             rewrite(txn, request, self.threads)
+
+    def add_keyword_index(self) -> None:
+        """Add the keyword index (for keyword and hybrid search) to an index that has none (one
+        written in index format 3 or earlier, or created with ``keyword=False``), in one commit
+        that indexes every stored text. Does nothing if the index has one already."""
+        with self._transaction() as txn:
+            write.add_keyword_index(txn)
 
     # -- maintenance -------------------------------------------------------------------------
 
