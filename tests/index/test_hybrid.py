@@ -168,9 +168,8 @@ def test_hybrid_fuses_and_reports_both_sides(lexical):
         fused = fusion.fuse(method, sides.semantic, sides.keyword, alpha)
         order = np.lexsort((sides.positions, -fused))[:10]
         want = [f"d{p}" for p in sides.positions[order]]
-        hits = hybrid.search(
-            snap, "t2 t9", q, 10, hybrid.scope(snap, None), None, hybrid.Mode("hybrid", alpha, method), None
-        )
+        how = hybrid.Mode("hybrid", alpha, method)
+        hits = hybrid.search(snap, "t2 t9", lambda: q, 10, hybrid.scope(snap, None), None, how, None)
         assert [h.id for h in hits] == want
         for h, i in zip(hits, order):
             assert h.score == pytest.approx(fused[i]) and h.semantic_score == pytest.approx(sides.semantic[i])
@@ -197,16 +196,13 @@ def test_alpha_one_is_the_semantic_ranking_and_zero_the_keyword_one(lexical):
     index, _, _, _ = lexical
     snap = index._snapshot
     q, text, where = unit_query(3), "t4 t5 t6", hybrid.scope(snap, None)
-    semantic = [h.id for h in index.search(q, k=10)]
-    lexical_ = [h.id for h in index.search(text, k=10, mode="keyword")]
-    assert [
-        h.id
-        for h in hybrid.search(snap, text, q, 10, where, None, hybrid.Mode("hybrid", 1.0, "minmax"), None)
-    ] == semantic
-    assert [
-        h.id
-        for h in hybrid.search(snap, text, q, 10, where, None, hybrid.Mode("hybrid", 0.0, "minmax"), None)
-    ] == lexical_
+
+    def fused(alpha):
+        how = hybrid.Mode("hybrid", alpha, "minmax")
+        return [h.id for h in hybrid.search(snap, text, lambda: q, 10, where, None, how, None)]
+
+    assert fused(1.0) == [h.id for h in index.search(q, k=10)]
+    assert fused(0.0) == [h.id for h in index.search(text, k=10, mode="keyword")]
 
 
 def test_filters_apply_to_both_sides(lexical):

@@ -269,10 +269,17 @@ class Index:
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
         how = hybrid.resolve(snap, query, mode, alpha, fusion)
-        semantic = how.name != "keyword"
-        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder) if semantic else None
-        where = hybrid.scope(snap, filter, semantic)
-        return hybrid.search(snap, query, q, k, where, plan, how, self.threads)
+        where = hybrid.scope(snap, filter, how.name != "keyword")
+        return hybrid.search(
+            snap,
+            query,
+            lambda: query_matrix(query, snap.manifest.dim, lambda: self.encoder),
+            k,
+            where,
+            plan,
+            how,
+            self.threads,
+        )
 
     def search_batch(
         self,
@@ -294,10 +301,12 @@ class Index:
         items = query_list(queries)
         hows = [hybrid.resolve(snap, query, mode, alpha, fusion) for query in items]
         semantic = any(how.name != "keyword" for how in hows)
-        matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder) if semantic else hows
+        matrices = [None] * len(items)
+        if semantic:
+            matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder)
         where, threads = hybrid.scope(snap, filter, semantic), self.threads
         return [
-            hybrid.search(snap, query, None if how.name == "keyword" else q, k, where, plan, how, threads)
+            hybrid.search(snap, query, lambda q=q: q, k, where, plan, how, threads)
             for query, q, how in zip(items, matrices, hows)
         ]
 

@@ -9,7 +9,8 @@ can call it on each and fuse the union of the candidates with ``fusion.fuse`` it
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,7 +124,7 @@ class Sides:
 def side_scores(
     snap: Snapshot,
     text: str,
-    q: np.ndarray,
+    q: np.ndarray | Callable[[], np.ndarray],
     k: int,
     where: Scope,
     plan: Plan | None,
@@ -131,17 +132,24 @@ def side_scores(
     depths: tuple[int, int] = (SEMANTIC_DEPTH, KEYWORD_DEPTH),
 ) -> Sides:
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
-    BM25 for the query text ``text`` (encoded as ``q``), each completed with its score on the
-    other side: MaxSim of a keyword-only candidate is computed exactly (``search.rerank``), BM25
-    of a semantic-only one read from the keyword index. BM25 takes its statistics (document
-    count, lengths, frequencies) from the snapshot's store file, which also counts documents
-    deleted since the last compact and those of newer commits."""
+    BM25 for the query text ``text``, each completed with its score on the other side: MaxSim of
+    a keyword-only candidate is computed exactly (``search.rerank``), BM25 of a semantic-only one
+    read from the keyword index. ``q`` is the text's query matrix, or a function returning it
+    (called while the keyword side runs on another thread: SQLite, the encoder and the MaxSim
+    kernels all release the GIL). BM25 takes its statistics (document count, lengths,
+    frequencies) from the snapshot's store file, which also counts documents deleted since the
+    last compact and those of newer commits."""
     conn = snap.store.conn
-    sem_pos, sem = semantic_search.topk(snap, q, max(k, depths[0]), where.rows, plan, threads)
     expression = keyword.match_expression(keyword.query_terms(text))
     kw_pos, kw = np.zeros(0, np.int64), np.zeros(0, np.float64)
-    if expression is not None:
-        kw_pos, kw = keyword_top(snap, expression, max(k, depths[1]), where)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        lexical_side = None
+        if expression is not None:
+            lexical_side = pool.submit(keyword_top, snap, expression, max(k, depths[1]), where)
+        q = q() if callable(q) else q
+        sem_pos, sem = semantic_search.topk(snap, q, max(k, depths[0]), where.rows, plan, threads)
+        if lexical_side is not None:
+            kw_pos, kw = lexical_side.result()
     positions = np.union1d(sem_pos, kw_pos)
     semantic = np.empty(positions.size, dtype=np.float64)
     semantic[np.searchsorted(positions, sem_pos)] = sem
@@ -160,17 +168,17 @@ def side_scores(
 def search(
     snap: Snapshot,
     query,
-    q: np.ndarray | None,
+    matrix: Callable[[], np.ndarray],
     k: int,
     where: Scope,
     plan: Plan | None,
     mode: Mode,
     threads,
 ) -> list[Hit]:
-    """The ``k`` best documents for ``query`` (its matrix ``q``; None for a keyword search) in
-    ``mode``, best first; ties go to the earlier added document. A hybrid search of a text
-    without keyword terms (only stopwords or punctuation) is a semantic one; a keyword search of
-    it finds nothing."""
+    """The ``k`` best documents for ``query`` in ``mode``, best first; ties go to the earlier
+    added document. ``matrix()`` returns the query's checked matrix (not called by a keyword
+    search). A hybrid search of a text without keyword terms (only stopwords or punctuation) is
+    a semantic one; a keyword search of it finds nothing."""
     expression = None if mode.name == "semantic" else keyword.match_expression(keyword.query_terms(query))
     if mode.name == "keyword":
         if expression is None:
@@ -178,9 +186,9 @@ def search(
         positions, scores = keyword_top(snap, expression, k, where)
         return snap.hits(positions, scores, keyword=scores)
     if expression is None:
-        positions, scores = semantic_search.topk(snap, q, k, where.rows, plan, threads)
+        positions, scores = semantic_search.topk(snap, matrix(), k, where.rows, plan, threads)
         return snap.hits(positions, scores, semantic=scores)
-    sides = side_scores(snap, query, q, k, where, plan, threads)
+    sides = side_scores(snap, query, matrix, k, where, plan, threads)
     fused = fusion.fuse(mode.fusion, sides.semantic, sides.keyword, mode.alpha)
     best = np.lexsort((sides.positions, -fused))[:k]
     semantic, lexical = sides.semantic[best], sides.keyword[best]
