@@ -215,6 +215,10 @@ def test_filters_apply_to_both_sides(lexical):
     assert hits and all(h.metadata["group"] in (0, 2) for h in hits)
     index.delete(["d3", "d6"])
     assert not {"d3", "d6"} & {h.id for h in index.search(" ".join(VOCAB), k=60, mode="keyword")}
+    snap = index._snapshot
+    nothing = hybrid.scope(snap, {"group": 99})
+    how = hybrid.Mode("hybrid", 0.5, "minmax")
+    assert hybrid.search(snap, "t1 t2", unit_query, 5, nothing, None, how, None) == []
 
 
 def test_a_reader_keeps_its_commit_on_both_sides(lexical):
