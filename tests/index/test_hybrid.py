@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import sqlite3
+import time
+import warnings
 
 import numpy as np
 import pytest
@@ -439,3 +443,28 @@ def test_hostile_query_text_in_hybrid_search(demo, text):
     assert len(hits) == 5
     if not terms:  # searched semantically
         assert hits == demo.search(text, k=5, mode="semantic")
+
+
+def test_hybrid_search_in_a_forked_child(lexical):
+    """The keyword side's threads do not survive a fork: the child must start its own."""
+    index, _, _, _ = lexical
+    snap, how = index._snapshot, hybrid.Mode("hybrid", 0.5, "minmax")
+    where = hybrid.scope(snap, None)
+    want = [h.id for h in hybrid.search(snap, "t1 t2", unit_query, 5, where, None, how, None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded, fork() may deadlock"
+        pid = os.fork()
+    if pid == 0:
+        try:
+            got = [h.id for h in hybrid.search(snap, "t1 t2", unit_query, 5, where, None, how, None)]
+            os._exit(0 if got == want else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + 20
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's hybrid search hung")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

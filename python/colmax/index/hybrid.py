@@ -9,6 +9,7 @@ can call it on each and fuse the union of the candidates with ``fusion.fuse`` it
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,26 @@ MODES = ("semantic", "keyword", "hybrid")
 # BM25 only, 30 of 12 (benchmarks/bench_hybrid.py).
 SEMANTIC_DEPTH = 100
 KEYWORD_DEPTH = 30
+
+# The threads that run the keyword side beside the semantic one. Started once per process:
+# starting a thread per search cost 0.8 ms, 5% of a plaid search. A forked child starts its own.
+_pool: ThreadPoolExecutor | None = None
+
+
+def _keyword_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="colmax-keyword")
+    return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # its threads did not survive the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 @dataclass(frozen=True)
@@ -134,34 +155,45 @@ def side_scores(
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
     BM25 for the query text ``text``, each completed with its score on the other side: MaxSim of
     a keyword-only candidate is computed exactly (``search.rerank``), BM25 of a semantic-only one
-    read from the keyword index. ``q`` is the text's query matrix, or a function returning it
-    (called while the keyword side runs on another thread: SQLite, the encoder and the MaxSim
-    kernels all release the GIL). BM25 takes its statistics (document count, lengths,
-    frequencies) from the snapshot's store file, which also counts documents deleted since the
-    last compact and those of newer commits."""
+    read from the keyword index. ``q`` is the text's query matrix, or a function returning it.
+    BM25 takes its statistics (document count, lengths, frequencies) from the snapshot's store
+    file, which also counts documents deleted since the last compact and those of newer commits.
+
+    BM25 runs on another thread (SQLite, the encoder and the MaxSim kernels release the GIL):
+    its top-k while the query is encoded and MaxSim searched, then the semantic-only candidates'
+    scores while the keyword-only ones' MaxSim is computed. (Computing the keyword candidates'
+    MaxSim on that thread too, during the semantic search, measured slower: 1.23x the semantic
+    search's p50 on plaid against 1.18x.)"""
     conn = snap.store.conn
     expression = keyword.match_expression(keyword.query_terms(text))
     kw_pos, kw = np.zeros(0, np.int64), np.zeros(0, np.float64)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        lexical_side = None
+    pool = _keyword_pool()
+    lexical_side = completion = None
+    try:
         if expression is not None:
             lexical_side = pool.submit(keyword_top, snap, expression, max(k, depths[1]), where)
         q = q() if callable(q) else q
         sem_pos, sem = semantic_search.topk(snap, q, max(k, depths[0]), where.rows, plan, threads)
         if lexical_side is not None:
             kw_pos, kw = lexical_side.result()
-    positions = np.union1d(sem_pos, kw_pos)
-    semantic = np.empty(positions.size, dtype=np.float64)
-    semantic[np.searchsorted(positions, sem_pos)] = sem
-    keyword_only = np.setdiff1d(kw_pos, sem_pos)
-    if keyword_only.size:
-        p, s = semantic_search.rerank(snap, q, keyword_only, threads)
-        semantic[np.searchsorted(positions, p)] = s
-    lexical = np.zeros(positions.size, dtype=np.float64)
-    lexical[np.searchsorted(positions, kw_pos)] = kw
-    semantic_only = np.setdiff1d(sem_pos, kw_pos)
-    if expression is not None and semantic_only.size:
-        lexical[np.searchsorted(positions, semantic_only)] = keyword.scores(conn, expression, semantic_only)
+        semantic_only = np.setdiff1d(sem_pos, kw_pos)
+        if expression is not None and semantic_only.size:
+            completion = pool.submit(keyword.scores, conn, expression, semantic_only)
+        positions = np.union1d(sem_pos, kw_pos)
+        semantic = np.empty(positions.size, dtype=np.float64)
+        semantic[np.searchsorted(positions, sem_pos)] = sem
+        keyword_only = np.setdiff1d(kw_pos, sem_pos)
+        if keyword_only.size:
+            p, s = semantic_search.rerank(snap, q, keyword_only, threads)
+            semantic[np.searchsorted(positions, p)] = s
+        lexical = np.zeros(positions.size, dtype=np.float64)
+        lexical[np.searchsorted(positions, kw_pos)] = kw
+        if completion is not None:
+            lexical[np.searchsorted(positions, semantic_only)] = completion.result()
+    finally:  # never leave a query running on the connection after an error here
+        for pending in (lexical_side, completion):
+            if pending is not None:
+                pending.exception()
     return Sides(positions, semantic, lexical)
 
 
