@@ -225,7 +225,7 @@ def test_persistence_and_corruption(path):
     assert [(h.id, h.score) for h in reopened.search(q, k=10)] == before
     reopened.verify()
     manifest = json.loads((path / "colmax-index.json").read_text())
-    assert manifest["format_version"] == 3 and manifest["kind"] == "plaid"
+    assert manifest["format_version"] == 4 and manifest["kind"] == "plaid"
 
     (codes,) = path.glob("seg-*.doc_codes")
     data = bytearray(codes.read_bytes())

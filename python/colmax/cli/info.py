@@ -49,6 +49,10 @@ def print_info(path: str) -> None:
             f"codebook trained on {info['codebook_trained_tokens']} tokens"
         )
     print(f"bytes/token:    {info['bytes_per_token'] or 0:g}")
+    if info["keyword_index"]:
+        print("keyword index:  yes (SQLite FTS5, BM25; searches default to hybrid)")
+    else:
+        print("keyword index:  no (semantic search only; add it with: colmax add-keyword-index INDEX)")
     print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")
 
 

@@ -1,5 +1,5 @@
 """Why a document scored what it did: each query token's best-matching document token, with the
-tokens' text where the model's tokenizer can recover it."""
+tokens' text where the model's tokenizer can recover it, and the query terms it holds lexically."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import _core
+from . import keyword
 from .snapshot import Snapshot
 from .types import Explanation
 
@@ -25,8 +26,18 @@ def explain(snap: Snapshot, query, q: np.ndarray, id: str, encoder: Callable[[],
         query_tokens, doc_tokens, doc_spans = _token_texts(
             snap, encoder, query, text, pos, best, len(q), d.shape[0]
         )
+    terms = None
+    if isinstance(query, str) and snap.manifest.keyword:
+        terms = keyword.matched_terms(snap.store.conn, keyword.query_terms(query), pos)
     return Explanation(
-        id, float(similarity.sum(dtype=np.float64)), similarity, best, query_tokens, doc_tokens, doc_spans
+        id,
+        float(similarity.sum(dtype=np.float64)),
+        similarity,
+        best,
+        query_tokens,
+        doc_tokens,
+        doc_spans,
+        keyword_terms=terms,
     )
 
 

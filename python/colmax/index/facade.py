@@ -1,11 +1,12 @@
 """The persistent late-interaction index: add, delete, update, search, rerank, explain, compact.
 
 An index is a directory (docs/format.md): a manifest naming memory-mapped token segments and a
-SQLite store of ids, metadata and text. Every write builds new files and then commits by
-atomically replacing the manifest, so a crash at any moment leaves the last commit intact.
-An ``Index`` object is a reader bound to one commit (a ``Snapshot``); each write takes the writer
-lock, moves to the newest commit, and commits the next one. ``reload()`` moves a reader to the
-newest commit. The class only checks arguments and delegates: searching to ``search``,
+SQLite store of ids, metadata, text and the keyword (FTS5) index of the text. Every write builds
+new files and then commits by atomically replacing the manifest, so a crash at any moment leaves
+the last commit intact. An ``Index`` object is a reader bound to one commit (a ``Snapshot``);
+each write takes the writer lock, moves to the newest commit, and commits the next one.
+``reload()`` moves a reader to the newest commit. The class only checks arguments and
+delegates: searching to ``hybrid`` (which calls ``search`` for MaxSim and ``keyword`` for BM25),
 writing to ``write`` and ``rewrite``, the rest to the modules beside it (docs/architecture.md).
 """
 
@@ -23,12 +24,12 @@ from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
 from . import explain as explaining
-from . import history, inputs, maintenance, search, write
+from . import history, hybrid, inputs, maintenance, search, write
 from .codebook import Codebook
 from .files import store_name
 from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
 from .model import bind_encoder, model_record
-from .query import plan_search, query_matrices, query_matrix
+from .query import plan_search, query_list, query_matrices, query_matrix
 from .rewrite import rewrite
 from .snapshot import Snapshot, load_latest
 from .types import Document, Explanation, Hit
@@ -59,6 +60,7 @@ class Index:
         nbits: int | None = None,
         n_centroids: int | None = None,
         dim: int | None = None,
+        keyword: bool = True,
         threads: int | None = None,
         codebook: Codebook | None = None,
     ) -> Index:
@@ -82,6 +84,10 @@ class Index:
         instead of the decompressed vectors. ``codebook`` installs a trained one instead (from
         ``colmax.index.codebook.train`` or ``colmax.index.training.train_spread``), so that
         several indexes compress alike: its ``nbits`` must match.
+
+        ``keyword=True`` (default) also keeps a keyword index of the documents' texts (SQLite
+        FTS5, BM25), written in the same commits, for keyword and hybrid search (:meth:`search`);
+        False leaves it out (semantic search only; :meth:`add_keyword_index` adds it later).
         """
         if kind not in INDEX_KINDS:
             raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
@@ -123,6 +129,7 @@ class Index:
             store=store_name(0),
             kind=kind,
             codebook=request,
+            keyword=bool(keyword),
         )
         write.create(path, manifest, codebook)
         return cls(load_latest(path), encoder, threads)
@@ -211,6 +218,12 @@ class Index:
         return self._snap.manifest.kind
 
     @property
+    def default_mode(self) -> str:
+        """The mode :meth:`search` gives a text query by default: "hybrid" when the index has a
+        keyword index holding texts, else "semantic" (a query matrix is always semantic)."""
+        return hybrid.default_mode(self._snap)
+
+    @property
     def generation(self) -> int:
         """The number of the commit this object reads (it grows by one with every write)."""
         return self._snap.generation
@@ -256,17 +269,40 @@ class Index:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
         with_documents: bool = True,
     ) -> list[Hit]:
-        """The ``k`` best documents by MaxSim, best first (ties: earlier added first).
+        """The ``k`` best documents for ``query``, best first (ties: earlier added first).
 
         ``query`` is a text (encoded with the index's model) or a ``(n_tokens, dim)`` matrix;
-        ``filter`` restricts the candidates by metadata (see :mod:`colmax.index.filters`).
-        An exact index always scores every (filtered) document exactly. A plaid index searches
-        in stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
+        ``filter`` restricts the candidates by metadata on every side (see
+        :mod:`colmax.index.filters`). ``mode``:
+
+        - ``"semantic"``: MaxSim only; ``Hit.score`` is the MaxSim score.
+        - ``"keyword"``: BM25 over the keyword index (SQLite FTS5, porter stemming) only; the
+          query text becomes an OR of its terms minus English stopwords, so a missing term does
+          not empty the result; ``Hit.score`` is the BM25 score. Query syntax in the text (quotes,
+          AND, NEAR, *, :, parentheses) is never interpreted: every term is quoted. A text with
+          no terms (only stopwords or punctuation) finds nothing.
+        - ``"hybrid"``: the best ``max(k, 100)`` documents by MaxSim and the best ``max(k, 30)``
+          by BM25, each with its score on the other side computed (exact MaxSim of a
+          keyword-only candidate, BM25 of a semantic-only one), fused: with ``fusion="minmax"``
+          (default) ``alpha`` times the min-max normalized MaxSim plus ``1 - alpha`` times the
+          normalized BM25 (``alpha`` default 0.5, measured on SciFact and Cranfield: README);
+          with ``fusion="rrf"`` reciprocal-rank fusion weighted by ``alpha`` (default 0.5).
+          ``Hit.score`` is the fused score, ``Hit.semantic_score`` and ``Hit.keyword_score``
+          the two sides'. A text with no keyword terms is searched semantically.
+        - ``None`` (default): ``"hybrid"`` for a text query on an index whose keyword index
+          holds texts, else ``"semantic"`` (a query matrix, an embeddings-only index, an index
+          created before keyword indexes: see :meth:`add_keyword_index`).
+
+        An exact index scores every (filtered) document exactly. A plaid index searches in
+        stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
         documents holding them are ranked by centroid scores, and the best ``ncandidates``
         (default max(256, 16 k), whatever the corpus size) are scored exactly on their
         full-precision copy if the index keeps one, else on their decompressed vectors
@@ -279,9 +315,19 @@ class Index:
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
-        ranked = search.topk(snap, q, k, search.candidates(snap, filter), plan, self.threads)
-        return snap.hits(*ranked, with_documents)
+        how = hybrid.resolve(snap, query, mode, alpha, fusion)
+        where = hybrid.scope(snap, filter, how.name != "keyword")
+        return hybrid.search(
+            snap,
+            query,
+            lambda: query_matrix(query, snap.manifest.dim, lambda: self.encoder),
+            k,
+            where,
+            plan,
+            how,
+            self.threads,
+            with_documents,
+        )
 
     def search_batch(
         self,
@@ -289,6 +335,9 @@ class Index:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
@@ -298,10 +347,16 @@ class Index:
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        matrices = query_matrices(queries, snap.manifest.dim, lambda: self.encoder)
-        cands = search.candidates(snap, filter)
+        items = query_list(queries)
+        hows = [hybrid.resolve(snap, query, mode, alpha, fusion) for query in items]
+        semantic = any(how.name != "keyword" for how in hows)
+        matrices = [None] * len(items)
+        if semantic:
+            matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder)
+        where, threads = hybrid.scope(snap, filter, semantic), self.threads
         return [
-            snap.hits(*search.topk(snap, q, k, cands, plan, self.threads), with_documents) for q in matrices
+            hybrid.search(snap, query, lambda q=q: q, k, where, plan, how, threads, with_documents)
+            for query, q, how in zip(items, matrices, hows)
         ]
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
@@ -312,10 +367,12 @@ class Index:
         if not ids:
             return []
         positions = np.array(sorted(snap.positions(ids)), dtype=np.int64)
-        return snap.hits(*search.rerank(snap, q, positions, self.threads))
+        positions, scores = search.rerank(snap, q, positions, self.threads)
+        return snap.hits(positions, scores, semantic=scores)
 
     def explain(self, query, id: str) -> Explanation:
-        """Per query token: the best-matching token of document ``id`` and its similarity."""
+        """Per query token: the best-matching token of document ``id`` and its similarity; for a
+        text query on an index with a keyword index, also the query terms the document holds."""
         snap = self._snap
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
         return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder)
@@ -360,7 +417,7 @@ class Index:
         texts: Sequence[str] | None = None,
     ) -> list[str]:
         """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays);
-        ``texts``, when given, are stored with them (returned in hits, used by explain)."""
+        ``texts``, when given, are stored (returned in hits, used by explain) and keyword-indexed."""
         ragged = inputs.embeddings(embeddings, self.dim)
         ids = inputs.new_ids(self._snap, len(ragged), ids)
         metas = inputs.metadata_json(len(ragged), metadata)
@@ -420,6 +477,13 @@ class Index:
             request["nbits"] = codebooks.check_nbits(nbits, self.dim)
         with self._transaction() as txn:
             rewrite(txn, request, self.threads)
+
+    def add_keyword_index(self) -> None:
+        """Add the keyword index (for keyword and hybrid search) to an index that has none (one
+        written in index format 3 or earlier, or created with ``keyword=False``), in one commit
+        that indexes every stored text. Does nothing if the index has one already."""
+        with self._transaction() as txn:
+            write.add_keyword_index(txn)
 
     # -- maintenance -------------------------------------------------------------------------
 

@@ -18,8 +18,10 @@ from .files import MANIFEST, replace_durably
 
 FORMAT = "colmax-index"
 # 2: segment files by kind, compressed (plaid) indexes; 3: plaid document codes per document and an
-# Elias-Fano inverted file. Exact indexes of formats 1 and 2 are still read; plaid ones of 2 are not.
-FORMAT_VERSION = 3
+# Elias-Fano inverted file; 4: the keyword index (an FTS5 table in the store, "keyword": true), so
+# that a colmax that would not keep it in step refuses to write. Exact indexes of formats 1-3 and
+# plaid ones of 3 are still read (without a keyword index); plaid ones of 2 are not.
+FORMAT_VERSION = 4
 PLAID_SINCE = 3
 # storage dtype of a full-precision token copy -> its little-endian NumPy dtype (bfloat16 as bits)
 STORAGE_DTYPES = {"float32": "<f4", "float16": "<f2", "bfloat16": "<u2"}
@@ -60,6 +62,7 @@ class Manifest:
     # plaid: Codebook.record() plus "file" and "sha256" of its centroids; before the first add
     # only the requested {"nbits", "n_centroids"}
     codebook: dict | None = None
+    keyword: bool = False  # the store holds the keyword (FTS5) index
 
     @property
     def trained(self) -> bool:
@@ -90,6 +93,7 @@ class Manifest:
             "dim": self.dim,
             "storage": self.storage,
             "codebook": self.codebook,
+            "keyword": self.keyword,
             "model": self.model,
             "store": self.store,
             "next_pos": self.next_pos,
@@ -124,9 +128,12 @@ def read_manifest(directory: Path) -> Manifest:
             created_with=str(body.get("created_with", "")),
             kind=str(body.get("kind", "exact")),
             codebook=None if body.get("codebook") is None else dict(body["codebook"]),
+            keyword=body.get("keyword", False),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise IndexFormatError(f"{path} is damaged: missing or malformed field ({e})") from None
+    if not isinstance(manifest.keyword, bool):
+        raise IndexFormatError(f"{path} is damaged: 'keyword' must be true or false")
     if manifest.kind not in INDEX_KINDS:
         raise IndexFormatError(f"{path} names unknown index kind {manifest.kind!r}")
     if manifest.storage not in STORAGES and not (manifest.kind == "plaid" and manifest.storage is None):

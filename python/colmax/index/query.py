@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import float_matrix, one_text, positive_int, text_list
-from ..ragged import Ragged
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,18 @@ def query_matrix(query, dim: int, encoder: Callable[[], object]) -> np.ndarray:
     raise TypeError(f"query must be a string or a (n_tokens, dim) array, got {type(query).__name__}")
 
 
-def query_matrices(queries, dim: int, encoder: Callable[[], object]) -> list[np.ndarray]:
-    """Many queries: texts are encoded in one batch; matrices (or a Ragged) are checked."""
+def query_list(queries) -> list:
+    """The queries of a batch as a list: texts or matrices (a Ragged's rows)."""
     if isinstance(queries, str):
         raise TypeError("search_batch takes a list of queries: for one query use search()")
-    if isinstance(queries, Ragged):
-        return [float_matrix(q, f"queries[{i}]", dim) for i, q in enumerate(queries)]
-    queries = list(queries)
+    return list(queries)
+
+
+def query_matrices(queries: list, dim: int, encoder: Callable[[], object]) -> list[np.ndarray]:
+    """Many queries (from ``query_list``): texts are encoded in one batch; matrices are checked."""
     if queries and all(isinstance(q, str) for q in queries):
         return _encoded(encoder(), text_list(queries, "queries"))
-    return [query_matrix(q, dim, encoder) for q in queries]
+    return [
+        float_matrix(q, f"queries[{i}]", dim) if isinstance(q, np.ndarray) else query_matrix(q, dim, encoder)
+        for i, q in enumerate(queries)
+    ]

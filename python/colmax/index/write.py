@@ -1,5 +1,6 @@
 """The write path: creating an index directory, recovering from an unfinished commit, and the
-transaction every write runs in (add, delete, update here; compact and retrain in rewrite.py).
+transaction every write runs in (add, delete, update and add_keyword_index here; compact and
+retrain in rewrite.py).
 
 A commit writes new files (segments, a codebook, rows of the store tagged with the new
 generation), then atomically replaces the manifest. Until that rename nothing new is visible;
@@ -48,7 +49,7 @@ def create(path: Path, manifest: Manifest, codebook: Codebook | None = None) -> 
             if codebook is not None:
                 requested = manifest.codebook.get("n_centroids")
                 manifest = manifest.replace(codebook=save_codebook(path, 0, codebook, requested))
-            Store.create(path / manifest.store).close()
+            Store.create(path / manifest.store, manifest.keyword).close()
             manifests.write_manifest(path, manifest.replace(created_with=__version__))
     except BaseException:
         discard(path, existed)
@@ -67,7 +68,7 @@ def discard(path: Path, existed: bool) -> None:
 def recover(snap: Snapshot) -> None:
     """Writer only: undo what an unfinished commit after ``snap`` left behind (its store rows
     and its files), and remove files an earlier commit made garbage."""
-    snap.store.rollback_to(snap.generation)
+    snap.store.rollback_to(snap.generation, snap.manifest.keyword)
     keep = snap.manifest.files()
     for name in os.listdir(snap.path):
         if name in keep or name == LOCK:
@@ -180,6 +181,15 @@ def append(
             segments=segments,
         )
     )
+
+
+def add_keyword_index(txn: Transaction) -> None:
+    """Commit the keyword index of every stored text (nothing to do if there is one). A crash
+    before the commit leaves a table the manifest does not declare: recovery drops it."""
+    if txn.manifest.keyword:
+        return
+    txn.snapshot.store.add_keyword_index()
+    txn.commit(txn.manifest.replace(generation=txn.gen, keyword=True))
 
 
 def _append_all(writer: SegmentWriter, chunks: Iterable[Ragged]) -> int:
