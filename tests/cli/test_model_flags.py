@@ -47,7 +47,7 @@ def test_index_search_eval_with_a_model_directory(capsys, tmp_path, corpus, mode
     want = ranking(models["a"])
 
     def search(*extra):
-        code, out, err = run(capsys, "search", tmp_path / "ix", QUERY, "--json", *extra)
+        code, out, err = run(capsys, "search", tmp_path / "ix", QUERY, "--json", "--mode", "semantic", *extra)
         assert code == 0, err
         hits = json.loads(out)["hits"]
         assert [h["id"] for h in hits] == [i for i, _ in want]
@@ -62,7 +62,16 @@ def test_index_search_eval_with_a_model_directory(capsys, tmp_path, corpus, mode
 
     (tmp_path / "q.jsonl").write_text(json.dumps({"_id": "q1", "text": QUERY}) + "\n")
     (tmp_path / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\nq1\tberlin\t1\n")
-    evaluate = ["eval", tmp_path / "ix", "--queries", tmp_path / "q.jsonl", "--qrels", tmp_path / "qrels.tsv"]
+    evaluate = [
+        "eval",
+        tmp_path / "ix",
+        "--queries",
+        tmp_path / "q.jsonl",
+        "--qrels",
+        tmp_path / "qrels.tsv",
+        "--mode",
+        "semantic",
+    ]
     code, _, err = run(capsys, *evaluate, "--json")
     assert code == 2 and "--model MODEL_DIR" in err
     code, out, err = run(capsys, *evaluate, "--json", "--model", tmp_path / "moved")
@@ -101,7 +110,7 @@ def test_index_command_commits_a_chunk_at_a_time(capsys, tmp_path, corpus, model
     with Index.open(tmp_path / "ix") as index:
         assert index.generation == -(-len(DOCS) // chunk)  # one commit per chunk
         assert index.ids() == list(DOCS) and [index.get(i).text for i in DOCS] == list(DOCS.values())
-    code, out, err = run(capsys, "search", tmp_path / "ix", QUERY, "--json")
+    code, out, err = run(capsys, "search", tmp_path / "ix", QUERY, "--json", "--mode", "semantic")
     want = ranking(models["a"])
     hits = json.loads(out)["hits"]
     assert [h["id"] for h in hits] == [i for i, _ in want]

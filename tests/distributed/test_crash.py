@@ -14,7 +14,7 @@ from colmax.distributed import ShardedIndex
 from colmax.distributed.root import ROOT_FILE
 from colmax.distributed.router import shard_of
 from colmax.index import Index
-from conftest import pairs, random_docs, unit_rows
+from shard_data import pairs, random_docs, unit_rows
 
 DIM = 16
 

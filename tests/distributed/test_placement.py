@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from colmax.distributed import ShardedIndex
 from colmax.index import Index
-from conftest import pairs, random_docs, unit_rows
+from shard_data import pairs, random_docs, unit_rows
 
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 

@@ -14,9 +14,9 @@ from colmax.distributed import ShardedIndex, ShardUnavailableError
 from colmax.distributed.router import shard_of
 from colmax.index import Index, IndexFormatError, IndexLockedError
 from colmax.index.lock import WriterLock
-from conftest import pairs, random_docs, topic_docs, unit_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shard_data import pairs, random_docs, topic_docs, unit_rows
 
 DIM = 16
 CPUS = 0.2  # per actor: several sharded indexes fit on the 2-CPU test cluster at once

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from colmax.index import Index, IndexFormatError, fusion, hybrid, keyword
 from colmax.index.files import MANIFEST
-from colmax.index.manifest import _checksum
+from colmax.index.manifest import body_checksum
 from colmax.index.query import Plan
 
 DIM = 16
@@ -297,7 +297,7 @@ def test_index_of_format_3_searches_as_before_and_upgrades(tmp_path):
     body = json.loads((path / MANIFEST).read_text())
     body["format_version"] = 3
     del body["keyword"]
-    body["checksum"] = _checksum(body)
+    body["checksum"] = body_checksum(body)
     (path / MANIFEST).write_text(json.dumps(body))
     old = Index.open(path)
     assert old.search(q, k=10) == before and old.info()["keyword_index"] is False

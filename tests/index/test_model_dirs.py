@@ -38,7 +38,7 @@ reference = maxsim_scores
 
 def check_scores(index: Index, model_dir) -> None:
     want = reference(model_dir)
-    hits = index.search(QUERY, k=len(DOCS))
+    hits = index.search(QUERY, k=len(DOCS), mode="semantic")  # MaxSim, as the reference
     assert [h.id for h in hits] == sorted(want, key=lambda i: -want[i])
     for h in hits:
         assert h.score == pytest.approx(want[h.id], abs=1e-4)
@@ -77,7 +77,7 @@ def test_open_with_a_model_override(tmp_path, models):
         check_scores(index, moved)
     # an override is the caller's choice: another model of the same dim is used as given
     with Index.open(tmp_path / "ix", model=models["b"]) as index:
-        assert index.search(QUERY, k=1)[0].score == pytest.approx(
+        assert index.search(QUERY, k=1, mode="semantic")[0].score == pytest.approx(
             max(reference(models["b"], models["a"]).values()), abs=1e-4
         )
 

@@ -55,7 +55,7 @@ def stored_texts(texts, n: int) -> list[str] | None:
         return None
     texts = text_list(texts, blank_ok=True)
     if len(texts) != n:
-        raise ValueError(f"got {n} documents but {len(texts)} texts")
+        raise ValueError(f"got {n} documents but {len(texts)} texts: pass one per document")
     return texts
 
 
