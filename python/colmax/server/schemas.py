@@ -22,9 +22,16 @@ class SearchRequest(Request):
         None, description='metadata filter, e.g. {"lang": "en", "year": {"in": [2020, 2021]}}'
     )
     mode: Optional[Literal["semantic", "keyword", "hybrid"]] = Field(
-        None, description="hybrid search (where the index supports it)"
+        None,
+        description="semantic (MaxSim), keyword (BM25) or hybrid (both, fused); default: hybrid for an "
+        "index whose keyword index holds texts, else semantic",
     )
-    alpha: Optional[float] = Field(None, description="hybrid search: the semantic share of the score")
+    alpha: Optional[float] = Field(
+        None, description="hybrid: the weight of MaxSim in the fused score, 0 to 1 (default 0.5)"
+    )
+    fusion: Optional[Literal["minmax", "rrf"]] = Field(
+        None, description="hybrid: min-max normalized scores (default) or reciprocal-rank fusion"
+    )
     exact: Optional[bool] = Field(None, description="plaid indexes: score every document exactly")
     nprobe: Optional[int] = Field(None, description="plaid indexes: centroids probed per query token")
     ncandidates: Optional[int] = Field(None, description="plaid indexes: documents scored exactly")
@@ -33,7 +40,12 @@ class SearchRequest(Request):
     )
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"query": "What is the capital of France?", "k": 3}]}
+        json_schema_extra={
+            "examples": [
+                {"query": "What is the capital of France?", "k": 3},
+                {"query": "What is the capital of France?", "k": 3, "mode": "hybrid", "alpha": 0.7},
+            ]
+        }
     )
 
 
@@ -83,9 +95,13 @@ class Embeddings(BaseModel):
 
 class HitOut(BaseModel):
     id: str
-    score: float
+    score: float = Field(description="what the search ranked by: MaxSim, BM25, or their fusion (hybrid)")
     metadata: dict[str, Any]
     text: Optional[str] = None
+    semantic_score: Optional[float] = Field(None, description="MaxSim, where the search computed it")
+    keyword_score: Optional[float] = Field(
+        None, description="BM25 (0: no query term in the document), where the search computed it"
+    )
     explanation: Optional[dict[str, Any]] = Field(None, description="with `explain: true`")
 
     model_config = ConfigDict(extra="allow")
@@ -107,6 +123,9 @@ class ExplainResponse(BaseModel):
     doc_spans: Optional[list[Optional[list[int]]]] = Field(
         None,
         description="[start, end) characters of each matched token in the stored text; null for [CLS]/[SEP]",
+    )
+    keyword_terms: Optional[list[str]] = Field(
+        None, description="the query's keyword terms the document holds (an index with a keyword index)"
     )
 
     model_config = ConfigDict(extra="allow")
