@@ -99,7 +99,11 @@ def test_search_modes_are_index_search(client, local, server, options):
 def test_search_mode_errors_are_index_errors(server):
     for body, code, words in [
         ({"mode": "semantic", "alpha": 0.5}, "invalid_argument", "alpha and fusion apply to hybrid searches"),
-        ({"mode": "keyword", "fusion": "rrf"}, "invalid_argument", "alpha and fusion apply to hybrid searches"),
+        (
+            {"mode": "keyword", "fusion": "rrf"},
+            "invalid_argument",
+            "alpha and fusion apply to hybrid searches",
+        ),
         ({"alpha": 1.5}, "invalid_argument", "alpha (the semantic side's weight) must be from 0 to 1"),
         ({"mode": "fuzzy"}, "invalid_request", "mode"),
         ({"fusion": "max"}, "invalid_request", "fusion"),
