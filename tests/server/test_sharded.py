@@ -75,6 +75,14 @@ def test_serve_a_sharded_root_like_an_index(cluster, indexes, tmp_path):
             for query in QUERIES:
                 assert client.search(query, k=6, **options) == one.search(query, k=6, **options), options
             assert client.search_batch(QUERIES, k=4, **options) == one.search_batch(QUERIES, k=4, **options)
+        # a RAG retriever over the served sharded index returns what it returns over one index
+        pytest.importorskip("langchain_core")  # CI installs every extra
+        from colmax.integrations.langchain import ColmaxRetriever
+
+        for query in QUERIES:
+            remote = ColmaxRetriever(index=client, k=3).invoke(query)
+            here = ColmaxRetriever(index=one, k=3).invoke(query)
+            assert [(d.id, d.metadata) for d in remote] == [(d.id, d.metadata) for d in here]
         got, want = client.explain(QUESTION, "capital-france"), one.explain(QUESTION, "capital-france")
         assert got.keyword_terms == want.keyword_terms == ["capital", "france"]
         assert (got.doc_tokens, got.score) == (want.doc_tokens, want.score)
