@@ -47,17 +47,22 @@ def nodes(results):
     return [(n.node.node_id, n.node.text, n.node.metadata, n.score) for n in results]
 
 
+def assert_same(remote, here) -> None:
+    """``remote(query)`` equals ``here(query)`` for every query, and not only as empty answers."""
+    found = 0
+    for query in QUERIES:
+        got = remote(query)
+        assert got == here(query)
+        found += len(got)
+    assert found
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_langchain_retriever_remote_is_local(served, mode):
     client, local = served
     remote = langchain.ColmaxRetriever(index=client, k=5, mode=mode, filter=FILTER)
     here = langchain.ColmaxRetriever(index=local, k=5, mode=mode, filter=FILTER)
-    found = 0
-    for query in QUERIES:
-        got = documents(remote.invoke(query))
-        assert got == documents(here.invoke(query))
-        found += len(got)
-    assert found  # not only empty answers
+    assert_same(lambda q: documents(remote.invoke(q)), lambda q: documents(here.invoke(q)))
     many = asyncio.run(remote.abatch(QUERIES))
     assert [documents(d) for d in many] == [documents(here.invoke(q)) for q in QUERIES]
 
@@ -67,10 +72,5 @@ def test_llama_index_retriever_remote_is_local(served, mode):
     client, local = served
     remote = llama_index.ColmaxRetriever(client, similarity_top_k=4, mode=mode)
     here = llama_index.ColmaxRetriever(local, similarity_top_k=4, mode=mode)
-    found = 0
-    for query in QUERIES:
-        got = nodes(remote.retrieve(query))
-        assert got == nodes(here.retrieve(query))
-        found += len(got)
-    assert found  # not only empty answers
+    assert_same(lambda q: nodes(remote.retrieve(q)), lambda q: nodes(here.retrieve(q)))
     assert nodes(asyncio.run(remote.aretrieve(QUERIES[0]))) == nodes(here.retrieve(QUERIES[0]))
