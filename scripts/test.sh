@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Every check colmax has: install the package with its test extra, lint and format checks,
+# Every check colmax has: install the package with its test extra and the extras whose code is
+# tested (server, RAG frameworks), lint and format checks,
 # the C++ unit tests (ctest, in a Release build and again under AddressSanitizer + UBSan),
 # then the Python tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python -m pip install --quiet ".[test]"
+python -m pip install --quiet ".[test,server,ray,langchain,llama-index]"
 
 # Style guardrails: the same formatters and linter the code was written with.
 ruff check python tests benchmarks scripts
@@ -20,5 +21,7 @@ for variant in release asan; do
   cmake --build "build/cpp-tests-$variant" --parallel 2
   ctest --test-dir "build/cpp-tests-$variant" --output-on-failure --parallel 2
 done
+# ctest keeps test output to itself: print which kernels the C++ tests could run on this CPU.
+build/cpp-tests-release/colmax_tests --gtest_filter=Isa.ReportsKernelCoverage | grep '^C++ kernels'
 
 python -m pytest

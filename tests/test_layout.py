@@ -22,8 +22,11 @@ LAYERS = {
     "encoding": 2,
     "index": 3,
     "evaluation": 3,
-    "cli": 4,
-    "__main__": 5,
+    "server": 4,
+    "integrations": 4,
+    "distributed": 4,
+    "cli": 5,
+    "__main__": 6,
 }
 MAX_LINES = 600
 

@@ -9,6 +9,7 @@ import threading
 import colmax
 import numpy as np
 import pytest
+from colmax import scoring
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -161,6 +162,22 @@ def test_bfloat16_helpers_round_to_nearest_even():
     assert np.isinf(back[5]) and np.isnan(back[6])
     with pytest.raises(TypeError, match="float32"):
         colmax.to_bfloat16(values.astype(np.float64))
+
+
+@pytest.mark.parametrize("size", [15, 16, 17, 33])  # chunk of 16: one under, exactly, over, two over
+def test_bfloat16_conversion_chunks(monkeypatch, rng, size):
+    values = rng.standard_normal((size, 3)).astype(np.float32)
+    values[0, 0], values[-1, -1] = np.nan, 1.00390625  # special values at both ends of the array
+    whole = colmax.to_bfloat16(values)
+    monkeypatch.setattr(scoring, "_CONVERT_CHUNK", 16)
+    chunked = colmax.to_bfloat16(values)
+    np.testing.assert_array_equal(chunked, whole)
+    assert chunked.shape == values.shape
+    # and against the definition: round to nearest even on the upper 16 bits
+    bits = values.view(np.uint32).astype(np.uint64)
+    want = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    finite = ~np.isnan(values)
+    np.testing.assert_array_equal(chunked[finite], want[finite])
 
 
 @settings(max_examples=60, deadline=None)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import string
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,15 @@ def bert_forward(config: dict, w: dict[str, np.ndarray], ids: np.ndarray, mask: 
     w = {k: v.astype(np.float64) for k, v in w.items()}
     erf = np.vectorize(math.erf)
 
+    def activation(y):
+        act = config.get("hidden_act", "gelu")
+        if act == "gelu":
+            return 0.5 * y * (1 + erf(y / math.sqrt(2)))
+        if act in ("gelu_new", "gelu_pytorch_tanh"):
+            return 0.5 * y * (1 + np.tanh(math.sqrt(2 / math.pi) * (y + 0.044715 * y**3)))
+        assert act == "relu", act
+        return np.maximum(y, 0)
+
     def ln(x, p):
         mu = x.mean(-1, keepdims=True)
         var = ((x - mu) ** 2).mean(-1, keepdims=True)
@@ -103,8 +114,7 @@ def bert_forward(config: dict, w: dict[str, np.ndarray], ids: np.ndarray, mask: 
         a /= a.sum(-1, keepdims=True)
         c = (a @ v).transpose(0, 2, 1, 3).reshape(b, s, h)
         x = ln(lin(c, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        y = lin(x, p + "intermediate.dense")
-        y = 0.5 * y * (1 + erf(y / math.sqrt(2)))
+        y = activation(lin(x, p + "intermediate.dense"))
         x = ln(lin(y, p + "output.dense") + x, p + "output.LayerNorm")
     return x
 
@@ -189,6 +199,70 @@ def write_pylate(
     )
     (directory / "config_sentence_transformers.json").write_text(json.dumps(settings))
     return directory
+
+
+# --- pytorch_model.bin without torch: torch's zip layout (<prefix>/data.pkl beside the raw
+# storages <prefix>/data/<key>) and the protocol-2 pickle torch.save writes, assembled opcode by
+# opcode so that tests can also write the hostile variants a crafted file would hold.
+
+_TORCH_STORAGE = {
+    np.dtype(np.float32): "FloatStorage",
+    np.dtype(np.float16): "HalfStorage",
+    np.dtype(np.float64): "DoubleStorage",
+    np.dtype(np.int64): "LongStorage",
+    np.dtype(np.int32): "IntStorage",
+    np.dtype(np.uint8): "ByteStorage",
+    np.dtype(np.bool_): "BoolStorage",
+}
+
+
+def pickled(value) -> bytes:
+    """The opcodes that push a plain value (int, str, tuple, bool), without PROTO and STOP."""
+    return pickle.dumps(value, protocol=2)[2:-1]
+
+
+def global_op(module: str, name: str) -> bytes:
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def torch_tensor(storage_type: str, key: str, numel: int, offset: int, size: tuple, stride: tuple) -> bytes:
+    """Opcodes pushing ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, False,
+    OrderedDict())``, the storage a persistent id ('storage', type, key, 'cpu', numel)."""
+    storage = b"(" + pickled("storage") + global_op("torch", storage_type) + pickled(key)
+    storage += pickled("cpu") + pickled(numel) + b"tQ"  # TUPLE, BINPERSID
+    hooks = global_op("collections", "OrderedDict") + b")R"  # EMPTY_TUPLE, REDUCE
+    args = b"(" + storage + pickled(offset) + pickled(tuple(size)) + pickled(tuple(stride))
+    return global_op("torch._utils", "_rebuild_tensor_v2") + args + b"\x89" + hooks + b"tR"
+
+
+def torch_state(items: dict[str, bytes]) -> bytes:
+    """A pickled dict of name -> the opcodes of a value (torch_tensor(...) or pickled(...))."""
+    return b"\x80\x02}(" + b"".join(pickled(k) + v for k, v in items.items()) + b"u."
+
+
+def write_torch_zip(
+    path: Path, data_pkl: bytes, storages: dict[str, bytes], prefix: str = "archive", extra=()
+) -> Path:
+    """A torch zip checkpoint from raw parts; ``extra`` adds (name, bytes) members as given."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{prefix}/data.pkl", data_pkl)
+        archive.writestr(f"{prefix}/byteorder", b"little")
+        for key, raw in storages.items():
+            archive.writestr(f"{prefix}/data/{key}", raw)
+        for name, raw in extra:
+            archive.writestr(name, raw)
+    return path
+
+
+def write_torch_bin(path: Path, tensors: dict[str, np.ndarray]) -> Path:
+    """What torch.save(state_dict) writes: one storage per tensor, C-contiguous strides."""
+    items, storages = {}, {}
+    for i, (name, arr) in enumerate(tensors.items()):
+        arr = np.asarray(arr, order="C")  # ascontiguousarray would turn a scalar into shape (1,)
+        stride = tuple(s // arr.itemsize for s in arr.strides)
+        items[name] = torch_tensor(_TORCH_STORAGE[arr.dtype], str(i), arr.size, 0, arr.shape, stride)
+        storages[str(i)] = arr.tobytes()
+    return write_torch_zip(path, torch_state(items), storages)
 
 
 # --- parity checkpoints: all-MiniLM-L6-v2 (as colmax's default model reads it from
@@ -289,3 +363,37 @@ def parity_pylate(directory: Path) -> Path:
         )
 
     return write_pylate(directory, config, weights, projection, settings, write_tokenizer=tokenizer)
+
+
+def tiny_model(directory: Path, *, seed: int = 0, dim: int = 16) -> Path:
+    """A converted colmax model directory from a tiny random Stanford checkpoint (fast to build
+    and to run): queries of 12 vectors ([MASK] expansion), documents up to 24 tokens."""
+    from colmax.encoding.convert import convert
+
+    config = tiny_config()
+    hidden = config["hidden_size"]
+    projection = np.random.default_rng(seed + 100).standard_normal((dim, hidden)) / np.sqrt(hidden)
+    meta = {"query_maxlen": 12, "doc_maxlen": 24}
+    src = directory.with_name(directory.name + "-checkpoint")
+    write_stanford(src, config, random_bert(config, seed), projection, meta)
+    return convert(src, directory)
+
+
+# Documents and a query in the tiny vocabulary, for indexes built with tiny_model().
+TINY_DOCS = {
+    "paris": "paris is the capital of france",
+    "berlin": "berlin is the capital of germany",
+    "colbert": "colbert is late interaction",
+    "what": "what is interaction",
+}
+TINY_QUERY = "what is the capital of france"
+
+
+def maxsim_scores(query_model, doc_model=None, query: str = TINY_QUERY) -> dict[str, float]:
+    """MaxSim of ``query`` against every TINY_DOCS document in NumPy (float64), the query and
+    the documents encoded by the given model directories: the reference for index results."""
+    from colmax import Encoder
+
+    q = Encoder(query_model).encode_queries([query])[0].astype(np.float64)
+    docs = Encoder(doc_model or query_model).encode_documents(list(TINY_DOCS.values()))
+    return {i: float((q @ d.astype(np.float64).T).max(axis=1).sum()) for i, d in zip(TINY_DOCS, docs)}

@@ -53,6 +53,7 @@ def text_list(texts, what: str = "texts", *, blank_ok: bool = False) -> list[str
             raise TypeError(f"{what}[{i}] is {type(t).__name__}, expected str")
         if not blank_ok and not t.strip():
             raise ValueError(f"{what}[{i}] is empty: every text needs some words")
+        _unicode(t, f"{what}[{i}]")
     return out
 
 
@@ -61,6 +62,18 @@ def one_text(text, what: str) -> str:
         raise TypeError(f"{what} must be a string, got {type(text).__name__}")
     if not text.strip():
         raise ValueError(f"{what} is empty: it needs some words")
+    return _unicode(text, what)
+
+
+def _unicode(text: str, what: str) -> str:
+    """``text`` if it can be written as UTF-8 (the tokenizer and the store need that)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(
+            f"{what} is not valid Unicode text: it holds a lone surrogate at character {e.start} "
+            "(decode bytes with errors='replace', or remove it)"
+        ) from None
     return text
 
 

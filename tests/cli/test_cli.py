@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import unicodedata
 
 import pytest
 from colmax.cli import main
@@ -78,12 +79,52 @@ def test_seed_case_through_the_index(tmp_path):
     assert [h.id for h in hits] == ["paris", "berlin"] and hits[0].score > hits[1].score
     assert hits[0].text == "Paris is the capital of France."
     ex = index.explain(QUESTION, "paris")
-    assert ex.score == pytest.approx(hits[0].score, abs=1e-4)
+    assert ex.score == pytest.approx(hits[0].semantic_score, abs=1e-4)  # score: hybrid, fused
     assert ex.query_tokens[0] == "[CLS]" and "france" in ex.query_tokens
     assert ex.doc_tokens[ex.query_tokens.index("france")] == "france"
+    # where each matched token is in the text; None for [CLS] and [SEP]
+    text = "Paris is the capital of France."
+    for token, span in zip(ex.doc_tokens, ex.doc_spans):
+        assert (span is None) == (token in ("[CLS]", "[SEP]"))
+        assert span is None or text[span[0] : span[1]].lower() == token
     batch = index.search_batch([QUESTION, "German capital city"], k=1)
     assert [b[0].id for b in batch] == ["paris", "berlin"]
     assert [h.id for h in index.rerank(QUESTION, ["berlin", "paris"])] == ["paris", "berlin"]
+
+
+def test_explain_spans_count_characters(tmp_path):
+    """Spans index the stored text as Python does (code points), accents and all."""
+    index = Index.create(tmp_path / "ix")
+    text = "Zoë\u2019s café \u2014 naïve crème brûlée in Köln."
+    index.add([text], ["d"])
+    ex = index.explain("crème brûlée café Köln", "d")
+    assert "café" in {text[s:e] for s, e in filter(None, ex.doc_spans)}
+
+    def plain(word):  # what the uncased tokenizer makes of a word: lower case, accents dropped
+        return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
+
+    for token, span in zip(ex.doc_tokens, ex.doc_spans):
+        if span is not None:
+            assert plain(text[span[0] : span[1]]) == token.removeprefix("##")
+
+
+def test_add_upsert_replaces_in_one_commit(tmp_path):
+    index = Index.create(tmp_path / "ix")
+    index.add(["Paris is the capital of France.", "Bananas are yellow."], ["paris", "bananas"])
+    generation = index.generation
+    ids = index.add(
+        ["Paris, on the Seine, is France's capital.", "Rome is the capital of Italy."],
+        ["paris", "rome"],
+        [{"v": 2}, None],
+        upsert=True,
+    )
+    assert ids == ["paris", "rome"] and index.generation == generation + 1 and len(index) == 3
+    assert index.get("paris").text == "Paris, on the Seine, is France's capital."
+    assert index.get("paris").metadata == {"v": 2}
+    assert [h.id for h in index.search(QUESTION, k=3)].count("paris") == 1
+    with pytest.raises(ValueError, match="already in the index"):
+        index.add(["again"], ["rome"])  # without upsert an existing id is still an error
+    assert Index.open(tmp_path / "ix").get("rome").text == "Rome is the capital of Italy."
 
 
 def test_update_and_text_errors(tmp_path):
@@ -157,6 +198,55 @@ def test_eval_json(capsys, index_dir, tmp_path):
     assert "nDCG@10     1.0000" in out
 
 
+def test_search_modes(capsys, index_dir):
+    code, out, _ = run(capsys, "search", str(index_dir), QUESTION, "-k", "2")
+    assert code == 0 and out.splitlines()[0].split()[2] == "capital-france" and "(maxsim " in out
+    code, out, _ = run(capsys, "search", str(index_dir), QUESTION, "--json", "--mode", "keyword", "-k", "2")
+    hits = json.loads(out)["hits"]
+    assert hits[0]["id"] == "capital-france" and hits[0]["semantic_score"] is None
+    assert hits[0]["score"] == hits[0]["keyword_score"] > 0
+    code, out, _ = run(capsys, "search", str(index_dir), QUESTION, "--json", "--alpha", "1", "-k", "3")
+    semantic = run(capsys, "search", str(index_dir), QUESTION, "--json", "--mode", "semantic", "-k", "3")[1]
+    assert [h["id"] for h in json.loads(out)["hits"]] == [h["id"] for h in json.loads(semantic)["hits"]]
+    code, out, _ = run(capsys, "search", str(index_dir), "the of and", "--mode", "keyword")
+    assert code == 0 and out == "no documents match\n"
+    code, _, err = run(capsys, "search", str(index_dir), QUESTION, "--mode", "semantic", "--alpha", "0.5")
+    assert code == 0  # --alpha only goes to hybrid searches
+    code, _, err = run(capsys, "search", str(index_dir), QUESTION, "--alpha", "2")
+    assert code == 2 and "alpha" in err
+
+
+def test_eval_all_modes(capsys, index_dir, tmp_path):
+    queries = {"q1": QUESTION, "q2": "tallest mountain"}
+    qrels = "q1\tcapital-france\t2\nq2\teverest\t1\n"
+    code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--json", "--mode", "all")
+    result = json.loads(out)
+    assert code == 0 and list(result["modes"]) == ["semantic", "keyword", "hybrid"]
+    assert result["modes"]["hybrid"]["ndcg@10"] == 1.0 and result["fusion"] == "minmax fusion, alpha 0.5"
+    code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--mode", "all", "--fusion", "rrf")
+    assert code == 0 and re.search(r"nDCG@10 +[01]\.\d{4} +[01]\.\d{4} +1\.0000\n", out), out
+    assert "hybrid: rrf fusion, alpha 0.5" in out
+    code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--no-progress", "--mode", "keyword")
+    assert code == 0 and "mode        keyword\n" in out
+
+
+def test_index_without_keyword_index_then_add_it(capsys, corpus, tmp_path):
+    out_dir = tmp_path / "ix"
+    assert run(capsys, "index", str(corpus), "-o", str(out_dir), "--no-keyword", "--no-progress")[0] == 0
+    code, out, _ = run(capsys, "info", str(out_dir))
+    assert "keyword index:  no (semantic search only; add it with: colmax add-keyword-index INDEX)" in out
+    code, out, _ = run(capsys, "search", str(out_dir), QUESTION, "--json", "-k", "1")
+    assert json.loads(out)["hits"][0]["keyword_score"] is None  # semantic
+    code, _, err = run(capsys, "search", str(out_dir), QUESTION, "--mode", "keyword")
+    assert code == 2 and "add_keyword_index()" in err
+    code, out, _ = run(capsys, "add-keyword-index", str(out_dir))
+    assert code == 0 and "added the keyword index of 38 documents" in out
+    assert "already has" in run(capsys, "add-keyword-index", str(out_dir))[1]
+    assert "keyword index:  yes" in run(capsys, "info", str(out_dir))[1]
+    code, out, _ = run(capsys, "search", str(out_dir), QUESTION, "--json", "--mode", "keyword", "-k", "1")
+    assert json.loads(out)["hits"][0]["id"] == "capital-france"
+
+
 def test_cli_errors(capsys, corpus, index_dir, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"_id": "a", "text": "ok"}\n{"_id": "b", "text": oops}\n')
@@ -184,7 +274,7 @@ def test_interrupted_indexing_leaves_nothing(corpus, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["index", "search", "eval", "info", "demo"])
+@pytest.mark.parametrize("command", ["index", "add-keyword-index", "search", "eval", "info", "demo"])
 def test_help(command):
     exe = shutil.which("colmax")
     argv = [exe] if exe else [sys.executable, "-m", "colmax"]

@@ -97,3 +97,13 @@ def test_id_to_token_names_vocabulary_entries():
     ids = tok.documents(["Paris"]).ids[0]
     assert [tok.id_to_token(int(i)) for i in ids] == ["[CLS]", "paris", "[SEP]"]
     assert tok.id_to_token(10**9) is None
+
+
+def test_truncation_is_reported_exactly_at_the_limit():
+    tok = make(document_length=8, query_length=8, do_query_expansion=False)
+    words = ["paris", "berlin", "france", "germany", "capital", "city", "river"]
+    fits, over = " ".join(words[:6]), " ".join(words)  # [CLS] + 6 + [SEP] = 8
+    for side in (tok.documents, tok.queries):
+        items = side([fits, over, ""])
+        assert items.truncated.tolist() == [False, True, False]
+        assert [len(i) for i in items.ids] == [8, 8, 2]

@@ -15,7 +15,7 @@ import pytest
 from colmax import _core
 from colmax.index import Index, IndexFormatError, IndexVersionError, codebook
 from colmax.index.codebook import default_n_centroids, train
-from colmax.index.manifest import MANIFEST, _checksum
+from colmax.index.manifest import MANIFEST, body_checksum
 
 DIM = 32
 
@@ -253,7 +253,7 @@ def test_persistence_and_corruption(path):
     assert [(h.id, h.score) for h in reopened.search(q, k=10)] == before
     reopened.verify()
     manifest = json.loads((path / "colmax-index.json").read_text())
-    assert manifest["format_version"] == 3 and manifest["kind"] == "plaid"
+    assert manifest["format_version"] == 4 and manifest["kind"] == "plaid"
 
     (codes,) = path.glob("seg-*.doc_codes")
     data = bytearray(codes.read_bytes())
@@ -302,6 +302,12 @@ def test_errors(tmp_path):
             index.search(docs[0], ncandidates=bad)
         with pytest.raises(error, match="nprobe"):  # checked even where exact search ignores it
             index.search(docs[0], exact=True, nprobe=bad)
+        with pytest.raises(error, match="nprobe"):  # and the same way by search_batch
+            index.search_batch([docs[0]], exact=True, nprobe=bad)
+        with pytest.raises(error, match="ncandidates"):
+            index.search_batch([docs[0]], exact=True, ncandidates=bad)
+        with pytest.raises(ValueError, match="plaid"):  # an exact index refuses the knobs outright
+            exact.search_batch([docs[0]], exact=True, nprobe=bad)
 
 
 _CRASH_SCRIPT = textwrap.dedent(
@@ -353,9 +359,9 @@ def test_exact_index_written_by_format_1_still_opens(tmp_path):
     for seg in body["segments"]:
         files = seg.pop("files")
         seg["tokens_sha256"], seg["offsets_sha256"] = files["tokens"], files["offsets"]
-    from colmax.index.manifest import _checksum
+    from colmax.index.manifest import body_checksum
 
-    body["checksum"] = _checksum(body)
+    body["checksum"] = body_checksum(body)
     (path / "colmax-index.json").write_text(json.dumps(body))
     assert [(h.id, h.score) for h in Index.open(path).search(q, k=5)] == before
 
@@ -377,7 +383,7 @@ def test_plaid_indexes_of_format_2_are_refused_naming_the_fix(path):
     index.close()
     body = json.loads((path / MANIFEST).read_text())
     body["format_version"] = 2
-    body["checksum"] = _checksum(body)
+    body["checksum"] = body_checksum(body)
     (path / MANIFEST).write_text(json.dumps(body))
     with pytest.raises(IndexVersionError, match=r"format 2.*rebuild it"):
         Index.open(path)
@@ -395,5 +401,119 @@ def test_explain_maps_stored_tokens_back_to_the_text(tmp_path):
         # the same vectors, stored in another order: the same matches, text for text
         np.testing.assert_array_equal(got.similarity, want.similarity)
         assert got.doc_tokens == want.doc_tokens and got.query_tokens == want.query_tokens
+        assert got.doc_spans == want.doc_spans
     ex = plaid.explain(question, "paris")
     assert ex.doc_tokens[ex.query_tokens.index("france")] == "france"
+
+
+# -- maintenance: retrain(nbits=...), empty indexes, the full-precision copy, filtered batches
+
+
+def score_errors(index, docs, ids, q) -> np.ndarray:
+    """|exact score over the stored vectors - score over the original vectors| per document."""
+    got = {h.id: h.score for h in index.search(q, k=len(ids), exact=True)}
+    want = np.array([(q @ d.T).max(axis=1).sum() for d in docs])
+    return np.abs(np.array([got[i] for i in ids]) - want)
+
+
+def test_retrain_with_more_bits(path):
+    index, docs, ids = build(path, n=120, n_centroids=8)
+    assert index.info()["nbits"] == 2
+    q = query_from(docs[5])
+    before = {h.id: h.score for h in index.search(q, k=len(ids), exact=True)}
+    coarse = score_errors(index, docs, ids, q)
+    residuals = sum(p.stat().st_size for p in path.glob("seg-*.residuals"))
+    with pytest.raises(ValueError, match="nbits"):
+        index.retrain(nbits=3)
+    index.retrain(nbits=4)
+    info = index.info()
+    assert (info["nbits"], info["centroids"]) == (4, 8)  # the requested size is kept
+    assert sum(p.stat().st_size for p in path.glob("seg-*.residuals")) == 2 * residuals
+    # without a copy the 2-bit vectors are what is re-encoded: 4 bits keep them closely
+    after = {h.id: h.score for h in index.search(q, k=len(ids), exact=True)}
+    drift = np.abs(np.array([after[i] - before[i] for i in ids]))
+    assert drift.mean() < coarse.mean() / 4
+    assert Index.open(path).info()["nbits"] == 4
+
+
+def round_trip_error(index, docs) -> float:
+    codebook = index._snapshot.codebook
+    tokens = np.concatenate(docs)
+    return float(np.sqrt(np.mean((codebook.decompress(*codebook.compress(tokens)) - tokens) ** 2)))
+
+
+def test_retrain_with_more_bits_from_the_full_precision_copy(path):
+    index, docs, _ = build(path, n=120, n_centroids=8, storage="float16")
+    coarse = round_trip_error(index, docs)
+    index.retrain(nbits=4)
+    assert index.info()["nbits"] == 4
+    assert round_trip_error(index, docs) < coarse / 2  # trained on the copy, not on 2-bit vectors
+
+
+def test_retrain_and_compact_an_empty_index(path):
+    index = Index.create(path, dim=DIM, kind="plaid")
+    with pytest.raises(ValueError, match="no documents to train"):
+        index.retrain()
+    index.add_embeddings(clustered_docs(20), [f"d{i}" for i in range(20)])
+    index.delete([f"d{i}" for i in range(20)])
+    generation = index.generation
+    with pytest.raises(ValueError, match="no documents to train"):
+        index.retrain(nbits=4)
+    assert index.generation == generation and index.info()["nbits"] == 2  # nothing written
+    index.compact()
+    assert len(index) == 0 and index.info()["segments"] == 0
+    assert index.search(clustered_docs(1, seed=3)[0], k=5) == []
+    index.add_embeddings(clustered_docs(5, seed=4), [f"n{i}" for i in range(5)])  # the codebook stays
+    assert len(index) == 5 and index.search(clustered_docs(5, seed=4)[2], k=1)[0].id == "n2"
+    index.verify()
+
+
+@pytest.mark.parametrize("storage, tol", [("float32", 1e-5), ("float16", 5e-3)])
+def test_compact_and_retrain_keep_the_full_precision_copy(path, storage, tol):
+    index, docs, ids = build(path, n=150, storage=storage, n_centroids=8)
+    index.delete(ids[:30])
+    docs, ids = docs[30:], ids[30:]
+    q = query_from(docs[11])
+    for step in ("compact", "retrain"):
+        if step == "compact":
+            index.compact()
+        else:
+            index.retrain(n_centroids=16, nbits=4)
+        assert index.storage == storage and len(index) == 120
+        assert index.info()["segments"] == 1 and list(path.glob("seg-*.tokens"))
+        # scores come from the copy, not from the codes: as close as the storage dtype allows
+        assert score_errors(index, docs, ids, q).max() < tol
+        want, _ = brute_force(q, docs, ids, 10)
+        assert [h.id for h in index.search(q, k=10, nprobe=16, ncandidates=120)] == want
+        stored = index.get(ids[7]).embeddings
+        np.testing.assert_allclose(np.sort(stored, axis=0), np.sort(docs[7], axis=0), atol=tol)
+    assert index.info()["centroids"] == 16
+    index.verify()
+
+
+def test_search_batch_with_a_filter(path):
+    index, docs, ids = build(path, n=150)
+    queries = [query_from(docs[i], seed=i) for i in (3, 4, 50, 99)]
+    group = [i for i in range(len(ids)) if i % 3 == 1]
+    batch = index.search_batch(queries, k=5, filter={"group": 1})
+    for q, hits in zip(queries, batch):
+        assert [(h.id, h.score) for h in hits] == [
+            (h.id, h.score) for h in index.search(q, k=5, filter={"group": 1})
+        ]
+        assert hits and all(h.metadata == {"group": 1} for h in hits)
+    exact = index.search_batch(queries, k=5, filter={"group": 1}, exact=True)
+    for q, hits in zip(queries, exact):
+        decompressed = [index.get(ids[i]).embeddings for i in group]
+        want, scores = brute_force(q, decompressed, [ids[i] for i in group], 5)
+        assert [h.id for h in hits] == want
+        np.testing.assert_allclose([h.score for h in hits], scores, rtol=1e-5, atol=1e-5)
+    assert index.search_batch(queries, k=5, filter={"group": 7}) == [[], [], [], []]
+
+
+def test_search_defaults_are_the_documented_ones(path):
+    index, docs, _ = build(path, n=300)
+    q = query_from(docs[8])
+    for k in (5, 20):  # max(256, 16 k): 256, then 320 documents scored exactly
+        explicit = index.search(q, k=k, nprobe=2, ncandidates=max(256, 16 * k))
+        assert index.search(q, k=k) == explicit
+    assert index.search(q, k=20) != index.search(q, k=20, nprobe=1, ncandidates=20)

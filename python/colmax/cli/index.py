@@ -47,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--centroids", type=int, default=None, help="plaid: codebook size (default: from corpus)"
     )
+    parser.add_argument(
+        "--no-keyword",
+        action="store_true",
+        help="leave out the keyword index (BM25 over the texts; hybrid search needs it)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="documents per encoder batch")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -66,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
     plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if args.kind == "plaid" else {}
     if args.kind == "exact" and (args.nbits is not None or args.centroids is not None):
         raise SystemExit("colmax index: --nbits and --centroids apply to --kind plaid")
-    index = Index.create(output, args.model, kind=args.kind, storage=args.storage, **plaid)
+    index = Index.create(
+        output, args.model, kind=args.kind, storage=args.storage, keyword=not args.no_keyword, **plaid
+    )
     try:
         for start in range(0, len(corpus), CHUNK):
             stop = start + CHUNK

@@ -10,7 +10,7 @@ import numpy as np
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="print version, instruction sets and threads")
-    parser.add_argument("index", nargs="?", help="also describe this index directory")
+    parser.add_argument("index", nargs="?", help="also describe this index (or sharded index) directory")
     parser.set_defaults(func=run)
 
 
@@ -25,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"active ISA:     {_core.active_isa()}")
     print(f"threads:        {_core.default_threads()}")
     if args.index:
-        print_info(args.index)
+        from colmax.distributed.root import is_root
+
+        (print_sharded_info if is_root(args.index) else print_info)(args.index)
     return 0
 
 
@@ -47,4 +49,49 @@ def print_info(path: str) -> None:
             f"codebook trained on {info['codebook_trained_tokens']} tokens"
         )
     print(f"bytes/token:    {info['bytes_per_token'] or 0:g}")
+    if info["keyword_index"]:
+        print("keyword index:  yes (SQLite FTS5, BM25; searches default to hybrid)")
+    else:
+        print("keyword index:  no (semantic search only; add it with: colmax add-keyword-index INDEX)")
     print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")
+
+
+def print_sharded_info(path: str) -> None:
+    """`colmax info ROOT` for a sharded index: the root description and each shard, read here
+    at the generations the root records (no Ray needed)."""
+    from colmax.distributed.layout import local_info
+
+    info = local_info(path)
+    print(
+        f"sharded index:  {info['path']} (format {info['format_version']}, colmax {info['created_with']}, "
+        f"generation {info['generation']})"
+    )
+    model = info["model"] + (f" ({info['model_path']})" if info["model_path"] else "")
+    print(f"model:          {model}")
+    print(f"kind:           {info['kind']}, dim {info['dim']}, storage {info['storage'] or 'none'}")
+    if info["kind"] == "plaid":
+        cb = info["codebook"]
+        trained = (
+            f"{cb['centroids']} centroids, sha256 {cb['sha256'][:16]}" if "sha256" in cb else "untrained"
+        )
+        print(f"codebook:       shared, {cb['nbits']} bits per dimension, {trained}")
+    print(f"router:         {info['router']} over {info['n_shards']} shards")
+    print(f"documents:      {info['documents']}")
+    if info["keyword_index"] is not None:
+        if info["keyword_index"]:
+            print("keyword index:  yes, on every shard (searches default to hybrid)")
+        else:
+            print("keyword index:  no (semantic search only; add it with ShardedIndex.add_keyword_index())")
+    if info["pending_write"]:
+        print("pending write:  yes (an unfinished write; the next write rolls the shards back)")
+    if info["size_on_disk"] is not None:
+        print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")
+    for shard in info["shards"]:
+        line = f"  shard {shard['shard']:>3}  {shard['path']}  generation {shard['generation']}  "
+        line += f"{shard['documents']} documents"
+        if "size_on_disk" in shard:
+            line += f" ({shard['deleted']} deleted, {shard['segments']} segments, "
+            line += f"{shard['size_on_disk'] / 2**20:.1f} MiB)"
+        else:
+            line += " (not readable on this machine)"
+        print(line)

@@ -5,15 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 
-from .options import add_search_options, filter_arg, filter_spec, search_options
+from .options import (
+    add_mode_options,
+    add_search_options,
+    filter_arg,
+    filter_spec,
+    mode_options,
+    search_options,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
         help="search an index",
-        description="MaxSim search: exact over every document of an exact index, staged "
-        "(centroid probing, then exact scoring of the best candidates) on a plaid index.",
+        description="Semantic search ranks by MaxSim: exact over every document of an exact index, "
+        "staged (centroid probing, then exact scoring of the best candidates) on a plaid index. "
+        "Keyword search ranks by BM25 over the index's keyword index (any of the query's terms, "
+        "stemmed, minus stopwords). Hybrid search (the default where there is a keyword index) "
+        "fuses the two.",
     )
     parser.add_argument("index", help="index directory")
     parser.add_argument("query", help="query text")
@@ -29,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", default=None, help="model directory, if the index's has moved")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_mode_options(parser)
     add_search_options(parser)
     parser.set_defaults(func=run)
 
@@ -37,12 +48,26 @@ def run(args: argparse.Namespace) -> int:
     from colmax.index import Index
 
     with Index.open(args.index, model=args.model) as index:
-        hits = index.search(args.query, k=args.k, filter=filter_spec(args.filter), **search_options(args))
+        hits = index.search(
+            args.query,
+            k=args.k,
+            filter=filter_spec(args.filter),
+            **mode_options(args, args.mode),
+            **search_options(args),
+        )
     if args.json:
         out = {
             "query": args.query,
             "hits": [
-                {"rank": r, "id": h.id, "score": h.score, "metadata": h.metadata, "text": h.text}
+                {
+                    "rank": r,
+                    "id": h.id,
+                    "score": h.score,
+                    "semantic_score": h.semantic_score,
+                    "keyword_score": h.keyword_score,
+                    "metadata": h.metadata,
+                    "text": h.text,
+                }
                 for r, h in enumerate(hits, 1)
             ],
         }
@@ -50,10 +75,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not hits:
         print("no documents match")
+    both = any(h.semantic_score is not None and h.keyword_score is not None for h in hits)
     width = max((len(h.id) for h in hits), default=2)
     for rank, h in enumerate(hits, 1):
         text = " ".join((h.text or "").split())
         if len(text) > 90:
             text = text[:87] + "..."
-        print(f"{rank:>3}  {h.score:8.4f}  {h.id:<{width}}  {text}")
+        sides = f"  (maxsim {h.semantic_score:.4f}, bm25 {h.keyword_score:.4f})" if both else ""
+        print(f"{rank:>3}  {h.score:8.4f}  {h.id:<{width}}{sides}  {text}")
     return 0

@@ -3,5 +3,6 @@ conversion without torch, and the packaged default model."""
 
 from .encoder import Encoder
 from .models import ModelConfig, ModelFormatError
+from .weights import CheckpointError
 
-__all__ = ["Encoder", "ModelConfig", "ModelFormatError"]
+__all__ = ["CheckpointError", "Encoder", "ModelConfig", "ModelFormatError"]

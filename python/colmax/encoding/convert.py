@@ -9,19 +9,30 @@ and, with ``quantize="int8"``, ``model_int8.onnx``.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from .models import DEFAULT_DOCUMENT_LENGTH, ModelConfig, ModelFormatError, read_json_object, write_config
-from .onnx_builder import SUPPORTED, UnsupportedModelError, build_bert_onnx, check_supported
+from .models import (
+    CONFIG_FILES,
+    DEFAULT_DOCUMENT_LENGTH,
+    ModelConfig,
+    ModelFormatError,
+    read_json_object,
+    write_config,
+)
+from .onnx_builder import SUPPORTED, UnsupportedModelError, bert_prefix, build_bert_onnx, check_supported
 from .quantize import quantize_int8
 from .tokenizer import ColbertTokenizer
 from .weights import read_safetensors, read_torch_bin, read_weights
 
 CHECKPOINT_KINDS = ("stanford", "pylate", "hf")
+# What a conversion writes into its destination (and removes there first when overwriting).
+OUTPUT_FILES = ("tokenizer.json", "model.onnx", "model_int8.onnx", *CONFIG_FILES)
 
 
 def _dense_dirs(src: Path) -> list[Path]:
@@ -48,7 +59,7 @@ def detect(src: str | Path) -> str:
     return "stanford" if "HF_ColBERT" in arch else "hf"
 
 
-def _tokenizerread_json_object(src: Path, dst: Path) -> None:
+def _write_tokenizer(src: Path, dst: Path) -> None:
     if (src / "tokenizer.json").exists():
         shutil.copy(src / "tokenizer.json", dst / "tokenizer.json")
         return
@@ -84,7 +95,15 @@ def _projection(kind: str, src: Path, weights: dict[str, np.ndarray]) -> np.ndar
             tensors = read_torch_bin(dense / "pytorch_model.bin")
         else:
             raise ModelFormatError(f"{dense} has no model.safetensors or pytorch_model.bin")
-        w = tensors["linear.weight"].astype(np.float32)
+        w = tensors.get("linear.weight")
+        if w is None or w.ndim != 2 or w.dtype.kind != "f":
+            raise ModelFormatError(f"{dense} holds no 2-D float tensor linear.weight")
+        w = w.astype(np.float32)
+        if projection is not None and w.shape[1] != projection.shape[0]:
+            raise ModelFormatError(
+                f"{dense.name} maps {w.shape[1]} dimensions but the layer before it outputs "
+                f"{projection.shape[0]}"
+            )
         bias = tensors.get("linear.bias")
         if bias is not None and np.any(bias != 0):
             raise UnsupportedModelError(
@@ -149,6 +168,19 @@ def _resolve_ids(config: ModelConfig, tokenizer_path: Path) -> ModelConfig:
     )
 
 
+def _check_vocabulary(tokenizer_path: Path, weights: dict[str, np.ndarray]) -> None:
+    """Every token id must have a row in the embedding table (onnxruntime refuses ids past it)."""
+    from tokenizers import Tokenizer
+
+    tokens = Tokenizer.from_file(str(tokenizer_path)).get_vocab_size(with_added_tokens=True)
+    rows = weights[bert_prefix(weights) + "embeddings.word_embeddings.weight"].shape[0]
+    if tokens > rows:
+        raise ModelFormatError(
+            f"the tokenizer has {tokens} tokens but the embedding table only {rows} rows: "
+            "the checkpoint's tokenizer and weights do not belong together"
+        )
+
+
 def convert(
     src: str | Path,
     dst: str | Path,
@@ -172,6 +204,8 @@ def convert(
         raise ModelFormatError(f"{model_dir} has no config.json")
     bert_config = read_json_object(model_dir / "config.json")
     check_supported(bert_config)
+    if dst.resolve() == src.resolve() or dst.resolve() == model_dir.resolve():
+        raise ValueError(f"{dst} is the checkpoint itself: write the model directory elsewhere")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
         raise FileExistsError(
             f"{dst} is not empty: choose another directory or pass overwrite=True (--force)"
@@ -180,8 +214,6 @@ def convert(
     projection = _projection(kind, src, weights)
     dim = int(projection.shape[0]) if projection is not None else int(bert_config["hidden_size"])
     model = build_bert_onnx(bert_config, weights, projection=projection, normalize=True)
-    dst.mkdir(parents=True, exist_ok=True)
-    _tokenizerread_json_object(model_dir if (model_dir / "tokenizer.json").exists() else src, dst)
     config = _settings(kind, src, bert_config, dim).replace(
         query_length=query_length, document_length=document_length
     )
@@ -189,11 +221,26 @@ def convert(
     for name in ("query_length", "document_length"):
         if getattr(config, name) > limit:
             raise ModelFormatError(f"{name} {getattr(config, name)} exceeds the model's {limit} positions")
-    config = _resolve_ids(config, dst / "tokenizer.json")
-    onnx.save(model, str(dst / "model.onnx"))
-    if quantize == "int8":
-        quantize_int8(dst / "model.onnx", dst / "model_int8.onnx")
-    write_config(dst, config.to_dict())
+    # Built beside dst and moved in at the end: a failure leaves dst as it was, and files of an
+    # earlier conversion (a model_int8.onnx the Encoder would prefer) never outlive it.
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
+    try:
+        _write_tokenizer(model_dir if (model_dir / "tokenizer.json").exists() else src, staging)
+        config = _resolve_ids(config, staging / "tokenizer.json")
+        _check_vocabulary(staging / "tokenizer.json", weights)
+        onnx.save(model, str(staging / "model.onnx"))
+        if quantize == "int8":
+            quantize_int8(staging / "model.onnx", staging / "model_int8.onnx")
+        write_config(staging, config.to_dict())
+        dst.mkdir(exist_ok=True)
+        for name in OUTPUT_FILES:
+            (dst / name).unlink(missing_ok=True)
+        for name in sorted(OUTPUT_FILES, key=lambda n: n == CONFIG_FILES[0]):  # the config last
+            if (staging / name).exists():
+                os.replace(staging / name, dst / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return dst
 
 

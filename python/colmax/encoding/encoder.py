@@ -209,3 +209,16 @@ class Encoder:
         if not self.config.normalized:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return Ragged(out, offsets)
+
+
+def load_encoder(model=None, *, threads: int | None = None):
+    """The encoder a ``model`` argument names: None for the packaged default, a model directory,
+    or an Encoder (anything with ``encode_queries``, ``encode_documents`` and ``dim``) as is; a
+    model loaded here runs on ``threads``."""
+    if model is None:
+        return Encoder(threads=threads)
+    if isinstance(model, (str, os.PathLike)):
+        return Encoder(model, threads=threads)
+    if all(hasattr(model, name) for name in ("encode_queries", "encode_documents", "dim")):
+        return model
+    raise TypeError(f"model must be None, a model directory or an Encoder, got {type(model).__name__}")

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .models import ModelFormatError
+
 SUPPORTED = (
     "BERT-family encoders with absolute positions (config model_type 'bert': BERT, MiniLM, "
     "colbertv2.0, answerai-colbert-small, ...)"
@@ -74,16 +76,30 @@ def build_bert_onnx(
     check_supported(config)
     prefix = bert_prefix(weights)
 
-    def w(name: str) -> np.ndarray:
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    if heads <= 0 or hidden % heads:
+        raise ModelFormatError(f"hidden_size {hidden} is not a multiple of num_attention_heads {heads}")
+    head_dim = hidden // heads
+    layers = int(config["num_hidden_layers"])
+    inner = int(config.get("intermediate_size", 4 * hidden))
+    max_positions = int(config.get("max_position_embeddings", 512))
+
+    def w(name: str, shape: tuple) -> np.ndarray:
+        """A float tensor of the shape config.json implies (None: any size); the error names both."""
         key = prefix + name
         if key not in weights:
             raise UnsupportedModelError(f"checkpoint lacks tensor {key!r}: is it a BERT encoder?")
-        return np.asarray(weights[key], dtype=np.float32)
+        value = np.asarray(weights[key])
+        fits = value.ndim == len(shape) and all(n is None or n == m for n, m in zip(shape, value.shape))
+        if value.dtype.kind != "f" or not fits:
+            implied = tuple("any" if n is None else n for n in shape)
+            raise ModelFormatError(
+                f"checkpoint tensor {key!r} is {value.dtype} {value.shape} but config.json implies "
+                f"floats of shape {implied}: the weights do not match the config"
+            )
+        return value.astype(np.float32)
 
-    hidden = int(config["hidden_size"])
-    heads = int(config["num_attention_heads"])
-    head_dim = hidden // heads
-    layers = int(config["num_hidden_layers"])
     eps = float(config.get("layer_norm_eps", 1e-12))
     act = config.get("hidden_act", "gelu")
 
@@ -108,15 +124,19 @@ def build_bert_onnx(
     def layer_norm(x: str, name: str) -> str:
         return op(
             "LayerNormalization",
-            [x, const(name + ".weight", w(name + ".weight")), const(name + ".bias", w(name + ".bias"))],
+            [
+                x,
+                const(name + ".weight", w(name + ".weight", (hidden,))),
+                const(name + ".bias", w(name + ".bias", (hidden,))),
+            ],
             axis=-1,
             epsilon=eps,
         )
 
-    def linear(x: str, name: str, scale: float = 1.0) -> str:
+    def linear(x: str, name: str, out: int, inp: int, scale: float = 1.0) -> str:
         # HF stores (out, in); ONNX MatMul wants (in, out)
-        wt = const(name + ".weight.T", (w(name + ".weight") * scale).T)
-        return op("Add", [op("MatMul", [x, wt]), const(name + ".bias", w(name + ".bias") * scale)])
+        wt = const(name + ".weight.T", (w(name + ".weight", (out, inp)) * scale).T)
+        return op("Add", [op("MatMul", [x, wt]), const(name + ".bias", w(name + ".bias", (out,)) * scale)])
 
     def activation(x: str) -> str:
         if act == "relu":
@@ -136,17 +156,29 @@ def build_bert_onnx(
     # end is the 1-D Shape(input_ids)[1:2]: a Range+Gather form is rewritten by onnxruntime's
     # optimizer into a Slice with scalar bounds that fails at run time.
     word = op(
-        "Gather", [const("word_embeddings", w("embeddings.word_embeddings.weight")), "input_ids"], axis=0
+        "Gather",
+        [
+            const(
+                "word_embeddings", w("embeddings.word_embeddings.weight", (config.get("vocab_size"), hidden))
+            ),
+            "input_ids",
+        ],
+        axis=0,
     )
     seq_len = op("Shape", ["input_ids"], start=1, end=2)
     zero = const("zero_1d", np.array([0], dtype=np.int64))
     positions = op(
         "Slice",
-        [const("position_embeddings", w("embeddings.position_embeddings.weight")), zero, seq_len, zero],
+        [
+            const("position_embeddings", w("embeddings.position_embeddings.weight", (max_positions, hidden))),
+            zero,
+            seq_len,
+            zero,
+        ],
     )
     x = op("Add", [word, positions])
     # a single segment: every token has token type 0
-    x = op("Add", [x, const("token_type_0", w("embeddings.token_type_embeddings.weight")[0])])
+    x = op("Add", [x, const("token_type_0", w("embeddings.token_type_embeddings.weight", (None, hidden))[0])])
     x = layer_norm(x, "embeddings.LayerNorm")
 
     # additive attention mask (batch, 1, 1, seq): 0 where attended, float32 min elsewhere
@@ -160,9 +192,9 @@ def build_bert_onnx(
     scale = 1.0 / math.sqrt(head_dim)  # folded into the query projection
     for i in range(layers):
         p = f"encoder.layer.{i}."
-        q = linear(x, p + "attention.self.query", scale)
-        k = linear(x, p + "attention.self.key")
-        v = linear(x, p + "attention.self.value")
+        q = linear(x, p + "attention.self.query", hidden, hidden, scale)
+        k = linear(x, p + "attention.self.key", hidden, hidden)
+        v = linear(x, p + "attention.self.value", hidden, hidden)
         q = op("Transpose", [op("Reshape", [q, split_heads])], perm=[0, 2, 1, 3])  # b, h, s, d
         k = op("Transpose", [op("Reshape", [k, split_heads])], perm=[0, 2, 3, 1])  # b, h, d, s
         v = op("Transpose", [op("Reshape", [v, split_heads])], perm=[0, 2, 1, 3])  # b, h, s, d
@@ -170,10 +202,11 @@ def build_bert_onnx(
         ctx = op("Transpose", [op("MatMul", [probs, v])], perm=[0, 2, 1, 3])
         ctx = op("Reshape", [ctx, merge_heads])
         x = layer_norm(
-            op("Add", [linear(ctx, p + "attention.output.dense"), x]), p + "attention.output.LayerNorm"
+            op("Add", [linear(ctx, p + "attention.output.dense", hidden, hidden), x]),
+            p + "attention.output.LayerNorm",
         )
-        h = activation(linear(x, p + "intermediate.dense"))
-        x = layer_norm(op("Add", [linear(h, p + "output.dense"), x]), p + "output.LayerNorm")
+        h = activation(linear(x, p + "intermediate.dense", inner, hidden))
+        x = layer_norm(op("Add", [linear(h, p + "output.dense", hidden, inner), x]), p + "output.LayerNorm")
 
     dim = hidden
     if projection is not None:

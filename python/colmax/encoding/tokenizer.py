@@ -28,11 +28,12 @@ TOKENIZE_CHUNK = 4096
 class Tokenized:
     """Token ids of n items, unpadded. Item i is ``ids[i]``; its first ``n_attended[i]``
     positions get attention 1, the rest ``tail_attention``; ``keep[i]`` marks the positions
-    whose vectors are returned."""
+    whose vectors are returned; ``truncated[i]`` says whether the text was cut to the limit."""
 
     ids: list[np.ndarray]
     n_attended: np.ndarray
     keep: list[np.ndarray]
+    truncated: np.ndarray
     tail_attention: int = 0
 
     def __len__(self) -> int:
@@ -93,29 +94,47 @@ class ColbertTokenizer:
         tok.enable_truncation(max_length=length - (marker is not None))
         return tok
 
-    def _encode(self, tok: Tokenizer, texts: list[str], marker: int | None) -> Iterator[np.ndarray]:
+    def _encode(
+        self, tok: Tokenizer, texts: list[str], marker: int | None
+    ) -> Iterator[tuple[np.ndarray, bool]]:
+        """(ids, whether the text was truncated) per text."""
         for start in range(0, len(texts), TOKENIZE_CHUNK):
             for enc in tok.encode_batch(texts[start : start + TOKENIZE_CHUNK]):
                 ids = np.array(enc.ids, dtype=np.int64)
                 if marker is not None:
                     ids = np.insert(ids, 1, marker)
-                yield ids
+                yield ids, bool(enc.overflowing)  # what truncation cut off lands in overflowing
 
     def queries(self, texts: Iterable[str]) -> Tokenized:
         cfg = self.config
-        ids, n_attended, keep = [], [], []
-        for item in self._encode(self._query, text_list(texts, blank_ok=True), self.query_marker):
+        ids, n_attended, keep, truncated = [], [], [], []
+        for item, cut in self._encode(self._query, text_list(texts, blank_ok=True), self.query_marker):
             n_attended.append(len(item))
+            truncated.append(cut)
             if cfg.do_query_expansion:
                 item = np.concatenate([item, np.full(cfg.query_length - len(item), self.mask_id, np.int64)])
             ids.append(item)
             keep.append(np.ones(len(item), dtype=bool))
         tail = int(cfg.attend_to_expansion_tokens)
-        return Tokenized(ids, np.array(n_attended, dtype=np.int64), keep, tail)
+        return Tokenized(
+            ids, np.array(n_attended, dtype=np.int64), keep, np.array(truncated, dtype=bool), tail
+        )
+
+    def document_spans(self, text: str) -> np.ndarray:
+        """The character span ``(start, end)`` in ``text`` of each position of ``documents([text])``,
+        as an ``(n, 2)`` int64 array; ``(-1, -1)`` for special tokens and the marker."""
+        enc = self._document.encode(text)
+        spans = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        spans[np.array(enc.special_tokens_mask, dtype=bool)] = -1
+        if self.document_marker is not None:
+            spans = np.insert(spans, 1, -1, axis=0)
+        return spans
 
     def documents(self, texts: Iterable[str]) -> Tokenized:
-        ids, keep = [], []
-        for item in self._encode(self._document, text_list(texts, blank_ok=True), self.document_marker):
+        ids, keep, truncated = [], [], []
+        for item, cut in self._encode(self._document, text_list(texts, blank_ok=True), self.document_marker):
             ids.append(item)
             keep.append(~np.isin(item, self.skiplist_ids))
-        return Tokenized(ids, np.array([len(i) for i in ids], dtype=np.int64), keep)
+            truncated.append(cut)
+        lengths = np.array([len(i) for i in ids], dtype=np.int64)
+        return Tokenized(ids, lengths, keep, np.array(truncated, dtype=bool))

@@ -193,8 +193,33 @@ def train(
         raise ValueError(f"train needs a non-empty (n_tokens, dim) matrix, got shape {tokens.shape}")
     if not np.issubdtype(tokens.dtype, np.floating):
         raise TypeError(f"token vectors must be floating point, got {tokens.dtype}")
-    n, dim = tokens.shape
-    nbits = check_nbits(nbits, dim)
+    check_nbits(nbits, tokens.shape[1])
+    return train_sampled(
+        tokens.shape[0],
+        lambda rows: tokens if rows is None else tokens[rows],
+        nbits=nbits,
+        n_centroids=n_centroids,
+        iterations=iterations,
+        seed=seed,
+        threads=threads,
+    )
+
+
+def train_sampled(
+    n_tokens: int,
+    rows_of,
+    *,
+    nbits: int = 2,
+    n_centroids: int | None = None,
+    iterations: int = 10,
+    seed: int = 0,
+    threads: int | None = None,
+) -> Codebook:
+    """:func:`train` on a corpus of ``n_tokens`` vectors that need not be in one place: only
+    the sampled rows are read, as ``rows_of(sorted row numbers)`` (``rows_of(None)``: all rows)
+    returning a float32 ``(len(rows), dim)`` matrix. The same corpus gives the same codebook
+    however it is stored (the shards of colmax.distributed train it this way)."""
+    n = int(n_tokens)
     n_centroids = check_n_centroids(default_n_centroids(n) if n_centroids is None else n_centroids)
     if n_centroids > n:
         raise ValueError(
@@ -203,8 +228,11 @@ def train(
     iterations = positive_int("iterations", iterations)
     rng = np.random.default_rng(seed)
     n_sample = min(n, max(SAMPLE_PER_CENTROID * int(n_centroids), MIN_SAMPLE))
-    rows = np.sort(rng.choice(n, n_sample, replace=False)) if n_sample < n else slice(None)
-    sample = np.ascontiguousarray(tokens[rows], dtype=np.float32)
+    rows = np.sort(rng.choice(n, n_sample, replace=False)) if n_sample < n else None
+    sample = np.ascontiguousarray(rows_of(rows), dtype=np.float32)
+    if sample.ndim != 2 or sample.shape[0] != n_sample:
+        raise ValueError(f"rows_of returned shape {sample.shape} for {n_sample} rows")
+    nbits = check_nbits(nbits, sample.shape[1])
     if not np.isfinite(sample).all():
         raise ValueError("token vectors hold NaN or infinite values")
     norms = np.linalg.norm(sample, axis=1)
@@ -216,7 +244,7 @@ def train(
         centroids = _update(sample, codes, best, centroids, normalize)
     codes, _ = assign(sample, centroids, TRAIN_PROBE_GROUPS, threads)
     cutoffs, weights = _bucket_values(sample - centroids[codes], nbits, rng)
-    return Codebook(centroids, nbits, cutoffs, weights, normalize, trained_tokens=int(n))
+    return Codebook(centroids, nbits, cutoffs, weights, normalize, trained_tokens=n)
 
 
 def assign(

@@ -12,3 +12,9 @@ class IndexVersionError(IndexFormatError):
 
 class IndexLockedError(OSError):
     """Another writer (this or another process) is writing to the index right now."""
+
+
+def unknown_ids(missing: list[str]) -> KeyError:
+    """The error for ids that are not in the index, naming the first few."""
+    shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return KeyError(f"{len(missing)} id(s) not in the index: {shown}")

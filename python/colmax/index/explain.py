@@ -1,5 +1,5 @@
 """Why a document scored what it did: each query token's best-matching document token, with the
-tokens' text where the model's tokenizer can recover it."""
+tokens' text where the model's tokenizer can recover it, and the query terms it holds lexically."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .. import _core
+from . import keyword
 from .snapshot import Snapshot
 from .types import Explanation
 
@@ -20,28 +21,41 @@ def explain(snap: Snapshot, query, q: np.ndarray, id: str, encoder: Callable[[],
     best = sims.argmax(axis=1)
     similarity = sims[np.arange(len(q)), best]
     text = snap.store.rows([pos])[pos][2]
-    query_tokens = doc_tokens = None
+    query_tokens = doc_tokens = doc_spans = None
     if isinstance(query, str) or text:
-        query_tokens, doc_tokens = _token_texts(snap, encoder, query, text, pos, best, len(q), d.shape[0])
+        query_tokens, doc_tokens, doc_spans = _token_texts(
+            snap, encoder, query, text, pos, best, len(q), d.shape[0]
+        )
+    terms = None
+    if isinstance(query, str) and snap.manifest.keyword:
+        terms = keyword.matched_terms(snap.store.conn, keyword.query_terms(query), pos)
     return Explanation(
-        id, float(similarity.sum(dtype=np.float64)), similarity, best, query_tokens, doc_tokens
+        id,
+        float(similarity.sum(dtype=np.float64)),
+        similarity,
+        best,
+        query_tokens,
+        doc_tokens,
+        doc_spans,
+        keyword_terms=terms,
     )
 
 
 def _token_texts(snap: Snapshot, encoder, query, text, pos: int, best: np.ndarray, nq: int, nd: int):
-    """Token strings for an explanation: the query's tokens, and the text of each best-matching
-    document token (recomputed by tokenizing the stored text). None where unavailable."""
+    """Token strings for an explanation: the query's tokens, and the text and character span of
+    each best-matching document token (recomputed by tokenizing the stored text). None where
+    unavailable."""
     try:
         enc = encoder()
     except Exception:  # no model (an embeddings-only index) or a missing one: numbers only
-        return None, None
+        return None, None, None
     tok = enc.tokenizer
     query_tokens = None
     if isinstance(query, str):
         qids = tok.queries([query]).ids[0]
         if len(qids) == nq:
             query_tokens = [tok.id_to_token(int(i)) or "?" for i in qids]
-    doc_tokens = None
+    doc_tokens = doc_spans = None
     if text:
         docs = tok.documents([text])
         kept = docs.ids[0][docs.keep[0]]
@@ -49,8 +63,11 @@ def _token_texts(snap: Snapshot, encoder, query, text, pos: int, best: np.ndarra
         if len(kept) == nd:
             order = np.arange(nd) if snap.manifest.kind == "exact" else _text_order(snap, enc, pos, text)
         if order is not None:
-            doc_tokens = [tok.id_to_token(int(kept[order[j]])) or "?" for j in best.tolist()]
-    return query_tokens, doc_tokens
+            matched = order[best]
+            doc_tokens = [tok.id_to_token(int(kept[i])) or "?" for i in matched.tolist()]
+            spans = tok.document_spans(text)[docs.keep[0]][matched]
+            doc_spans = [(int(s), int(e)) if s >= 0 else None for s, e in spans.tolist()]
+    return query_tokens, doc_tokens, doc_spans
 
 
 def _text_order(snap: Snapshot, encoder, pos: int, text: str) -> np.ndarray | None:

@@ -1,11 +1,12 @@
 """The persistent late-interaction index: add, delete, update, search, rerank, explain, compact.
 
 An index is a directory (docs/format.md): a manifest naming memory-mapped token segments and a
-SQLite store of ids, metadata and text. Every write builds new files and then commits by
-atomically replacing the manifest, so a crash at any moment leaves the last commit intact.
-An ``Index`` object is a reader bound to one commit (a ``Snapshot``); each write takes the writer
-lock, moves to the newest commit, and commits the next one. ``reload()`` moves a reader to the
-newest commit. The class only checks arguments and delegates: searching to ``search``,
+SQLite store of ids, metadata, text and the keyword (FTS5) index of the text. Every write builds
+new files and then commits by atomically replacing the manifest, so a crash at any moment leaves
+the last commit intact. An ``Index`` object is a reader bound to one commit (a ``Snapshot``);
+each write takes the writer lock, moves to the newest commit, and commits the next one.
+``reload()`` moves a reader to the newest commit. The class only checks arguments and
+delegates: searching to ``hybrid`` (which calls ``search`` for MaxSim and ``keyword`` for BM25),
 writing to ``write`` and ``rewrite``, the rest to the modules beside it (docs/architecture.md).
 """
 
@@ -25,11 +26,12 @@ from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
 from . import explain as explaining
-from . import inputs, maintenance, search, write
+from . import history, hybrid, inputs, keyword, maintenance, search, write
+from .codebook import Codebook
 from .files import store_name
 from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
 from .model import bind_encoder, model_record
-from .query import plan_search, query_matrices, query_matrix
+from .query import plan_search, query_list, query_matrices, query_matrix
 from .rewrite import rewrite
 from .snapshot import Snapshot, load_latest
 from .types import Document, Explanation, Hit
@@ -60,7 +62,9 @@ class Index:
         nbits: int | None = None,
         n_centroids: int | None = None,
         dim: int | None = None,
+        keyword: bool = True,
         threads: int | None = None,
+        codebook: Codebook | None = None,
     ) -> Index:
         """Create an empty index at ``path`` (a new or empty directory).
 
@@ -80,7 +84,13 @@ class Index:
         k-means centroids, by default sized from the corpus) is trained on the first ``add``;
         later adds reuse it, ``retrain()`` re-learns it. ``storage`` here optionally keeps a
         copy ("int8", "float16", "bfloat16", "float32") that the final stage scores instead of
-        the decompressed vectors.
+        the decompressed vectors. ``codebook`` installs a trained one instead (from
+        ``colmax.index.codebook.train`` or ``colmax.index.training.train_spread``), so that
+        several indexes compress alike: its ``nbits`` must match.
+
+        ``keyword=True`` (default) also keeps a keyword index of the documents' texts (SQLite
+        FTS5, BM25), written in the same commits, for keyword and hybrid search (:meth:`search`);
+        False leaves it out (semantic search only; :meth:`add_keyword_index` adds it later).
         """
         if kind not in INDEX_KINDS:
             raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
@@ -94,14 +104,26 @@ class Index:
             raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
         if n_centroids is not None:
             n_centroids = codebooks.check_n_centroids(n_centroids)
+        if codebook is not None:
+            if kind != "plaid":
+                raise ValueError("codebook applies to kind='plaid' indexes only")
+            if not isinstance(codebook, Codebook):
+                raise TypeError(
+                    f"codebook must be a colmax.index.codebook.Codebook, got {type(codebook).__name__}"
+                )
+            if nbits is not None and nbits != codebook.nbits:
+                raise ValueError(f"nbits={nbits} but the codebook has {codebook.nbits} bits: drop nbits=")
+            nbits = codebook.nbits
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise FileExistsError(f"{path} already exists and is not an empty directory: choose a new path")
         encoder, record, dim = model_record(model, dim)
-        codebook = None
+        if codebook is not None and codebook.dim != dim:
+            raise ValueError(f"the codebook holds {codebook.dim}-dim centroids but the index is {dim}-dim")
+        request = None
         if kind == "plaid":
             nbits = codebooks.default_nbits(dim) if nbits is None else nbits
-            codebook = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
+            request = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
         manifest = Manifest(
             generation=0,
             dim=dim,
@@ -109,20 +131,34 @@ class Index:
             model=record,
             store=store_name(0),
             kind=kind,
-            codebook=codebook,
+            codebook=request,
+            keyword=bool(keyword),
         )
-        write.create(path, manifest)
+        write.create(path, manifest, codebook)
         return cls(load_latest(path), encoder, threads)
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, model=None, threads: int | None = None) -> Index:
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        model=None,
+        threads: int | None = None,
+        generation: int | None = None,
+    ) -> Index:
         """Open an existing index (memory-maps its segments; nothing is read into RAM).
 
         ``model`` overrides the model recorded in the index (a directory or an ``Encoder``),
-        e.g. when the model directory has moved. Raises IndexFormatError for a directory that
-        is not an index or is damaged, IndexVersionError for one written by a newer colmax.
+        e.g. when the model directory has moved; a model loaded from the index's record runs
+        on ``threads`` too. ``generation`` opens an earlier commit instead of the newest, as
+        long as only adds, deletes and updates came after it (ValueError past a compact or
+        retrain); ``reload()`` and writes move on to the newest. Raises IndexFormatError for a
+        directory that is not an index or is damaged, IndexVersionError for one written by a
+        newer colmax.
         """
-        return cls(load_latest(Path(path)), model, threads)
+        path = Path(path)
+        snap = load_latest(path) if generation is None else history.load_at(path, generation)
+        return cls(snap, model, threads)
 
     def close(self) -> None:
         if self._snapshot is not None:
@@ -138,7 +174,7 @@ class Index:
     def reload(self) -> bool:
         """Move to the newest commit; return True if there was one."""
         snap = self._snap
-        if read_manifest(self.path).generation == snap.generation:
+        if read_manifest(self.path) == snap.manifest:  # whole manifests: a rollback reuses numbers
             return False
         self._snapshot = load_latest(self.path, snap)
         return True
@@ -165,7 +201,8 @@ class Index:
     def encoder(self):
         """The index's encoder, loaded on first use."""
         if self._encoder is None:
-            self._encoder = bind_encoder(self._snap.manifest, self._model)
+            m = self._snap.manifest
+            self._encoder = bind_encoder(m.model, m.dim, self._model, self.threads)
         return self._encoder
 
     # -- reading -----------------------------------------------------------------------------
@@ -182,6 +219,12 @@ class Index:
     def kind(self) -> str:
         """ "exact" or "plaid" (see :meth:`create`)."""
         return self._snap.manifest.kind
+
+    @property
+    def default_mode(self) -> str:
+        """The mode :meth:`search` gives a text query by default: "hybrid" when the index has a
+        keyword index holding texts, else "semantic" (a query matrix is always semantic)."""
+        return hybrid.default_mode(self._snap)
 
     @property
     def generation(self) -> int:
@@ -207,10 +250,21 @@ class Index:
 
     def get(self, id: str) -> Document:
         """The stored document ``id`` (KeyError if there is none)."""
+        (doc,) = self.get_batch([one_id(id)])
+        return doc
+
+    def get_batch(self, ids: Sequence[str], *, embeddings: bool = True) -> list[Document]:
+        """The stored documents ``ids``, in order (KeyError naming unknown ones); with
+        ``embeddings=False`` their ``embeddings`` are None and no vectors are read."""
         snap = self._snap
-        (pos,) = snap.positions([one_id(id)])
-        doc_id, meta, text = snap.store.rows([pos])[pos]
-        return Document(doc_id, text, meta, snap.doc_matrix(pos))
+        ids = id_list(ids)
+        positions = snap.positions(list(dict.fromkeys(ids)))
+        rows = snap.store.rows(positions)
+        docs = {}
+        for pos in positions:
+            doc_id, meta, text = rows[pos]
+            docs[doc_id] = Document(doc_id, text, meta, snap.doc_matrix(pos) if embeddings else None)
+        return [docs[i] for i in ids]
 
     def search(
         self,
@@ -218,25 +272,65 @@ class Index:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
+        with_documents: bool = True,
     ) -> list[Hit]:
-        """The ``k`` best documents by MaxSim, best first (ties: earlier added first).
+        """The ``k`` best documents for ``query``, best first (ties: earlier added first).
 
         ``query`` is a text (encoded with the index's model) or a ``(n_tokens, dim)`` matrix;
-        ``filter`` restricts the candidates by metadata (see :mod:`colmax.index.filters`).
-        An exact index always scores every (filtered) document exactly. A plaid index searches
-        in stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
+        ``filter`` restricts the candidates by metadata on every side (see
+        :mod:`colmax.index.filters`). ``mode``:
+
+        - ``"semantic"``: MaxSim only; ``Hit.score`` is the MaxSim score.
+        - ``"keyword"``: BM25 over the keyword index (SQLite FTS5, porter stemming) only; the
+          query text becomes an OR of its terms minus English stopwords, so a missing term does
+          not empty the result; ``Hit.score`` is the BM25 score. Query syntax in the text (quotes,
+          AND, NEAR, *, :, parentheses) is never interpreted: every term is quoted. A text with
+          no terms (only stopwords or punctuation) finds nothing.
+        - ``"hybrid"``: the best ``max(k, 100)`` documents by MaxSim and the best ``max(k, 30)``
+          by BM25, each with its score on the other side computed (exact MaxSim of a
+          keyword-only candidate, BM25 of a semantic-only one), fused: with ``fusion="minmax"``
+          (default) ``alpha`` times the min-max normalized MaxSim plus ``1 - alpha`` times the
+          normalized BM25 (``alpha`` default 0.5, measured on SciFact and Cranfield: README);
+          with ``fusion="rrf"`` reciprocal-rank fusion weighted by ``alpha`` (default 0.5).
+          ``Hit.score`` is the fused score, ``Hit.semantic_score`` and ``Hit.keyword_score``
+          the two sides'. A text with no keyword terms is searched semantically.
+        - ``None`` (default): ``"hybrid"`` for a text query on an index whose keyword index
+          holds texts, else ``"semantic"`` (a query matrix, an embeddings-only index, an index
+          created before keyword indexes: see :meth:`add_keyword_index`).
+
+        An exact index scores every (filtered) document exactly. A plaid index searches in
+        stages: each query token probes its ``nprobe`` nearest centroids (default 2), the
         documents holding them are ranked by centroid scores, and the best ``ncandidates``
-        (default max(256, 16 k)) are scored exactly on their decompressed vectors
-        (docs/plaid.md). ``exact=True`` scores every document instead.
+        (default max(256, 16 k), whatever the corpus size) are scored exactly on their
+        full-precision copy if the index keeps one, else on their decompressed vectors
+        (docs/plaid.md). ``exact=True`` scores every document instead. The knobs are checked
+        even where they go unused. A text the model would truncate is refused (ValueError),
+        except with [MASK] query expansion, which cuts queries to ``query_length`` by design.
+        ``with_documents=False`` returns ids and scores only (metadata {}, text None), reading
+        nothing else.
         """
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
-        return snap.hits(*search.topk(snap, q, k, search.candidates(snap, filter), plan, self.threads))
+        how = hybrid.resolve(snap, query, mode, alpha, fusion)
+        where = hybrid.scope(snap, filter, how.name != "keyword")
+        return hybrid.search(
+            snap,
+            query,
+            lambda: query_matrix(query, snap.manifest.dim, lambda: self.encoder),
+            k,
+            where,
+            plan,
+            how,
+            self.threads,
+            with_documents,
+        )
 
     def search_batch(
         self,
@@ -244,29 +338,39 @@ class Index:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
+        with_documents: bool = True,
     ) -> list[list[Hit]]:
-        """:meth:`search` for many queries (texts are encoded in one batch). The queries are
-        searched concurrently, one per CPU (or per ``threads`` of the index, each on one thread)."""
+        """:meth:`search` for many queries, with the same checks (texts are encoded in one batch).
+        The queries are searched concurrently, one per CPU (or per ``threads`` of the index, each
+        on one thread)."""
         snap = self._snap
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        matrices = query_matrices(queries, snap.manifest.dim, lambda: self.encoder)
-        cands = search.candidates(snap, filter)
+        items = query_list(queries)
+        hows = [hybrid.resolve(snap, query, mode, alpha, fusion) for query in items]
+        semantic = any(how.name != "keyword" for how in hows)
+        matrices = [None] * len(items)
+        if semantic:
+            matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder)
+        where = hybrid.scope(snap, filter, semantic)
         # Whole queries in parallel scale better than the stages of one: no barrier between stages.
         # threads=None lets each call size itself by what the others leave free (the core does).
-        workers = min(len(matrices), self.threads or _core.default_threads())
+        workers = min(len(items), self.threads or _core.default_threads())
         each = self.threads if workers <= 1 or self.threads is None else 1
 
-        def one(q: np.ndarray) -> list[Hit]:
-            return snap.hits(*search.topk(snap, q, k, cands, plan, each))
+        def one(query, q, how: hybrid.Mode) -> list[Hit]:
+            return hybrid.search(snap, query, lambda: q, k, where, plan, how, each, with_documents)
 
         if workers <= 1:
-            return [one(q) for q in matrices]
+            return [one(*args) for args in zip(items, matrices, hows)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, matrices))
+            return list(pool.map(one, items, matrices, hows))
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
@@ -276,13 +380,57 @@ class Index:
         if not ids:
             return []
         positions = np.array(sorted(snap.positions(ids)), dtype=np.int64)
-        return snap.hits(*search.rerank(snap, q, positions, self.threads))
+        positions, scores = search.rerank(snap, q, positions, self.threads)
+        return snap.hits(positions, scores, semantic=scores)
 
     def explain(self, query, id: str) -> Explanation:
-        """Per query token: the best-matching token of document ``id`` and its similarity."""
+        """Per query token: the best-matching token of document ``id`` and its similarity; for a
+        text query on an index with a keyword index, also the query terms the document holds."""
         snap = self._snap
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
         return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder)
+
+    # -- for a coordinator over several indexes (colmax.distributed) --------------------------
+
+    def keyword_statistics(self, query: str) -> keyword.Statistics:
+        """This index's share of the BM25 statistics of the text ``query``'s terms (summed over
+        the shards of a sharded index with ``+``)."""
+        snap = self._snap
+        terms = keyword.query_terms(one_text(query, "the query"))
+        if not snap.manifest.keyword:
+            raise ValueError("this index has no keyword index: add it with index.add_keyword_index()")
+        return keyword.statistics(snap.store.conn, terms)
+
+    def candidates(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        mode: str = "hybrid",
+        statistics: keyword.Statistics | None = None,
+        matrix=None,
+        filter: Mapping | None = None,
+        exact: bool = False,
+        nprobe: int | None = None,
+        ncandidates: int | None = None,
+    ) -> tuple[list[str], hybrid.Sides]:
+        """(ids, scores) of what a ``mode`` search ("hybrid" or "keyword") of the text ``query``
+        ranks before fusion, by ascending position: for hybrid the candidates of both sides, each
+        with its MaxSim and BM25 (``hybrid.side_scores``), for keyword the best ``k`` by BM25.
+        BM25 is computed under ``statistics`` (a whole sharded index's) when given. ``matrix``:
+        the query's matrix when the caller encoded it. Other arguments as in :meth:`search`."""
+        snap = self._snap
+        k = positive_int("k", k)
+        plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
+        how = hybrid.resolve(snap, query, mode, None, None)
+        where = hybrid.scope(snap, filter, how.name != "keyword")
+
+        def q():
+            return query_matrix(query if matrix is None else matrix, snap.manifest.dim, lambda: self.encoder)
+
+        sides = hybrid.candidates(snap, query, q, k, where, plan, how, self.threads, statistics)
+        ids = [hit.id for hit in snap.hits(sides.positions, sides.keyword, documents=False)]
+        return ids, sides
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -294,30 +442,43 @@ class Index:
         *,
         batch_size: int | None = None,
         progress: bool = False,
+        upsert: bool = False,
     ) -> list[str]:
-        """Encode and add documents in one commit; return their ids (generated when not given)."""
+        """Encode and add documents in one commit; return their ids (generated when not given).
+
+        An id already in the index is an error, unless ``upsert``: then the document with that id
+        is replaced, in the same commit."""
         texts = text_list(texts)
-        ids = inputs.new_ids(self._snap, len(texts), ids)
+        ids = inputs.new_ids(self._snap, len(texts), ids, existing_ok=upsert)
         metas = inputs.metadata_json(len(texts), metadata)
         encoder = self.encoder
         bar = progress_bar(len(texts), progress, unit="doc", desc="encoding")
         try:
             with self._transaction() as txn:
+                snap = txn.snapshot
+                replaced = list(snap.store.positions_of(ids, snap.generation)) if upsert else []
                 chunks = write.encoded_chunks(encoder, texts, batch_size, bar)
-                write.append(txn, chunks, ids, metas, texts, [], self.threads)
+                write.append(txn, chunks, ids, metas, texts, replaced, self.threads)
         finally:
             bar.close()
         return ids
 
     def add_embeddings(
-        self, embeddings, ids: Sequence[str] | None, metadata: Sequence[Mapping] | None = None
+        self,
+        embeddings,
+        ids: Sequence[str] | None,
+        metadata: Sequence[Mapping] | None = None,
+        *,
+        texts: Sequence[str] | None = None,
     ) -> list[str]:
-        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays)."""
+        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays);
+        ``texts``, when given, are stored (returned in hits, used by explain) and keyword-indexed."""
         ragged = inputs.embeddings(embeddings, self.dim)
         ids = inputs.new_ids(self._snap, len(ragged), ids)
         metas = inputs.metadata_json(len(ragged), metadata)
+        texts = inputs.stored_texts(texts, len(ragged))
         with self._transaction() as txn:
-            write.append(txn, ragged, ids, metas, None, [], self.threads)
+            write.append(txn, ragged, ids, metas, texts, [], self.threads)
         return ids
 
     def delete(self, ids) -> None:
@@ -340,6 +501,16 @@ class Index:
             ragged = self.encoder.encode_documents([text])
             write.append(txn, ragged, ids, metas, [text], [id], self.threads)
 
+    def rollback(self, generation: int) -> None:
+        """Undo every commit after ``generation``: the index becomes exactly what that commit
+        was, and the files and store rows written since are removed. Only adds, deletes and
+        updates can be undone (ValueError past a compact or retrain). Other readers of the
+        undone commits must reload."""
+        with self._transaction() as txn:
+            target = history.manifest_at(txn.manifest, txn.snapshot.store, generation)
+            if target != txn.manifest:
+                write.recover(txn.commit(target))
+
     def compact(self) -> None:
         """Rewrite the index without deleted documents, as one segment and a fresh store.
 
@@ -361,6 +532,13 @@ class Index:
             request["nbits"] = codebooks.check_nbits(nbits, self.dim)
         with self._transaction() as txn:
             rewrite(txn, request, self.threads)
+
+    def add_keyword_index(self) -> None:
+        """Add the keyword index (for keyword and hybrid search) to an index that has none (one
+        written in index format 3 or earlier, or created with ``keyword=False``), in one commit
+        that indexes every stored text. Does nothing if the index has one already."""
+        with self._transaction() as txn:
+            write.add_keyword_index(txn)
 
     # -- maintenance -------------------------------------------------------------------------
 

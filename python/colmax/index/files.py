@@ -35,6 +35,11 @@ def codebook_name(gen: int) -> str:
     return f"codebook-{gen:06d}.centroids"
 
 
+def generation_of(name: str) -> int:
+    """The generation in a generated file's name (``seg-G``, ``store-G.sqlite``, ...)."""
+    return int(name.split("-", 1)[1].split(".", 1)[0])
+
+
 def missing(directory: Path, name: str) -> IndexFormatError:
     return IndexFormatError(f"index file {name} is missing from {directory}")
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .._validate import float_matrix, id_list
+from .._validate import float_matrix, id_list, text_list
 from ..ragged import Ragged
 from .snapshot import Snapshot
 
@@ -17,6 +17,14 @@ from .snapshot import Snapshot
 def new_ids(snap: Snapshot, n: int, ids, *, existing_ok: bool = False) -> list[str]:
     """``n`` unique non-empty ids (generated when ``ids`` is None), none already in the index
     unless ``existing_ok``."""
+    ids = fresh_ids(n, ids)
+    if not existing_ok:
+        already_there(snap.store.positions_of(ids, snap.generation))
+    return ids
+
+
+def fresh_ids(n: int, ids) -> list[str]:
+    """``n`` unique non-empty ids: ``ids`` checked, or generated when None."""
     if ids is None:
         return [uuid.uuid4().hex for _ in range(n)]
     ids = id_list(ids)
@@ -29,14 +37,26 @@ def new_ids(snap: Snapshot, n: int, ids, *, existing_ok: bool = False) -> list[s
         if x in seen:
             raise ValueError(f"id {x!r} appears twice in this call: ids must be unique")
         seen.add(x)
-    if not existing_ok:
-        existing = snap.store.positions_of(ids, snap.generation)
-        if existing:
-            raise ValueError(
-                f"{len(existing)} id(s) already in the index, e.g. {next(iter(existing))!r}: "
-                "use update() or delete them first"
-            )
     return ids
+
+
+def already_there(existing) -> None:
+    """Refuse to add ids that are already in the index (ValueError naming the fix)."""
+    if existing:
+        raise ValueError(
+            f"{len(existing)} id(s) already in the index, e.g. {next(iter(existing))!r}: "
+            "use update() or delete them first"
+        )
+
+
+def stored_texts(texts, n: int) -> list[str] | None:
+    """Texts to store with ``n`` precomputed documents (None: none), one string each."""
+    if texts is None:
+        return None
+    texts = text_list(texts, blank_ok=True)
+    if len(texts) != n:
+        raise ValueError(f"got {n} documents but {len(texts)} texts: pass one per document")
+    return texts
 
 
 def metadata_json(n: int, metadata) -> list[str | None]:

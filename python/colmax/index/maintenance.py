@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import keyword
 from .codebook import Codebook
 from .errors import IndexFormatError
 from .files import missing, read_chunks
@@ -20,6 +21,9 @@ def verify(snap: Snapshot) -> None:
     (result,) = snap.store.conn.execute("PRAGMA integrity_check").fetchone()
     if result != "ok":
         raise IndexFormatError(f"the document store {m.store} is damaged: {result}")
+    problem = keyword.check(snap.store.conn) if m.keyword else None
+    if problem:
+        raise IndexFormatError(f"the document store {m.store} is damaged: {problem}")
     visible = len(snap.store.live_ids(m.generation))
     if visible != m.n_live:
         raise IndexFormatError(f"the store holds {visible} live documents, the manifest says {m.n_live}")
@@ -66,6 +70,7 @@ def info(snap: Snapshot) -> dict:
         "dim": m.dim,
         "storage": m.storage,
         **plaid,
+        "keyword_index": m.keyword,
         "documents": m.n_live,
         "deleted": m.next_pos - m.n_live,
         "segments": len(m.segments),

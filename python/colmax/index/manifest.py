@@ -18,8 +18,10 @@ from .files import MANIFEST, replace_durably
 
 FORMAT = "colmax-index"
 # 2: segment files by kind, compressed (plaid) indexes; 3: plaid document codes per document and an
-# Elias-Fano inverted file. Exact indexes of formats 1 and 2 are still read; plaid ones of 2 are not.
-FORMAT_VERSION = 3
+# Elias-Fano inverted file; 4: the keyword index (an FTS5 table in the store, "keyword": true), so
+# that a colmax that would not keep it in step refuses to write. Exact indexes of formats 1-3 and
+# plaid ones of 3 are still read (without a keyword index); plaid ones of 2 are not.
+FORMAT_VERSION = 4
 PLAID_SINCE = 3
 # storage dtype of a full-precision token copy -> its little-endian NumPy dtype (bfloat16 as bits;
 # int8 with a float32 scale per token in a segment's "scales" file)
@@ -61,6 +63,7 @@ class Manifest:
     # plaid: Codebook.record() plus "file" and "sha256" of its centroids; before the first add
     # only the requested {"nbits", "n_centroids"}
     codebook: dict | None = None
+    keyword: bool = False  # the store holds the keyword (FTS5) index
 
     @property
     def trained(self) -> bool:
@@ -91,17 +94,19 @@ class Manifest:
             "dim": self.dim,
             "storage": self.storage,
             "codebook": self.codebook,
+            "keyword": self.keyword,
             "model": self.model,
             "store": self.store,
             "next_pos": self.next_pos,
             "n_live": self.n_live,
             "segments": [dataclasses.asdict(s) for s in self.segments],
         }
-        body["checksum"] = _checksum(body)
+        body["checksum"] = body_checksum(body)
         return body
 
 
-def _checksum(body: dict) -> str:
+def body_checksum(body: dict) -> str:
+    """SHA-256 of a JSON description without its "checksum" field (keys sorted)."""
     canonical = json.dumps({k: v for k, v in body.items() if k != "checksum"}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -109,26 +114,7 @@ def _checksum(body: dict) -> str:
 def read_manifest(directory: Path) -> Manifest:
     """Parse and check ``directory``'s manifest; every problem is an IndexFormatError naming it."""
     path = directory / MANIFEST
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no index at {directory}: the directory does not exist")
-    if not path.is_file():
-        raise IndexFormatError(f"{directory} is not a colmax index: it has no {MANIFEST}")
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
-    if not isinstance(body, dict) or body.get("format") != FORMAT:
-        raise IndexFormatError(f"{path} is not a colmax index manifest (no 'format': '{FORMAT}')")
-    version = body.get("format_version")
-    if not isinstance(version, int):
-        raise IndexFormatError(f"{path} has no integer format_version")
-    if version > FORMAT_VERSION:
-        raise IndexVersionError(
-            f"{directory} uses index format {version}, written by colmax {body.get('created_with', '?')}; "
-            f"this colmax reads format {FORMAT_VERSION}: upgrade colmax (pip install -U colmax)"
-        )
-    if body.get("checksum") != _checksum(body):
-        raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
+    body, version = read_described(directory, MANIFEST, FORMAT, FORMAT_VERSION, "index")
     try:
         segments = tuple(_segment(s, version) for s in body["segments"])
         manifest = Manifest(
@@ -143,9 +129,12 @@ def read_manifest(directory: Path) -> Manifest:
             created_with=str(body.get("created_with", "")),
             kind=str(body.get("kind", "exact")),
             codebook=None if body.get("codebook") is None else dict(body["codebook"]),
+            keyword=body.get("keyword", False),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise IndexFormatError(f"{path} is damaged: missing or malformed field ({e})") from None
+    if not isinstance(manifest.keyword, bool):
+        raise IndexFormatError(f"{path} is damaged: 'keyword' must be true or false")
     if manifest.kind not in INDEX_KINDS:
         raise IndexFormatError(f"{path} names unknown index kind {manifest.kind!r}")
     if manifest.storage not in STORAGES and not (manifest.kind == "plaid" and manifest.storage is None):
@@ -171,6 +160,35 @@ def _segment(body: dict, version: int) -> SegmentInfo:
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise TypeError("segment files must map kinds to SHA-256 strings")
     return SegmentInfo(**body)
+
+
+def read_described(directory: Path, name: str, format: str, newest: int, what: str) -> tuple[dict, int]:
+    """The JSON description ``name`` in ``directory`` (an index manifest, a sharded root) and its
+    format version, checked: it exists, parses, names ``format``, is not newer than ``newest``
+    and matches its checksum. Every problem is an IndexFormatError (IndexVersionError for a
+    newer format) naming the file and the fix."""
+    path = directory / name
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no {what} at {directory}: the directory does not exist")
+    if not path.is_file():
+        raise IndexFormatError(f"{directory} is not a colmax {what}: it has no {name}")
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
+    if not isinstance(body, dict) or body.get("format") != format:
+        raise IndexFormatError(f"{path} is not a colmax {what} manifest (no 'format': '{format}')")
+    version = body.get("format_version")
+    if not isinstance(version, int):
+        raise IndexFormatError(f"{path} has no integer format_version")
+    if version > newest:
+        raise IndexVersionError(
+            f"{directory} uses {what} format {version}, written by colmax {body.get('created_with', '?')}; "
+            f"this colmax reads format {newest}: upgrade colmax (pip install -U colmax)"
+        )
+    if body.get("checksum") != body_checksum(body):
+        raise IndexFormatError(f"{path} is damaged: its checksum does not match its content")
+    return body, version
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

@@ -10,28 +10,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..encoding import Encoder
 from ..encoding.default_model import NAME as DEFAULT_NAME
+from ..encoding.encoder import Encoder, load_encoder
 from .files import file_sha256
-from .manifest import Manifest
-
-
-def _is_encoder(model) -> bool:
-    return hasattr(model, "encode_documents") and hasattr(model, "encode_queries") and hasattr(model, "dim")
 
 
 def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     """Resolve ``Index.create``'s model argument to (encoder or None, manifest record, dim)."""
     if model is None and dim is not None:
         return None, {"name": None, "path": None, "default": False}, dim
-    if model is None:
-        encoder = Encoder()
-    elif isinstance(model, (str, os.PathLike)):
-        encoder = Encoder(model)
-    elif _is_encoder(model):
-        encoder = model
-    else:
-        raise TypeError(f"model must be None, a model directory or an Encoder, got {type(model).__name__}")
+    encoder = load_encoder(model)
     if dim is not None and dim != encoder.dim:
         raise ValueError(
             f"dim={dim} but the model {encoder.name} produces {encoder.dim}-dim vectors: drop dim="
@@ -49,25 +37,26 @@ def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     return encoder, record, encoder.dim
 
 
-def bind_encoder(manifest: Manifest, override) -> object:
-    """The encoder for an index: ``override`` (a model directory or an Encoder) when given, else
-    the model the manifest records, checked against its fingerprint; its dim must match."""
-    record = manifest.model
+def bind_encoder(record: dict, dim: int, override, threads: int | None = None) -> object:
+    """The encoder for an index whose manifest holds model ``record`` and vectors of ``dim``:
+    ``override`` (a model directory or an Encoder) when given, else the recorded model,
+    checked against its fingerprint; its dim must match. A model loaded here runs on
+    ``threads`` (None: every CPU the process may use)."""
     if override is not None:
-        encoder = override if _is_encoder(override) else Encoder(override)
+        encoder = load_encoder(override, threads=threads)
     elif record.get("default"):
-        encoder = Encoder()
+        encoder = Encoder(threads=threads)
     elif record.get("path"):
         if not Path(record["path"]).is_dir():
             raise FileNotFoundError(
-                f"the index's model directory {record['path']} does not exist: "
-                "open the index with Index.open(path, model=MODEL_DIR)"
+                f"the index's model directory {record['path']} does not exist: open the index with "
+                "Index.open(path, model=MODEL_DIR) (on the command line: --model MODEL_DIR)"
             )
-        encoder = Encoder(record["path"])
+        encoder = Encoder(record["path"], threads=threads)
     else:
         raise ValueError(
-            "this index has no model (created with dim=): pass token matrices, "
-            "or open it with Index.open(path, model=MODEL_DIR) to use text"
+            "this index has no model (created with dim=): pass token matrices, or open it with "
+            "Index.open(path, model=MODEL_DIR) (on the command line: --model MODEL_DIR) to use text"
         )
     expected = record.get("onnx_sha256")
     onnx = getattr(encoder, "onnx_path", None)
@@ -75,10 +64,8 @@ def bind_encoder(manifest: Manifest, override) -> object:
         raise ValueError(
             f"the model {record.get('name')} found now ({onnx}) differs from the one that built "
             "this index (its ONNX file changed): rebuild the index, or pass "
-            "Index.open(path, model=...) to search with this model anyway"
+            "Index.open(path, model=...) (on the command line: --model) to search with this model anyway"
         )
-    if encoder.dim != manifest.dim:
-        raise ValueError(
-            f"the model produces {encoder.dim}-dim vectors but the index holds {manifest.dim}-dim ones"
-        )
+    if encoder.dim != dim:
+        raise ValueError(f"the model produces {encoder.dim}-dim vectors but the index holds {dim}-dim ones")
     return encoder

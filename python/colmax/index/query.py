@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import float_matrix, one_text, positive_int, text_list
-from ..ragged import Ragged
 
 
 @dataclass(frozen=True)
@@ -42,17 +41,16 @@ def plan_search(kind: str, k: int, exact: bool, nprobe, ncandidates) -> Plan | N
 
 
 def _encoded(encoder, texts: list[str]) -> list[np.ndarray]:
-    """Encode query texts, refusing any that the model would truncate."""
-    ragged = encoder.encode_queries(texts)
+    """Encode query texts, refusing any that the model would truncate (with [MASK] expansion,
+    ColBERT's queries are cut to their fixed length by design)."""
     if not encoder.config.do_query_expansion:
-        for i, q in enumerate(ragged):
-            if q.shape[0] >= encoder.query_length:
-                which = "the query" if len(texts) == 1 else f"query {i}"
-                raise ValueError(
-                    f"{which} reaches the model's limit of {encoder.query_length} tokens and would be "
-                    "truncated: shorten it, or pass its token matrix"
-                )
-    return [np.ascontiguousarray(q, dtype=np.float32) for q in ragged]
+        for i in np.flatnonzero(encoder.tokenizer.queries(texts).truncated):
+            which = "the query" if len(texts) == 1 else f"query {i}"
+            raise ValueError(
+                f"{which} is longer than the model's limit of {encoder.query_length} tokens and "
+                "would be truncated: shorten it, or pass its token matrix"
+            )
+    return [np.ascontiguousarray(q, dtype=np.float32) for q in encoder.encode_queries(texts)]
 
 
 def query_matrix(query, dim: int, encoder: Callable[[], object]) -> np.ndarray:
@@ -65,13 +63,18 @@ def query_matrix(query, dim: int, encoder: Callable[[], object]) -> np.ndarray:
     raise TypeError(f"query must be a string or a (n_tokens, dim) array, got {type(query).__name__}")
 
 
-def query_matrices(queries, dim: int, encoder: Callable[[], object]) -> list[np.ndarray]:
-    """Many queries: texts are encoded in one batch; matrices (or a Ragged) are checked."""
+def query_list(queries) -> list:
+    """The queries of a batch as a list: texts or matrices (a Ragged's rows)."""
     if isinstance(queries, str):
         raise TypeError("search_batch takes a list of queries: for one query use search()")
-    if isinstance(queries, Ragged):
-        return [float_matrix(q, f"queries[{i}]", dim) for i, q in enumerate(queries)]
-    queries = list(queries)
+    return list(queries)
+
+
+def query_matrices(queries: list, dim: int, encoder: Callable[[], object]) -> list[np.ndarray]:
+    """Many queries (from ``query_list``): texts are encoded in one batch; matrices are checked."""
     if queries and all(isinstance(q, str) for q in queries):
         return _encoded(encoder(), text_list(queries, "queries"))
-    return [query_matrix(q, dim, encoder) for q in queries]
+    return [
+        float_matrix(q, f"queries[{i}]", dim) if isinstance(q, np.ndarray) else query_matrix(q, dim, encoder)
+        for i, q in enumerate(queries)
+    ]

@@ -24,7 +24,7 @@ def rewrite(txn: Transaction, retrain: dict | None, threads) -> None:
         return  # nothing deleted, nothing to merge
     if retrain is not None and m.n_live == 0:
         raise ValueError("the index has no documents to train a codebook on")
-    target = Store.create(snap.path / store_name(gen))
+    target = Store.create(snap.path / store_name(gen), m.keyword)
     txn.on_abort(target.close)
     old_positions = snap.store.copy_live_to(target, m.generation, gen)
     target.close()

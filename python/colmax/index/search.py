@@ -1,27 +1,16 @@
-"""Finding the best documents of a snapshot: filtered candidates, exact MaxSim over stored
-vectors, the staged plaid search in the core, exact reranking of given documents."""
+"""The semantic side of a search: exact MaxSim over the stored vectors of the candidate rows, the
+staged plaid search in the core, exact reranking of given documents."""
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import numpy as np
 
 from .. import _core
 from ..scoring import maxsim, maxsim_topk
-from .filters import compile_filter
 from .query import Plan
 from .snapshot import Snapshot
 
 _NONE = (np.zeros(0, np.int64), np.zeros(0, np.float32))
-
-
-def candidates(snap: Snapshot, filter: Mapping | None) -> list[np.ndarray | None]:
-    """Per segment: the local rows a search may return (None: every row)."""
-    if filter is None:
-        return list(snap.live)
-    sql, params = compile_filter(filter)
-    return snap.split(snap.store.filter_positions(sql, params, snap.generation))
 
 
 def ranked(positions: list[np.ndarray], scores: list[np.ndarray], k: int | None = None):

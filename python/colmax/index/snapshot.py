@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _core
 from .codebook import Codebook
-from .errors import IndexFormatError
+from .errors import IndexFormatError, unknown_ids
 from .manifest import Manifest, read_manifest
 from .segments import Segment, open_segment, to_float32
 from .store import Store
@@ -34,6 +34,7 @@ class Snapshot:
     segments: tuple[Segment, ...]
     live: tuple[np.ndarray | None, ...]  # per segment: its live local rows, None when all are live
     codebook: Codebook | None  # plaid: the trained codebook
+    deleted: np.ndarray  # the positions deleted by this commit or earlier ones, ascending
 
     @property
     def generation(self) -> int:
@@ -44,8 +45,7 @@ class Snapshot:
         found = self.store.positions_of(ids, self.generation)
         missing = [i for i in ids if i not in found]
         if missing:
-            shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise KeyError(f"{len(missing)} id(s) not in the index: {shown}")
+            raise unknown_ids(missing)
         return [found[i] for i in ids]
 
     def locate(self, pos: int) -> tuple[Segment, int]:
@@ -78,11 +78,24 @@ class Snapshot:
         seg, row = self.locate(pos)
         return self.rows_float32(seg, np.array([row]), threads=1)
 
-    def hits(self, positions: np.ndarray, scores: np.ndarray) -> list[Hit]:
-        rows = self.store.rows(positions.tolist())
+    def hits(
+        self,
+        positions: np.ndarray,
+        scores: np.ndarray,
+        *,
+        documents: bool = True,
+        semantic: np.ndarray | None = None,
+        keyword: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """Hits for ``positions`` ranked with ``scores``, carrying each side's score where given;
+        without ``documents`` only ids and scores are read."""
+        rows = self.store.rows(positions.tolist(), with_text=documents, with_meta=documents)
+        n = len(positions)
+        sem = [None] * n if semantic is None else semantic.tolist()
+        kw = [None] * n if keyword is None else keyword.tolist()
         return [
-            Hit(rows[p][0], float(s), rows[p][1], rows[p][2])
-            for p, s in zip(positions.tolist(), scores.tolist())
+            Hit(rows[p][0], float(s), rows[p][1], rows[p][2], a, b)
+            for p, s, a, b in zip(positions.tolist(), scores.tolist(), sem, kw)
         ]
 
 
@@ -95,6 +108,9 @@ def load(path: Path, manifest: Manifest, previous: Snapshot | None = None) -> Sn
     store = previous.store if previous is not None and previous.manifest.store == manifest.store else None
     if store is None:
         store = Store.open(path / manifest.store)
+        if manifest.keyword and not store.has_keyword_index():
+            store.close()
+            raise IndexFormatError(f"index file {store.path} is damaged: its keyword index is missing")
     old = {s.info.name: s for s in previous.segments} if previous is not None else {}
     try:
         segments = tuple(
@@ -117,7 +133,7 @@ def load(path: Path, manifest: Manifest, previous: Snapshot | None = None) -> Sn
             live.append(np.flatnonzero(alive).astype(np.int64))
         else:
             live.append(None)
-    return Snapshot(path, manifest, store, segments, tuple(live), codebook)
+    return Snapshot(path, manifest, store, segments, tuple(live), codebook, deleted)
 
 
 def load_latest(path: Path, previous: Snapshot | None = None) -> Snapshot:

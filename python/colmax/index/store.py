@@ -3,7 +3,8 @@
 One row per position ever written. ``added`` and ``deleted`` hold manifest generations, so a
 reader bound to generation G sees exactly the rows with ``added <= G`` and not ``deleted <= G``:
 rows written by an unfinished commit (``added > G``) stay invisible until the manifest names
-G + 1, and the next writer removes them (:meth:`Store.rollback_to`).
+G + 1, and the next writer removes them (:meth:`Store.rollback_to`). The keyword index, when the
+manifest declares one, is an FTS5 table in the same file whose rows follow these (keyword.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from . import keyword
 from .errors import IndexFormatError
 from .files import missing
 
@@ -59,10 +61,17 @@ class Store:
         self.path, self.conn = path, conn
 
     @classmethod
-    def create(cls, path: Path) -> Store:
+    def create(cls, path: Path, with_keyword: bool) -> Store:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA synchronous = FULL")
-        conn.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        try:
+            conn.executescript("BEGIN;" + _SCHEMA)
+            if with_keyword:
+                keyword.create(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
         return cls(path, conn)
 
     @classmethod
@@ -112,26 +121,37 @@ class Store:
         return found
 
     def rows(
-        self, positions: Iterable[int], with_text: bool = True
+        self, positions: Iterable[int], with_text: bool = True, with_meta: bool = True
     ) -> dict[int, tuple[str, dict, str | None]]:
-        """``pos -> (id, metadata, text)`` for the given positions."""
+        """``pos -> (id, metadata, text)`` for the given positions ({} and None for the parts
+        not asked for)."""
         positions = [int(p) for p in positions]
         out: dict[int, tuple[str, dict, str | None]] = {}
         text_col = "text" if with_text else "NULL"
+        meta_col = "meta" if with_meta else "NULL"
         for start in range(0, len(positions), _BATCH):
             chunk = positions[start : start + _BATCH]
             marks = ",".join("?" * len(chunk))
             for pos, id_, meta, text in self.conn.execute(
-                f"SELECT pos, id, meta, {text_col} FROM docs WHERE pos IN ({marks})", chunk
+                f"SELECT pos, id, {meta_col}, {text_col} FROM docs WHERE pos IN ({marks})", chunk
             ):
                 out[pos] = (id_, json.loads(meta) if meta else {}, text)
         return out
 
+    @staticmethod
+    def visible(gen: int, sql: str, params: Sequence) -> tuple[str, tuple]:
+        """``(predicate, params)`` over ``docs`` selecting the rows visible at ``gen`` that match
+        the filter ``sql`` with ``params``."""
+        return f"{_VISIBLE} AND {sql}", (gen, gen, *params)
+
     def filter_positions(self, sql: str, params: list, gen: int) -> np.ndarray:
-        rows = self.conn.execute(
-            f"SELECT pos FROM docs WHERE {_VISIBLE} AND {sql} ORDER BY pos", (gen, gen, *params)
-        ).fetchall()
+        where, args = self.visible(gen, sql, params)
+        rows = self.conn.execute(f"SELECT pos FROM docs WHERE {where} ORDER BY pos", args).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def count_live(self, gen: int) -> int:
+        (n,) = self.conn.execute(f"SELECT COUNT(*) FROM docs WHERE {_VISIBLE}", (gen, gen)).fetchone()
+        return int(n)
 
     def live_ids(self, gen: int) -> list[str]:
         return [
@@ -140,11 +160,27 @@ class Store:
 
     # -- writes (the caller holds the index's writer lock) ------------------------------------
 
-    def rollback_to(self, gen: int) -> None:
-        """Forget everything an unfinished commit after generation ``gen`` wrote."""
+    def rollback_to(self, gen: int, with_keyword: bool) -> None:
+        """Forget everything an unfinished commit after generation ``gen`` wrote: its rows, its
+        tombstones, and a keyword index that generation ``gen`` does not declare (``with_keyword``
+        False: an ``add_keyword_index`` that did not commit)."""
+        conn = self.conn
         with self._transaction():
-            self.conn.execute("DELETE FROM docs WHERE added > ?", (gen,))
-            self.conn.execute("UPDATE docs SET deleted = NULL WHERE deleted > ?", (gen,))
+            if keyword.exists(conn):
+                if with_keyword:
+                    keyword.forget_added_after(conn, gen)  # while the texts it indexed are there
+                else:
+                    keyword.drop(conn)
+            conn.execute("DELETE FROM docs WHERE added > ?", (gen,))
+            conn.execute("UPDATE docs SET deleted = NULL WHERE deleted > ?", (gen,))
+
+    def has_keyword_index(self) -> bool:
+        return keyword.exists(self.conn)
+
+    def add_keyword_index(self) -> None:
+        """Create the keyword table and index every stored text, in one transaction."""
+        with self._transaction():
+            keyword.create(self.conn)
 
     def write(
         self,
@@ -152,15 +188,27 @@ class Store:
         rows: Iterable[tuple[int, str, str | None, str | None]],
         tombstones: Iterable[int] = (),
     ) -> None:
-        """Insert ``(pos, id, meta_json, text)`` rows and tombstone positions as generation ``gen``."""
+        """Insert ``(pos, id, meta_json, text)`` rows (ascending positions) and tombstone
+        positions as generation ``gen``; the keyword index, if any, indexes the new texts in the
+        same transaction."""
+        span: list[int] = []  # the first and the last position inserted
+
+        def tracked():
+            for pos, id_, meta, text in rows:
+                if not span:
+                    span.append(pos)
+                span[1:] = [pos]
+                yield pos, id_, gen, meta, text
+
+        conn = self.conn
         with self._transaction():
-            self.conn.executemany(
-                "UPDATE docs SET deleted = ? WHERE pos = ?", ((gen, int(p)) for p in tombstones)
-            )
-            self.conn.executemany(
+            conn.executemany("UPDATE docs SET deleted = ? WHERE pos = ?", ((gen, int(p)) for p in tombstones))
+            conn.executemany(
                 "INSERT INTO docs (pos, id, added, deleted, meta, text) VALUES (?, ?, ?, NULL, ?, ?)",
-                ((pos, id_, gen, meta, text) for pos, id_, meta, text in rows),
+                tracked(),
             )
+            if span and keyword.exists(conn):
+                keyword.index_rows(conn, span[0], span[1])
 
     def copy_live_to(self, target: Store, gen: int, new_gen: int) -> np.ndarray:
         """Write the rows visible at ``gen`` into ``target``, renumbered 0..n-1 in position

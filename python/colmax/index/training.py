@@ -1,9 +1,11 @@
-"""Training a plaid index's codebook: on the first add's vectors, or on a sample of the live
-documents when ``retrain`` re-learns it."""
+"""Training a plaid index's codebook: on the first add's vectors, on a sample of the live
+documents when ``retrain`` re-learns it, or on a corpus spread over several places (the shards
+of colmax.distributed), to be installed with ``Index.create(..., codebook=)``."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,14 +31,37 @@ def train_codebook(
     )
     if n_tokens is not None:
         codebook = dataclasses.replace(codebook, trained_tokens=int(n_tokens))
+    return codebook, m.replace(codebook=save_codebook(snap.path, gen, codebook, requested.get("n_centroids")))
+
+
+def save_codebook(path, gen: int, codebook: Codebook, requested_n_centroids: int | None) -> dict:
+    """Write ``codebook``'s file for commit ``gen`` into index directory ``path``; return the
+    manifest record naming it."""
     name = codebook_name(gen)
-    record = {
+    return {
         **codebook.record(),
-        "requested_n_centroids": requested.get("n_centroids"),
+        "requested_n_centroids": requested_n_centroids,
         "file": name,
-        "sha256": codebook.save(snap.path / name),
+        "sha256": codebook.save(path / name),
     }
-    return codebook, m.replace(codebook=record)
+
+
+def train_spread(
+    n_tokens: int,
+    rows_of: Callable[[np.ndarray | None], np.ndarray],
+    dim: int,
+    *,
+    nbits: int | None = None,
+    n_centroids: int | None = None,
+    threads=None,
+) -> Codebook:
+    """The codebook that the first ``add`` of ``n_tokens`` vectors of ``dim`` into a plaid index
+    (created with ``nbits`` and ``n_centroids``) would train, reading only its sample:
+    ``rows_of(sorted row numbers of the concatenated vectors, or None for all)`` returns those
+    rows as float32. The vectors may live anywhere (several shards, several machines); the
+    result is the same as if they were in one index."""
+    nbits = codebooks.default_nbits(dim) if nbits is None else codebooks.check_nbits(nbits, dim)
+    return codebooks.train_sampled(n_tokens, rows_of, nbits=nbits, n_centroids=n_centroids, threads=threads)
 
 
 def training_sample(snap: Snapshot, positions: np.ndarray, wanted: dict) -> tuple[np.ndarray, int]:

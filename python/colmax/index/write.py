@@ -1,5 +1,6 @@
 """The write path: creating an index directory, recovering from an unfinished commit, and the
-transaction every write runs in (add, delete, update here; compact and retrain in rewrite.py).
+transaction every write runs in (add, delete, update and add_keyword_index here; compact and
+retrain in rewrite.py).
 
 A commit writes new files (segments, a codebook, rows of the store tagged with the new
 generation), then atomically replaces the manifest. Until that rename nothing new is visible;
@@ -21,13 +22,14 @@ import numpy as np
 from .._version import __version__
 from ..ragged import Ragged
 from . import manifest as manifests
+from .codebook import Codebook
 from .files import GENERATED_PREFIXES, LOCK, MANIFEST, segment_name
 from .lock import WriterLock
 from .manifest import Manifest, read_manifest
 from .segments import SegmentWriter
 from .snapshot import Snapshot, load
 from .store import Store
-from .training import train_codebook
+from .training import save_codebook, train_codebook
 
 # Documents encoded per step of add(): bounds memory to one chunk of vectors in flight and lets
 # the previous chunk be written while the next is encoded.
@@ -36,14 +38,18 @@ ADD_CHUNK_DOCS = 1024
 WRITE_CHUNK_TOKENS = 1 << 16
 
 
-def create(path: Path, manifest: Manifest) -> None:
+def create(path: Path, manifest: Manifest, codebook: Codebook | None = None) -> None:
     """Make ``path`` (new or empty) an index whose first commit is ``manifest`` with an empty
-    store; on any failure leave the directory as it was."""
+    store (and ``codebook`` installed, for a plaid index); on any failure leave the directory
+    as it was."""
     existed = path.exists()
     path.mkdir(parents=True, exist_ok=True)
     try:
         with WriterLock(path):
-            Store.create(path / manifest.store).close()
+            if codebook is not None:
+                requested = manifest.codebook.get("n_centroids")
+                manifest = manifest.replace(codebook=save_codebook(path, 0, codebook, requested))
+            Store.create(path / manifest.store, manifest.keyword).close()
             manifests.write_manifest(path, manifest.replace(created_with=__version__))
     except BaseException:
         discard(path, existed)
@@ -62,7 +68,7 @@ def discard(path: Path, existed: bool) -> None:
 def recover(snap: Snapshot) -> None:
     """Writer only: undo what an unfinished commit after ``snap`` left behind (its store rows
     and its files), and remove files an earlier commit made garbage."""
-    snap.store.rollback_to(snap.generation)
+    snap.store.rollback_to(snap.generation, snap.manifest.keyword)
     keep = snap.manifest.files()
     for name in os.listdir(snap.path):
         if name in keep or name == LOCK:
@@ -95,7 +101,7 @@ class Transaction:
 
     def abort(self) -> None:
         try:
-            if read_manifest(self.snapshot.path).generation > self.manifest.generation:
+            if read_manifest(self.snapshot.path) != self.manifest:
                 return  # the commit happened: the failure came after the rename
         except Exception:
             pass
@@ -113,8 +119,8 @@ def transaction(current: Snapshot, mutex: threading.Lock) -> Iterator[Transactio
     path = current.path
     with mutex, WriterLock(path):
         m = read_manifest(path)
-        same = m.generation == current.generation and m.store == current.manifest.store
-        snap = current if same else load(path, m, current)
+        # whole manifests compare: a rollback may have reused the generation number
+        snap = current if m == current.manifest else load(path, m, current)
         recover(snap)
         txn = Transaction(snap)
         try:
@@ -175,6 +181,15 @@ def append(
             segments=segments,
         )
     )
+
+
+def add_keyword_index(txn: Transaction) -> None:
+    """Commit the keyword index of every stored text (nothing to do if there is one). A crash
+    before the commit leaves a table the manifest does not declare: recovery drops it."""
+    if txn.manifest.keyword:
+        return
+    txn.snapshot.store.add_keyword_index()
+    txn.commit(txn.manifest.replace(generation=txn.gen, keyword=True))
 
 
 def _append_all(writer: SegmentWriter, chunks: Iterable[Ragged]) -> int:

@@ -1,0 +1,310 @@
+"""The search modes of one snapshot: semantic (MaxSim), keyword (BM25 over the keyword index) and
+hybrid, where each side's best candidates get their score on the other side computed and the
+two scores are fused (fusion.py).
+
+``side_scores`` is the hybrid search before fusion; a coordinator over several indexes (shards)
+can call it on each and fuse the union of the candidates with ``fusion.fuse`` itself.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import one_text
+from . import fusion, keyword
+from . import search as semantic_search
+from .filters import compile_filter
+from .query import Plan
+from .snapshot import Snapshot
+from .types import Hit
+
+MODES = ("semantic", "keyword", "hybrid")
+# Candidates each side brings to a hybrid search (at least k each), then scored on the other side.
+# The semantic side's come at no extra cost (the top-k selection of exact search, the last stage
+# of plaid search) and their BM25 is cheap; the keyword side's need MaxSim each. Fusing the same
+# completed candidates cut to each depth (default model, exact indexes), nDCG@10 moved by under
+# 0.004 between 10 and 100 keyword candidates and between 50 and 100 semantic ones on SciFact and
+# Cranfield, while on SciFact 100 keyword candidates meant MaxSim of 60 documents that only BM25
+# found, 30 meant 12.
+SEMANTIC_DEPTH = 100
+KEYWORD_DEPTH = 30
+
+# The threads that run the keyword side beside the semantic one. Started once per process:
+# starting a thread per search cost 0.8 ms, 5% of a plaid search. A forked child starts its own.
+_pool: ThreadPoolExecutor | None = None
+
+
+def _keyword_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="colmax-keyword")
+    return _pool
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # its threads did not survive the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A resolved search mode; ``alpha`` and ``fusion`` are set for hybrid searches only."""
+
+    name: str
+    alpha: float | None = None
+    fusion: str | None = None
+
+
+def default_mode(snap: Snapshot) -> str:
+    """The mode of a text query when none is asked for: hybrid where the keyword index holds
+    texts, semantic elsewhere."""
+    lexical = snap.manifest.keyword and keyword.holds_text(snap.store.conn)
+    return "hybrid" if lexical else "semantic"
+
+
+def resolve(snap: Snapshot, query, mode: str | None, alpha, fusion_method: str | None) -> Mode:
+    """Check the mode arguments for ``query`` (a text or a matrix) and fill in the defaults:
+    hybrid for a text query on an index whose keyword index holds texts, else semantic."""
+    return choose(query, mode, alpha, fusion_method, lambda: (snap.manifest.keyword, default_mode(snap)))
+
+
+def choose(
+    query, mode: str | None, alpha, fusion_method: str | None, lexical: Callable[[], tuple[bool, str]]
+) -> Mode:
+    """:func:`resolve` for any index: ``lexical()`` says whether it has a keyword index and which
+    mode a text query gets by default (called only when a text's mode depends on it)."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)} (or None for the default), got {mode!r}")
+    if fusion_method is not None and fusion_method not in fusion.FUSIONS:
+        raise ValueError(f"fusion must be one of {', '.join(fusion.FUSIONS)}, got {fusion_method!r}")
+    if alpha is not None:
+        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha (the semantic side's weight) must be from 0 to 1, got {alpha!r}")
+        alpha = float(alpha)
+    text = isinstance(query, str)
+    if text:
+        one_text(query, "the query")
+    if mode is None:
+        mode = lexical()[1] if text else "semantic"
+    if mode != "semantic":
+        if not lexical()[0]:
+            raise ValueError(
+                f"mode={mode!r} needs a keyword index, and this index has none (it was created by an "
+                "older colmax, or with keyword=False): add it with index.add_keyword_index() "
+                "(colmax add-keyword-index INDEX), or search with mode='semantic'"
+            )
+        if not text:
+            raise TypeError(f"mode={mode!r} needs a text query: a query matrix is searched semantically only")
+    if mode != "hybrid":
+        if alpha is not None or fusion_method is not None:
+            raise ValueError(f"alpha and fusion apply to hybrid searches, and this one is {mode}")
+        return Mode(mode)
+    method = fusion_method or "minmax"
+    return Mode(mode, fusion.DEFAULT_ALPHA[method] if alpha is None else alpha, method)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The documents a search may return: per segment the rows MaxSim may score (None: all
+    live ones); with a metadata filter, the same documents as an SQL predicate over ``docs``
+    for the keyword side (None: every live document)."""
+
+    rows: list[np.ndarray | None]
+    where: tuple[str, tuple] | None
+
+
+def scope(snap: Snapshot, filter: Mapping | None, semantic: bool = True) -> Scope:
+    """The scope of a search restricted by a metadata ``filter`` (``semantic`` False: the
+    keyword side alone, which needs no rows)."""
+    if filter is None:
+        return Scope(list(snap.live), None)
+    gen = snap.generation
+    sql, params = compile_filter(filter)
+    rows = snap.split(snap.store.filter_positions(sql, params, gen)) if semantic else []
+    return Scope(rows, snap.store.visible(gen, sql, params))
+
+
+def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` documents in scope by BM25, best first."""
+    if where.where is None:
+        return keyword.top_live(snap.store.conn, expression, n, snap.manifest.next_pos, snap.deleted)
+    return keyword.top(snap.store.conn, expression, n, *where.where)
+
+
+class Lexical:
+    """The keyword side of one search of ``terms``: its top documents and the BM25 of given ones,
+    under the store's own statistics (``whole`` None: FTS5 scores, as one index ranks) or under
+    ``whole``, the statistics of a collection this store is part of (a sharded index's)."""
+
+    def __init__(self, snap: Snapshot, terms: list[str], where: Scope, whole: keyword.Statistics | None):
+        self.snap, self.terms, self.where, self.whole = snap, terms, where, whole
+        self.expression = keyword.match_expression(terms)
+        self.local = None if whole is None else keyword.statistics(snap.store.conn, terms)
+
+    def scores(self, positions: np.ndarray) -> np.ndarray:
+        conn = self.snap.store.conn
+        if self.whole is None:
+            return keyword.scores(conn, self.expression, positions)
+        return keyword.bm25(*keyword.frequencies(conn, self.terms, positions, self.local), self.whole)
+
+    def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``n`` in scope, best first (ties: lower position first). Under ``whole`` the
+        store's own ranking is read deeper until it provably holds them: a document below the
+        ``m`` read scores at most ``keyword.growth`` times the m-th's own score under ``whole``."""
+        if self.whole is None or self.whole == self.local:
+            return keyword_top(self.snap, self.expression, n, self.where)
+        bound = keyword.growth(self.local, self.whole) * (1 + 1e-9)  # the margin: rounding
+        m = 2 * n
+        while True:
+            positions, local = keyword_top(self.snap, self.expression, m, self.where)
+            scores = self.scores(positions)
+            best = np.lexsort((positions, -scores))[:n]
+            if positions.size < m or scores[best[-1]] > bound * local[-1]:
+                return positions[best], scores[best]
+            m *= 4
+
+
+@dataclass(frozen=True)
+class Sides:
+    """Hybrid candidates before fusion, by ascending position: every candidate's MaxSim and BM25
+    (0.0 where it holds none of the query's terms)."""
+
+    positions: np.ndarray
+    semantic: np.ndarray
+    keyword: np.ndarray
+
+
+def side_scores(
+    snap: Snapshot,
+    text: str,
+    q: np.ndarray | Callable[[], np.ndarray],
+    k: int,
+    where: Scope,
+    plan: Plan | None,
+    threads,
+    depths: tuple[int, int] = (SEMANTIC_DEPTH, KEYWORD_DEPTH),
+    whole: keyword.Statistics | None = None,
+) -> Sides:
+    """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
+    BM25 for the query text ``text``, each completed with its score on the other side: MaxSim of
+    a keyword-only candidate is computed exactly (``search.rerank``), BM25 of a semantic-only one
+    read from the keyword index. ``q`` is the text's query matrix, or a function returning it.
+    BM25 takes its statistics (document count, lengths, frequencies) from the snapshot's store
+    file, which also counts documents deleted since the last compact and those of newer commits;
+    or, with ``whole``, from the collection it describes (every shard of a sharded index), so
+    that the scores are the ones a single index holding the collection would give.
+
+    BM25 runs on another thread (SQLite, the encoder and the MaxSim kernels release the GIL):
+    its top-k while the query is encoded and MaxSim searched, then the semantic-only candidates'
+    scores while the keyword-only ones' MaxSim is computed. (Computing the keyword candidates'
+    MaxSim on that thread too, during the semantic search, measured slower: 1.23x the semantic
+    search's p50 on plaid against 1.18x.)"""
+    terms = keyword.query_terms(text)
+    kw_pos, kw = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    pool = _keyword_pool()
+    lexical_side = completion = side = None
+
+    def lexical_top():
+        found = Lexical(snap, terms, where, whole)
+        return found, found.top(max(k, depths[1]))
+
+    try:
+        if terms:
+            lexical_side = pool.submit(lexical_top)
+        q = q() if callable(q) else q
+        sem_pos, sem = semantic_search.topk(snap, q, max(k, depths[0]), where.rows, plan, threads)
+        if lexical_side is not None:
+            side, (kw_pos, kw) = lexical_side.result()
+        semantic_only = np.setdiff1d(sem_pos, kw_pos)
+        if side is not None and semantic_only.size:
+            completion = pool.submit(side.scores, semantic_only)
+        positions = np.union1d(sem_pos, kw_pos)
+        semantic = np.empty(positions.size, dtype=np.float64)
+        semantic[np.searchsorted(positions, sem_pos)] = sem
+        keyword_only = np.setdiff1d(kw_pos, sem_pos)
+        if keyword_only.size:
+            p, s = semantic_search.rerank(snap, q, keyword_only, threads)
+            semantic[np.searchsorted(positions, p)] = s
+        lexical = np.zeros(positions.size, dtype=np.float64)
+        lexical[np.searchsorted(positions, kw_pos)] = kw
+        if completion is not None:
+            lexical[np.searchsorted(positions, semantic_only)] = completion.result()
+    finally:  # never leave a query running on the connection after an error here
+        for pending in (lexical_side, completion):
+            if pending is not None:
+                pending.exception()
+    return Sides(positions, semantic, lexical)
+
+
+def candidates(
+    snap: Snapshot,
+    text: str,
+    q: np.ndarray | Callable[[], np.ndarray],
+    k: int,
+    where: Scope,
+    plan: Plan | None,
+    mode: Mode,
+    threads,
+    whole: keyword.Statistics | None,
+) -> Sides:
+    """What a coordinator over several indexes ranks for a ``mode`` search of ``text``, before
+    fusion: hybrid, :func:`side_scores`; keyword, the best ``k`` by BM25 (MaxSim NaN, not
+    computed). Both by ascending position, BM25 under ``whole`` when given."""
+    terms = keyword.query_terms(text)
+    if mode.name == "hybrid" and terms:
+        return side_scores(snap, text, q, k, where, plan, threads, whole=whole)
+    if mode.name != "keyword":
+        raise ValueError(
+            f"candidates are gathered for keyword searches and for hybrid searches of a text with keyword "
+            f"terms, not for this {mode.name} search: search it with search()"
+        )
+    if not terms:
+        positions, scores = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    else:
+        positions, scores = Lexical(snap, terms, where, whole).top(k)
+    order = np.argsort(positions)
+    return Sides(positions[order], np.full(positions.size, np.nan), scores[order])
+
+
+def search(
+    snap: Snapshot,
+    query,
+    matrix: Callable[[], np.ndarray],
+    k: int,
+    where: Scope,
+    plan: Plan | None,
+    mode: Mode,
+    threads,
+    documents: bool = True,
+) -> list[Hit]:
+    """The ``k`` best documents for ``query`` in ``mode``, best first; ties go to the earlier
+    added document. ``matrix()`` returns the query's checked matrix (not called by a keyword
+    search). A hybrid search of a text without keyword terms (only stopwords or punctuation) is
+    a semantic one; a keyword search of it finds nothing. Without ``documents`` the hits carry
+    ids and scores only."""
+    terms = [] if mode.name == "semantic" else keyword.query_terms(query)
+    if mode.name == "keyword":
+        if not terms:
+            return []
+        positions, scores = Lexical(snap, terms, where, None).top(k)
+        return snap.hits(positions, scores, documents=documents, keyword=scores)
+    if not terms:
+        positions, scores = semantic_search.topk(snap, matrix(), k, where.rows, plan, threads)
+        return snap.hits(positions, scores, documents=documents, semantic=scores)
+    sides = side_scores(snap, query, matrix, k, where, plan, threads)
+    fused = fusion.fuse(mode.fusion, sides.semantic, sides.keyword, mode.alpha)
+    best = np.lexsort((sides.positions, -fused))[:k]
+    semantic, lexical = sides.semantic[best], sides.keyword[best]
+    return snap.hits(
+        sides.positions[best], fused[best], documents=documents, semantic=semantic, keyword=lexical
+    )
