@@ -516,9 +516,13 @@ void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Co
 
 py::tuple plaid_search(const py::object& query, const py::object& centroids, const py::object& weights, int nbits,
                        bool normalize, const py::sequence& segments, std::int64_t k, std::int64_t nprobe,
-                       std::int64_t ncandidates, bool exhaustive, const py::object& threads, const py::object& stats) {
+                       std::int64_t ncandidates, bool exhaustive, const py::object& decompress,
+                       const py::object& threads, const py::object& stats) {
   if (!stats.is_none() && !py::isinstance<py::dict>(stats))
     throw py::type_error("stats must be a dict to fill, or None");
+  if (!decompress.is_none() && !py::isinstance<py::bool_>(decompress))
+    throw py::type_error("decompress must be True, False or None (as exhaustive)");
+  const bool decompress_rows = decompress.is_none() ? exhaustive : decompress.cast<bool>();
   const CodebookArgs args = codebook(centroids, nullptr, &weights, nbits, normalize);
   const py::array q = as_array(query, "query");
   const colmax::QueryMatrix qm = query_matrix(q);
@@ -533,7 +537,7 @@ py::tuple plaid_search(const py::object& query, const py::object& centroids, con
   {
     py::gil_scoped_release release;
     top = colmax::plaid::search(qm, args.cb, plain.data(), static_cast<std::int64_t>(plain.size()),
-                                {k, nprobe, ncandidates, exhaustive}, n_threads, &st);
+                                {k, nprobe, ncandidates, exhaustive, decompress_rows}, n_threads, &st);
   }
   if (!stats.is_none()) {
     py::dict d = py::reinterpret_borrow<py::dict>(stats);
@@ -608,10 +612,13 @@ PYBIND11_MODULE(_core, m) {
         "Size in bytes of the inverted file whose list lengths ivf_offsets gives, for a segment of n_docs documents.");
   m.def("plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
         py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"),
-        py::kw_only(), py::arg("exhaustive") = false, py::arg("threads") = py::none(), py::arg("stats") = py::none(),
+        py::kw_only(), py::arg("exhaustive") = false, py::arg("decompress") = py::none(),
+        py::arg("threads") = py::none(), py::arg("stats") = py::none(),
         "PLAID search over compressed segments (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, "
         "allowed, exact_tokens, exact_scales, first_pos): (int64 positions, float32 scores), best first, ties to the "
-        "lower position. A dict passed as stats receives each stage's seconds and document counts.");
+        "lower position. decompress (default: exhaustive) scores rows without an exact copy on their float32 "
+        "decompressed vectors instead of from the residuals. A dict passed as stats receives each stage's seconds "
+        "and document counts.");
 
   m.def(
       "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },

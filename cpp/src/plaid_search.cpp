@@ -397,15 +397,20 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   lap(st.check_s);
 
   // Stage (a), once for all segments: S transposed, n_centroids x nq_pad, padding lanes zero.
+  // Probing needs it, and so does scoring from the residuals (exhaustive search too).
   const std::int64_t nq = query.n_tokens, nq_pad = ceil_div(nq, 16) * 16;
+  const bool from_residuals = !p.decompress && std::any_of(segments, segments + n_segments,
+                                                           [](const Segment& s) { return s.exact == nullptr; });
   AlignedBuffer<float> table;
   std::vector<std::int64_t> probed;
-  if (!p.exhaustive) {
+  if (!p.exhaustive || from_residuals) {
     table.assign_zero(static_cast<std::size_t>(cb.n_centroids * nq_pad));
     parallel_for_chunks(ceil_div(cb.n_centroids, kCentroidChunk), threads, [&](std::int64_t c) {
       const std::int64_t begin = c * kCentroidChunk, count = std::min(kCentroidChunk, cb.n_centroids - begin);
       kern.centroid_scores(query, cb.centroids + begin * cb.dim, count, nq_pad, table.data() + begin * nq_pad);
     });
+  }
+  if (!p.exhaustive) {
     probed = probe(table.data(), nq, nq_pad, cb.n_centroids, std::min(p.nprobe, cb.n_centroids));
     st.probed = static_cast<std::int64_t>(probed.size());
   }
@@ -458,11 +463,11 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   }
   lap(st.approx_s);
 
-  // Stage (d), its reads hinted for every segment first. Staged search scores rows from their
-  // residuals (exhaustive search decompresses to float32, for exact scores of the decoded rows).
+  // Stage (d), its reads hinted for every segment first: rows without an exact copy scored from
+  // their residuals, or decompressed to float32 (exact scores of the decoded rows).
   for (std::int64_t i = 0; i < n_segments; ++i) will_need_vectors(cb, segments[i], ids[i]);
   std::optional<kernels::ResidualTables> residual;
-  if (!p.exhaustive)
+  if (from_residuals)
     residual.emplace(cb.centroids, cb.n_centroids, cb.dim, cb.nbits, cb.weights, cb.normalize, table.data(), nq_pad);
   std::vector<float> scores;
   std::vector<std::int64_t> positions;

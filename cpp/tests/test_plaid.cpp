@@ -548,8 +548,9 @@ struct Corpus {
   }
 };
 
+// Exhaustive searches decompress, as colmax's exact searches ask; staged ones score from the residuals.
 plaid::SearchParams params(std::int64_t k, std::int64_t nprobe, std::int64_t ncandidates, bool exhaustive = false) {
-  return {k, nprobe, ncandidates, exhaustive};
+  return {k, nprobe, ncandidates, exhaustive, exhaustive};
 }
 
 void expect_same(const colmax::TopK& a, const colmax::TopK& b, const std::string& what) {
@@ -584,6 +585,12 @@ TEST_P(Search, ExhaustiveIsBruteForceAndFullProbingIsExhaustive) {
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1, 1, true), 1), brute, "exhaustive");
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, Corpus::k, 60), 1), brute8, "full probe");
   expect_same(plaid::search(query, c.book.cb, &seg, 1, params(12, 1000, 1000), 2), brute8, "clipped nprobe");
+  plaid::SearchParams residual = params(12, 1, 1, true);
+  residual.decompress = false;
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, residual, 2), brute8, "exhaustive from the residuals");
+  plaid::SearchParams decoded = params(12, Corpus::k, 60);
+  decoded.decompress = true;
+  expect_same(plaid::search(query, c.book.cb, &seg, 1, decoded, 1), brute, "full probe, decompressed");
 
   // With `exact` the final scores come from the uncompressed vectors.
   const colmax::DocMatrix exact = c.matrix(c.x);

@@ -133,6 +133,7 @@ def plaid_search(
     ncandidates: int,
     *,
     exhaustive: bool = False,
+    decompress: bool | None = None,
     threads: int | None = None,
     stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -140,8 +141,9 @@ def plaid_search(
 
     Each query token probes its nprobe best centroids; when all segments together hold more
     candidates than ncandidates (raised to k), the best ncandidates by approximate centroid
-    scores go on, and are scored by exact MaxSim on
-    decompressed (or exact_tokens) vectors. exhaustive=True scores every allowed document.
+    scores go on, and are scored by MaxSim on exact_tokens where given, else straight from their
+    codes and residuals (int8), or with ``decompress`` on their float32 decompressed vectors.
+    exhaustive=True scores every allowed document; ``decompress`` defaults to ``exhaustive``.
     A dict passed as ``stats`` receives the wall-clock seconds of each stage (check_s, probe_s,
     gather_s, approx_s, exact_s; decode_s is exact_s's decompression summed over threads) and
     the documents each kept (probed centroids, gathered, pruned, scored).

@@ -176,3 +176,24 @@ def test_add_keyword_index_to_a_sharded_root(ray_local, tmp_path):
         for options in ({}, {"mode": "keyword"}):
             same(sharded.search("w3 w5 quasar", 5, **options), one, "w3 w5 quasar", 5, **options)
         assert sharded.search("w3 w5", 5)[0].keyword_score is not None  # hybrid by default now
+
+
+def test_int8_shards_equal_one_int8_index(ray_local, tmp_path):
+    n = 60
+    vectors, texts, ids = docs(n, seed=41), word_texts(n, seed=42), [f"q{i}" for i in range(n)]
+    with ShardedIndex.create(tmp_path / "s", 2, storage="int8", cpus_per_replica=CPUS) as sharded:
+        one = Index.create(tmp_path / "one", storage="int8")
+        for index in (sharded, one):
+            index.add_embeddings(vectors, ids, [meta(i) for i in range(n)], texts=texts)
+        info = sharded.info()
+        assert sharded.storage == info["storage"] == one.info()["storage"] == "int8"
+        assert {s["bytes_per_token"] for s in info["shards"]} == {DIM + 4}  # a byte a value, a scale
+        for options in ({}, {"mode": "semantic"}, {"fusion": "rrf"}):
+            for query in QUERIES[:3]:
+                same(sharded.search(query, 10, **options), one, query, 10, **options)
+        got, want = sharded.explain("quasar w3", "q5"), one.explain("quasar w3", "q5")
+        assert got.score == want.score and got.keyword_terms == want.keyword_terms
+        # explain scores the stored int8 rows (times their scales) with the float32 query, the
+        # search quantizes each query token too (64 levels a side)
+        hit = {h.id: h for h in one.search("quasar w3", n, mode="semantic")}["q5"]
+        assert got.score == pytest.approx(hit.score, abs=5e-2)

@@ -108,10 +108,11 @@ class Server:
             conn.close()
 
 
-def build_demo_index(path: Path, kind: str = "exact") -> Path:
+def build_demo_index(path: Path, kind: str = "exact", storage: str | None = None) -> Path:
     """The demo corpus with a little metadata to filter on."""
     corpus = read_jsonl(SAMPLE)
     metadata = [{"topic": i.split("-")[0], "n": n} for n, i in enumerate(corpus.ids)]
-    with Index.create(path, kind=kind, **({"n_centroids": 16} if kind == "plaid" else {})) as index:
+    plaid = {"n_centroids": 16} if kind == "plaid" else {}
+    with Index.create(path, kind=kind, storage=storage, **plaid) as index:
         index.add(corpus.texts, corpus.ids, metadata)
     return path

@@ -133,6 +133,23 @@ def test_plaid_knobs_reach_a_plaid_index(tmp_path):
         srv.stop()
 
 
+def test_an_int8_index_is_served_as_in_process(tmp_path):
+    path = build_demo_index(tmp_path / "int8", storage="int8")
+    srv = Server(tmp_path, f"q={path}").start()
+    try:
+        client = colmax.Client(srv.url)
+        with Index.open(path) as local:
+            status, _, info = srv.request("GET", "/indexes/q")
+            assert status == 200 and info["storage"] == "int8" and info == {"name": "q", **local.info()}
+            for options in ({}, {"mode": "semantic"}, {"mode": "keyword"}):
+                assert client.search(QUESTION, k=5, **options) == local.search(QUESTION, k=5, **options)
+            want = local.explain(QUESTION, "capital-france")
+        got = client.explain(QUESTION, "capital-france")
+        assert (got.score, got.doc_tokens) == (want.score, want.doc_tokens)
+    finally:
+        srv.stop()
+
+
 def test_explain_is_index_explain(client, local, server):
     want = local.explain(QUESTION, "capital-france")
     got = client.explain(QUESTION, "capital-france")

@@ -126,6 +126,7 @@ struct SearchParams {
   std::int64_t nprobe;       // centroids probed per query token (clipped to n_centroids)
   std::int64_t ncandidates;  // documents kept for exact scoring, over all segments; at least 1, raised to k
   bool exhaustive = false;   // score every allowed document exactly, skipping the index
+  bool decompress = false;   // stage (d) on float32 decompressed rows instead of from the residuals
 };
 
 // PLAID search. (a) Centroid scores S = Q C^T once per call; each query token probes its
@@ -140,9 +141,9 @@ struct SearchParams {
 // decompresses nothing: stage (a)'s scores plus int8 dot products with the residuals' weights,
 // over the rows' norms). Result: the best k
 // over all segments, score descending, ties to the lower position first_pos + local id; k is
-// clipped to the documents scored. exhaustive scores every allowed document in stage (d), on
-// float32 decompressed vectors (decompress) when there is no `exact`. Results do not depend on
-// the thread count.
+// clipped to the documents scored. exhaustive scores every allowed document in stage (d).
+// decompress scores rows without `exact` on their float32 decompressed vectors (exact MaxSim of
+// the decoded rows) instead of from the residuals. Results do not depend on the thread count.
 //
 // Where one search spent its time (wall clock, per stage) and how many documents each stage
 // kept: the profile of docs/plaid.md.

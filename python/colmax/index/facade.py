@@ -293,10 +293,11 @@ class Index:
           AND, NEAR, *, :, parentheses) is never interpreted: every term is quoted. A text with
           no terms (only stopwords or punctuation) finds nothing.
         - ``"hybrid"``: the best ``max(k, 100)`` documents by MaxSim and the best ``max(k, 30)``
-          by BM25, each with its score on the other side computed (exact MaxSim of a
-          keyword-only candidate, BM25 of a semantic-only one), fused: with ``fusion="minmax"``
-          (default) ``alpha`` times the min-max normalized MaxSim plus ``1 - alpha`` times the
-          normalized BM25 (``alpha`` default 0.5, measured on SciFact and Cranfield: README);
+          by BM25, each with its score on the other side computed (MaxSim of a keyword-only
+          candidate as the search's last stage scores its candidates, BM25 of a semantic-only
+          one), fused: with ``fusion="minmax"`` (default) ``alpha`` times the min-max
+          normalized MaxSim plus ``1 - alpha`` times the normalized BM25 (``alpha`` default
+          0.5, measured on SciFact and Cranfield: README);
           with ``fusion="rrf"`` reciprocal-rank fusion weighted by ``alpha`` (default 0.5).
           ``Hit.score`` is the fused score, ``Hit.semantic_score`` and ``Hit.keyword_score``
           the two sides'. A text with no keyword terms is searched semantically.

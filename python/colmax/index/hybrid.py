@@ -197,7 +197,9 @@ def side_scores(
 ) -> Sides:
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
     BM25 for the query text ``text``, each completed with its score on the other side: MaxSim of
-    a keyword-only candidate is computed exactly (``search.rerank``), BM25 of a semantic-only one
+    a keyword-only candidate is computed as the semantic side's last stage computes it
+    (``search.rerank``: a plaid index without a copy scores from the residuals in a staged
+    search), BM25 of a semantic-only one
     read from the keyword index. ``q`` is the text's query matrix, or a function returning it.
     BM25 takes its statistics (document count, lengths, frequencies) from the snapshot's store
     file, which also counts documents deleted since the last compact and those of newer commits;
@@ -233,7 +235,8 @@ def side_scores(
         semantic[np.searchsorted(positions, sem_pos)] = sem
         keyword_only = np.setdiff1d(kw_pos, sem_pos)
         if keyword_only.size:
-            p, s = semantic_search.rerank(snap, q, keyword_only, threads)
+            # scored as the semantic side's candidates were, so that fusion compares like with like
+            p, s = semantic_search.rerank(snap, q, keyword_only, threads, staged=plan is not None)
             semantic[np.searchsorted(positions, p)] = s
         lexical = np.zeros(positions.size, dtype=np.float64)
         lexical[np.searchsorted(positions, kw_pos)] = kw

@@ -43,10 +43,17 @@ def topk(
 
 
 def plaid_topk(
-    snap: Snapshot, q: np.ndarray, k: int, cands: list[np.ndarray | None], plan: Plan | None, threads
+    snap: Snapshot,
+    q: np.ndarray,
+    k: int,
+    cands: list[np.ndarray | None],
+    plan: Plan | None,
+    threads,
+    decompress: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Staged search, or with ``plan`` None every candidate scored on its decompressed (or
-    copied) vectors: exact MaxSim for an index that keeps no full-precision copy."""
+    """Staged search, or with ``plan`` None every candidate scored on its copied vectors or, for
+    an index that keeps no copy, on its decompressed ones (exact MaxSim); ``decompress=False``
+    scores those from their residuals instead, as the staged search's last stage does."""
     cb = snap.codebook
     segments = [
         (
@@ -78,15 +85,19 @@ def plaid_topk(
         nprobe,
         max(ncandidates, k),
         exhaustive=plan is None,
+        decompress=decompress,
         threads=threads,
     )
 
 
-def rerank(snap: Snapshot, q: np.ndarray, positions: np.ndarray, threads) -> tuple[np.ndarray, np.ndarray]:
-    """Exact MaxSim of the documents at sorted ``positions``, best first."""
+def rerank(
+    snap: Snapshot, q: np.ndarray, positions: np.ndarray, threads, staged: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact MaxSim of the documents at sorted ``positions``, best first. ``staged``: scored as
+    the last stage of a staged search scores them (plaid without a copy: from the residuals)."""
     cands = snap.split(positions)
-    if any(seg.tokens is None for seg in snap.segments):  # plaid without a copy: decompress
-        return plaid_topk(snap, q, len(positions), cands, None, threads)
+    if any(seg.tokens is None for seg in snap.segments):  # plaid without a copy
+        return plaid_topk(snap, q, len(positions), cands, None, threads, decompress=not staged)
     pos_parts, score_parts = [], []
     for seg, cand in zip(snap.segments, cands):
         if cand.size:
