@@ -11,6 +11,7 @@ ray = pytest.importorskip("ray")  # scripts/test.sh installs the extra: these te
 @pytest.fixture(scope="module")
 def ray_local():
     """``ray.init(num_cpus=2)``: the shard actors reserve half a CPU each (cpus_per_replica)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a new cluster even where another is running (ray.init would join it)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -25,7 +25,8 @@ CPUS = 0.25  # per shard actor, of the cluster's 2
 @pytest.fixture(scope="module")
 def cluster():
     """A local Ray cluster for this module; the server process joins it by its address."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a new cluster even where another is running (ray.init would join it)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
