@@ -4,6 +4,11 @@ two scores are fused (fusion.py).
 
 ``side_scores`` is the hybrid search before fusion; a coordinator over several indexes (shards)
 can call it on each and fuse the union of the candidates with ``fusion.fuse`` itself.
+
+Passages are what both sides score. Each side ranks documents by their best passage; in hybrid
+search those passages (a document may bring two, one per side) are the candidates, each gets
+its score on the other side, the two are fused per passage, and a document takes its best
+passage's fused score (measured against fusing per-document maxima: README "Long documents").
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .._validate import one_text
 from . import fusion, keyword
 from . import search as semantic_search
 from .filters import compile_filter
+from .passages import best_per_document, distinct
 from .query import Plan
 from .snapshot import Snapshot
 from .types import Hit
@@ -126,17 +132,31 @@ def scope(snap: Snapshot, filter: Mapping | None, semantic: bool = True) -> Scop
     return Scope(rows, snap.store.visible(gen, sql, params))
 
 
-def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``n`` documents in scope by BM25, best first."""
+def _keyword_passages(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
     if where.where is None:
         return keyword.top_live(snap.store.conn, expression, n, snap.manifest.next_pos, snap.deleted)
     return keyword.top(snap.store.conn, expression, n, *where.where)
 
 
+def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` documents in scope by BM25 (their best passage's), as the positions of
+    those passages and their scores, best first. Passages come best first, so the first ``n``
+    documents among them are the answer: asked for twice as many until they hold ``n``."""
+    if not snap.layout.split:
+        return _keyword_passages(snap, expression, n, where)
+    m = 2 * n
+    while True:
+        positions, scores = _keyword_passages(snap, expression, m, where)
+        heads = snap.layout.heads(positions)
+        if positions.size < m or distinct(heads) >= n:
+            return best_per_document(heads, positions, scores, n)
+        m *= 2
+
+
 @dataclass(frozen=True)
 class Sides:
-    """Hybrid candidates before fusion, by ascending position: every candidate's MaxSim and BM25
-    (0.0 where it holds none of the query's terms)."""
+    """Hybrid candidates (passages) before fusion, by ascending position: every candidate's
+    MaxSim and BM25 (0.0 where it holds none of the query's terms)."""
 
     positions: np.ndarray
     semantic: np.ndarray
@@ -154,11 +174,12 @@ def side_scores(
     depths: tuple[int, int] = (SEMANTIC_DEPTH, KEYWORD_DEPTH),
 ) -> Sides:
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
-    BM25 for the query text ``text``, each completed with its score on the other side: MaxSim of
-    a keyword-only candidate is computed exactly (``search.rerank``), BM25 of a semantic-only one
-    read from the keyword index. ``q`` is the text's query matrix, or a function returning it.
-    BM25 takes its statistics (document count, lengths, frequencies) from the snapshot's store
-    file, which also counts documents deleted since the last compact and those of newer commits.
+    BM25 for the query text ``text``, each as the passage that won it there, completed with its
+    score on the other side: MaxSim of a keyword-only candidate is computed exactly
+    (``search.rerank``), BM25 of a semantic-only one read from the keyword index. ``q`` is the
+    text's query matrix, or a function returning it. BM25 takes its statistics (passage count,
+    lengths, frequencies) from the snapshot's store file, which also counts passages deleted
+    since the last compact and those of newer commits.
 
     BM25 runs on another thread (SQLite, the encoder and the MaxSim kernels release the GIL):
     its top-k while the query is encoded and MaxSim searched, then the semantic-only candidates'
@@ -225,8 +246,7 @@ def search(
         return snap.hits(positions, scores, documents=documents, semantic=scores)
     sides = side_scores(snap, query, matrix, k, where, plan, threads)
     fused = fusion.fuse(mode.fusion, sides.semantic, sides.keyword, mode.alpha)
-    best = np.lexsort((sides.positions, -fused))[:k]
-    semantic, lexical = sides.semantic[best], sides.keyword[best]
-    return snap.hits(
-        sides.positions[best], fused[best], documents=documents, semantic=semantic, keyword=lexical
-    )
+    positions, scores = best_per_document(snap.layout.heads(sides.positions), sides.positions, fused, k)
+    at = np.searchsorted(sides.positions, positions)
+    semantic, lexical = sides.semantic[at], sides.keyword[at]
+    return snap.hits(positions, scores, documents=documents, semantic=semantic, keyword=lexical)
