@@ -35,13 +35,13 @@ class Layout:
             return arrays
         with self._lock:
             if self._arrays is None:
-                first, parts = 0, []
+                first, parts = 0, []  # (continued positions, their heads)
                 if self._previous is not None:
                     parts.append(self._previous._load())
                     first = self._previous.end
-                parts.append(self._store.continued(first, self.end))
-                positions = np.concatenate([p for p, _ in parts])
-                self._arrays = (positions, positions - np.concatenate([n for _, n in parts]))
+                positions, passages = self._store.continued(first, self.end)
+                parts.append((positions, positions - passages))
+                self._arrays = (np.concatenate([p for p, _ in parts]), np.concatenate([h for _, h in parts]))
                 self._previous = None  # no longer needed: let it go
             return self._arrays
 
