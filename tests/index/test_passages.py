@@ -5,7 +5,6 @@ documents, and indexes of the format before passages."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -13,9 +12,10 @@ import numpy as np
 import pytest
 from colmax.index import Index, keyword
 from colmax.index.files import MANIFEST
-from colmax.index.manifest import FORMAT_VERSION, body_checksum
+from colmax.index.manifest import FORMAT_VERSION
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from old_formats import downgrade_to_format_4
 from tiny_checkpoints import WORDS, tiny_model
 
 
@@ -197,33 +197,6 @@ def test_index_of_format_4_opens_searches_and_upgrades_on_write(model, tmp_path)
     assert reopened._snap.store.passages and len(reopened.get("long").spans) > 1
     assert [h.id for h in reopened.search("capital of france", k=2, mode="semantic")] == semantic
     reopened.verify()
-
-
-def downgrade_to_format_4(path: Path) -> None:
-    """Rewrite an index of single-passage documents as colmax wrote it before passages."""
-    body = json.loads((path / MANIFEST).read_text())
-    conn = sqlite3.connect(path / body["store"])
-    conn.executescript(
-        """
-        BEGIN;
-        CREATE TABLE docs_v1 (pos INTEGER PRIMARY KEY, id TEXT NOT NULL, added INTEGER NOT NULL,
-                              deleted INTEGER, meta TEXT, text TEXT);
-        INSERT INTO docs_v1 SELECT pos, id, added, deleted, meta, text FROM docs;
-        DROP TABLE docs;
-        ALTER TABLE docs_v1 RENAME TO docs;
-        CREATE INDEX docs_id ON docs(id);
-        CREATE UNIQUE INDEX docs_live_id ON docs(id) WHERE deleted IS NULL;
-        CREATE INDEX docs_deleted ON docs(deleted) WHERE deleted IS NOT NULL;
-        CREATE INDEX docs_added ON docs(added);
-        UPDATE colmax SET value = '1' WHERE key = 'version';
-        COMMIT;
-        """
-    )
-    conn.close()
-    body["format_version"] = 4
-    del body["passages"]
-    body["checksum"] = body_checksum(body)
-    (path / MANIFEST).write_text(json.dumps(body))
 
 
 def test_truncation_is_chosen_and_reported(model, tmp_path):

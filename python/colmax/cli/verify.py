@@ -12,9 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verify",
         help="check every file of an index against its checksums",
         description="Hash every segment and codebook file of INDEX's current commit against the SHA-256 its "
-        "manifest records, and check the document store (SQLite's integrity check, the keyword index, "
-        "the document count). Exit code 0 when all is intact (recorded in the index: colmax info shows "
-        "it), 1 naming every damaged or missing file.",
+        "manifest records, and check the document store (SQLite's integrity check, every row's CRC, "
+        "the keyword index, the document count). Exit code 0 when all is intact (recorded in the "
+        "index: colmax info shows it), 1 naming every damaged or missing file.",
     )
     parser.add_argument("index", help="index directory")
     parser.set_defaults(func=run)

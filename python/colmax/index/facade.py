@@ -566,9 +566,9 @@ class Index:
 
     def verify(self) -> dict:
         """Hash every segment and codebook file against the manifest and check the store
-        (SQLite's integrity check, the keyword index, the document count): IndexFormatError
-        naming every damaged file, else a report (files, bytes, seconds) that is also recorded
-        in the index directory, where ``info()`` and ``colmax info`` show it."""
+        (SQLite's integrity check, every row's CRC, the keyword index, the document count):
+        IndexFormatError naming every damaged file, else a report (files, bytes, seconds) that
+        is also recorded in the index directory, where ``info()`` and ``colmax info`` show it."""
         snap = self._read()
         report = integrity.verify(snap.path, snap.manifest, snap.store)
         integrity.raise_problems(snap.path, report)

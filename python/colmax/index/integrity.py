@@ -4,8 +4,9 @@ record of the last full verification, and which opens verify.
 Segment and codebook files never change once committed, so their SHA-256 in the manifest
 says whether a single byte moved. Files are hashed in place through memory maps (no copy) on
 several threads at once, beside the store's checks (hashlib and SQLite release the GIL). The
-store changes with every commit; it is checked by SQLite's own integrity check, the keyword
-index's check and the live-document count (docs/format.md, "Integrity").
+store changes with every commit; it is checked by SQLite's own integrity check (pages and
+indexes), each row's CRC-32 (its fields), the keyword index's check and the live-document
+count (docs/format.md, "Document store").
 """
 
 from __future__ import annotations
@@ -99,13 +100,18 @@ def _size(path: Path) -> int:
 
 
 def check_store(store: Store, m: Manifest) -> list[str]:
-    """The store's problems: SQLite's integrity check, the keyword index against the texts,
-    the live documents against the manifest."""
+    """The store's problems: SQLite's integrity check (its pages and indexes), every row against
+    its CRC, the keyword index against the texts, the live documents against the manifest."""
     name = m.store
     try:
         (result,) = store.conn.execute("PRAGMA integrity_check").fetchone()
         if result != "ok":
             return [f"{name}: damaged ({result})"]
+        rows = store.damaged_rows()
+        if rows:
+            return [
+                f"{name}: damaged: {len(rows)} rows do not match their checksum (position {rows[0]} first)"
+            ]
         problem = keyword.check(store.conn, store.passages) if m.keyword else None
         if problem:
             return [f"{name}: damaged: {problem}"]

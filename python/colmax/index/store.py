@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +37,8 @@ CREATE TABLE docs (
     text TEXT,                 -- the document's text on its first passage, NULL for add_embeddings
     passage INTEGER NOT NULL DEFAULT 0,  -- 0, 1, ...: the passage's number in its document
     span_start INTEGER,        -- the passage's characters [span_start, span_end) in the text;
-    span_end INTEGER           -- NULL for a document of one passage (all of its text)
+    span_end INTEGER,          -- NULL for a document of one passage (all of its text)
+    crc INTEGER                -- CRC-32 of the row's other fields but deleted (row_crc)
 );
 CREATE INDEX docs_id ON docs(id);
 CREATE INDEX docs_deleted ON docs(deleted) WHERE deleted IS NOT NULL;  -- tombstones, read on open
@@ -55,12 +57,66 @@ _UPGRADE = """
 ALTER TABLE docs ADD COLUMN passage INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE docs ADD COLUMN span_start INTEGER;
 ALTER TABLE docs ADD COLUMN span_end INTEGER;
+ALTER TABLE docs ADD COLUMN crc INTEGER;
 DROP INDEX docs_live_id;
 UPDATE colmax SET value = '2' WHERE key = 'version';
 """
 _VISIBLE = "added <= ? AND (deleted IS NULL OR deleted > ?)"
 _HEAD = "passage = 0"  # a document's first row: one per document
 _BATCH = 5000  # ids or positions per IN (...) query, well under SQLite's parameter limit
+
+
+def row_crc(pos, id_, added, meta, text, passage, start, end) -> int:
+    """The CRC-32 a row carries over the fields that never change once written: any single
+    damaged byte (any burst of up to 32 bits) in them shows. ``deleted`` is left out: deletes
+    set it later, and the manifest's live count checks it. Texts count as their UTF-8 bytes
+    (``damaged_rows`` reads them as such), each field tagged with its type and length."""
+    crc = 0
+    for value in (pos, id_, added, meta, text, passage, start, end):
+        if value is None:
+            part = b"N"
+        elif isinstance(value, int):
+            part = b"I%d;" % value
+        else:
+            data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+            part = b"T%d;" % len(data) + data
+        crc = zlib.crc32(part, crc)
+    return crc
+
+
+# The SQLite types a docs row's columns may have (typeof), in row_crc's order after pos: a
+# damaged record header can turn a text into a blob of the same bytes, which the CRC alone
+# would not see.
+_ROW_TYPES = (
+    ("text",),
+    ("integer",),
+    ("text", "null"),
+    ("text", "null"),
+    ("integer",),
+    ("integer", "null"),
+    ("integer", "null"),
+)
+# A docs row as damaged_rows and copy_live_to check it: texts as their bytes (reading a text
+# that is not UTF-8 any more as str would fail), and every column's SQLite type.
+_CHECKED_ROW = (
+    "SELECT pos, crc, CAST(id AS BLOB), added, CAST(meta AS BLOB), CAST(text AS BLOB), passage, "
+    "span_start, span_end, typeof(id), typeof(added), typeof(meta), typeof(text), typeof(passage), "
+    "typeof(span_start), typeof(span_end) FROM docs"
+)
+
+
+def _row_intact(row: tuple) -> bool:
+    pos, crc, *values = row[:9]
+    if crc is None:
+        return True  # written by a colmax before the column (docs/format.md)
+    types = row[9:]
+    if any(t not in allowed for t, allowed in zip(types, _ROW_TYPES)):
+        return False
+    return row_crc(pos, *values) == crc
+
+
+def _decoded(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("utf-8")
 
 
 class Row(NamedTuple):
@@ -242,6 +298,14 @@ class Store:
         found = np.array(rows, dtype=np.int64).reshape(-1, 2)
         return np.ascontiguousarray(found[:, 0]), np.ascontiguousarray(found[:, 1])
 
+    def damaged_rows(self) -> list[int]:
+        """The positions whose fields no longer match their CRC. Rows written before the
+        column existed (a version 1 store upgraded on write) have none and are not checked
+        until ``compact()`` rewrites them."""
+        if not self.passages:
+            return []
+        return [row[0] for row in self.conn.execute(_CHECKED_ROW) if not _row_intact(row)]
+
     def count_live(self, gen: int) -> int:
         """Live documents (each counted once, however many passages it has)."""
         head = f"AND {_HEAD}" if self.passages else ""
@@ -293,14 +357,15 @@ class Store:
                 if not span:
                     span.append(pos)
                 span[1:] = [pos]
-                yield pos, id_, gen, meta, text, passage, start, end
+                crc = row_crc(pos, id_, gen, meta, text, passage, start, end)
+                yield pos, id_, gen, meta, text, passage, start, end, crc
 
         conn = self.conn
         with self._transaction():
             conn.executemany("UPDATE docs SET deleted = ? WHERE pos = ?", ((gen, int(p)) for p in tombstones))
             conn.executemany(
-                "INSERT INTO docs (pos, id, added, deleted, meta, text, passage, span_start, span_end) "
-                "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                "INSERT INTO docs (pos, id, added, deleted, meta, text, passage, span_start, span_end, crc) "
+                "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
                 tracked(),
             )
             if span and keyword.exists(conn):
@@ -309,17 +374,27 @@ class Store:
     def copy_live_to(self, target: Store, gen: int, new_gen: int) -> np.ndarray:
         """Write the rows visible at ``gen`` into ``target``, renumbered 0..n-1 in position
         order (a document's passages stay consecutive), as generation ``new_gen``; return their
-        old positions."""
-        cur = self.conn.execute(
-            f"SELECT pos, id, meta, text, {self._passage_cols} FROM docs WHERE {_VISIBLE} ORDER BY pos",
-            (gen, gen),
-        )
+        old positions. A row that no longer matches its CRC (or is not UTF-8) stops the copy
+        with IndexFormatError, so that a rewrite never gives damaged fields a fresh, valid CRC.
+        Writers upgrade a version 1 store first (``upgrade``)."""
+        cur = self.conn.execute(f"{_CHECKED_ROW} WHERE {_VISIBLE} ORDER BY pos", (gen, gen))
         old: list[int] = []
 
         def renumbered():
-            for new_pos, (pos, *row) in enumerate(cur):
+            for new_pos, row in enumerate(cur):
+                pos, _, id_, _, meta, text, passage, start, end = row[:9]
+                try:
+                    if not _row_intact(row):
+                        raise ValueError
+                    id_, meta, text = _decoded(id_), _decoded(meta), _decoded(text)
+                except ValueError:  # UnicodeDecodeError included
+                    raise IndexFormatError(
+                        f"index file {self.path} is damaged (the row at position {pos} does not match "
+                        "its checksum): check it with colmax verify, and restore the index from a "
+                        "copy or rebuild it"
+                    ) from None
                 old.append(pos)
-                yield new_pos, *row
+                yield new_pos, id_, meta, text, passage, start, end
 
         target.write(new_gen, renumbered())
         return np.array(old, dtype=np.int64)
