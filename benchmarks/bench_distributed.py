@@ -13,6 +13,10 @@ what the fan-out costs. Every pair is measured interleaved in the same run, on t
   <= 1.2x + 3 ms. Exact (float32) and plaid (4-bit, shared codebook, built from the same vectors).
 - throughput at concurrency 4 (four client threads): 2 shards x 1 thread against one index with
   2 threads; target >= 0.8x.
+- ``--hybrid``: the default (hybrid) search of the query texts, encoding included on both sides,
+  over 2 shards against one index holding the same vectors and texts (exact and plaid): p50,
+  throughput, and how often the two top-10s are equal (exact: always, with the same scores; BM25
+  is computed under the statistics of both shards together, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -148,6 +152,31 @@ def compare_builds(tmp: Path, texts, ids, args) -> colmax.Ragged:
         return colmax.Ragged.from_list([d.embeddings for d in sharded.get_batch(ids)])
 
 
+def compare_hybrid(tmp: Path, vectors, ids, texts, questions, rounds) -> None:
+    """Hybrid search (the default for text queries) of the same vectors and texts in one index
+    and in 2 shards, exact and plaid; the queries are texts, encoded by each side."""
+    from colmax.distributed import ShardedIndex
+
+    truth = None  # the exact index's hybrid top-10s: what "recall" counts for both kinds
+    for kind in ("exact", "plaid"):
+        one = colmax.Index.create(tmp / f"hybrid-one-{kind}", kind=kind, threads=2)
+        one.add_embeddings(vectors, ids, texts=texts)
+        with ShardedIndex.create(tmp / f"hybrid-sharded-{kind}", 2, kind=kind) as sharded:
+            sharded.add_embeddings(vectors, ids, texts=texts)
+            assert one.default_mode == "hybrid"
+            if truth is None:
+                truth = [{h.id for h in one.search(q, 10)} for q in questions]
+            if kind == "exact":  # the same ids, order and scores (docs/distributed.md)
+                drift = max(
+                    abs(a.score - b.score)
+                    for q in questions[:50]
+                    for a, b in zip(one.search(q, 10), sharded.search(q, 10))
+                )
+                print(f"exact hybrid: largest fused-score difference over 50 queries' top-10s {drift:.2e}")
+            compare(f"{kind} hybrid (text queries)", one, sharded, questions, truth, rounds)
+        one.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +187,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of builds and throughput")
     parser.add_argument("--plaid-only", action="store_true", help="only the plaid comparisons")
     parser.add_argument("--build-docs", type=int, default=1500, help="documents in the build comparison")
+    parser.add_argument("--hybrid", action="store_true", help="only the hybrid comparisons (text queries)")
     args = parser.parse_args()
 
     import ray
@@ -173,6 +203,10 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory(prefix="colmax-bench-") as tmp:
         tmp = Path(tmp)
+        if args.hybrid:
+            compare_hybrid(tmp, encoder.encode_documents(texts), ids, texts, questions, args.rounds)
+            ray.shutdown()
+            return
         if args.plaid_only:  # the vectors from one pass of the encoder, no builds compared
             vectors = encoder.encode_documents(texts)
         else:

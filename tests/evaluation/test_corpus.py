@@ -133,7 +133,7 @@ def test_skip_errors_leaves_out_and_reports(tmp_path):
     folder.mkdir()
     (folder / "good.md").write_text("good", encoding="utf-8")
     (folder / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
-    with pytest.raises(CorpusError, match="not UTF-8.*--skip-errors"):
+    with pytest.raises(CorpusError, match=r"not UTF-8.*--skip-errors"):
         read_corpus(folder)
     corpus = read_corpus(folder, skip_errors=True)
     assert corpus.ids == ["good.md"] and "latin1.txt: not UTF-8" in corpus.skipped[0]

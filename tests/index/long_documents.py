@@ -353,6 +353,15 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+def _fill(paragraphs: list[str], pool: list[str], turn: int, limit: int) -> int:
+    """Append ``pool``'s paragraphs in turn, from ``turn``, until ``paragraphs`` hold ``limit``
+    words; return the next turn."""
+    while sum(map(_words, paragraphs)) < limit:
+        paragraphs.append(pool[turn % len(pool)])
+        turn += 1
+    return turn
+
+
 def documents() -> list[tuple[str, str]]:
     """``(id, text)`` of every report: its kind's opening, then its kind's and the general
     paragraphs in turn until about 5/6 of the wanted length, its fact, then more paragraphs."""
@@ -360,17 +369,10 @@ def documents() -> list[tuple[str, str]]:
     for number, (id_, kind, name, wanted, fact, _) in enumerate(DOCUMENTS):
         opening, own = KINDS[kind]
         pool = own + GENERAL[number % len(GENERAL) :] + GENERAL[: number % len(GENERAL)]
-        paragraphs, turn = [opening.format(name=name)], 0
-
-        def fill(limit: int) -> None:
-            nonlocal turn
-            while sum(map(_words, paragraphs)) < limit:
-                paragraphs.append(pool[turn % len(pool)])
-                turn += 1
-
-        fill(wanted * 5 // 6)
+        paragraphs = [opening.format(name=name)]
+        turn = _fill(paragraphs, pool, 0, wanted * 5 // 6)
         paragraphs.append(f"One fact sets {name} apart. {fact}")
-        fill(wanted)
+        _fill(paragraphs, pool, turn, wanted)
         out.append((id_, "\n\n".join(paragraphs)))
     return out
 

@@ -1,5 +1,5 @@
-"""What the integration tests share: colmax's demo passages with metadata to filter on, queries,
-and the outcome of a call (its result or its error) to compare a retriever with Index.search."""
+"""What the integration tests share: colmax's demo passages with metadata to filter on, and
+queries."""
 
 from __future__ import annotations
 
@@ -28,11 +28,3 @@ def demo_corpus() -> tuple[list[str], list[str], list[dict]]:
         for i, d in enumerate(ids)
     ]
     return ids, texts, metadata
-
-
-def outcome(call):
-    """``("ok", result)`` or ``("error", type, message)``: equal when two calls agree either way."""
-    try:
-        return ("ok", call())
-    except Exception as error:
-        return ("error", type(error), str(error))

@@ -12,15 +12,20 @@ import pytest
 pytest.importorskip("langchain_core")  # scripts/test.sh installs the extra: this runs in CI
 
 from colmax.integrations.langchain import ColmaxReranker, ColmaxRetriever
-from demo_data import QUERIES, demo_corpus, outcome
+from demo_data import QUERIES, demo_corpus
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnableLambda
 
 FILTERS = [None, {"group": "capital"}, {"group": {"in": ["paris", "france", "seine"]}}, {"i": 3}]
 
 
+def sides(hit) -> dict:
+    both = {"semantic_score": hit.semantic_score, "keyword_score": hit.keyword_score}
+    return {name: value for name, value in both.items() if value is not None}
+
+
 def expected_documents(hits):
-    return [(h.id, h.text, {**h.metadata, "id": h.id, "score": h.score}) for h in hits]
+    return [(h.id, h.text, {**h.metadata, "id": h.id, "score": h.score, **sides(h)}) for h in hits]
 
 
 def got_documents(docs):
@@ -64,12 +69,20 @@ def test_async_paths_agree_with_sync(demo_index):
     assert got_documents(reranked) == got_documents(reranker.compress_documents(one, QUERIES[1]))
 
 
-def test_mode_is_passed_as_index_search_takes_it(demo_index):
-    # before hybrid search lands both refuse mode (TypeError); after, both return the same
-    query = QUERIES[0]
-    expected = outcome(lambda: expected_documents(demo_index.search(query, 4, filter=None, mode="hybrid")))
-    got = outcome(lambda: got_documents(ColmaxRetriever(index=demo_index, mode="hybrid").invoke(query)))
-    assert got == expected
+@pytest.mark.parametrize("mode", [None, "semantic", "keyword", "hybrid"])
+def test_mode_gives_index_search_in_that_mode(demo_index, mode):
+    retriever = ColmaxRetriever(
+        index=demo_index, k=5, mode=mode, filter={"group": {"in": ["capital", "paris"]}}
+    )
+    for query in QUERIES:
+        hits = demo_index.search(query, 5, filter=retriever.filter, mode=mode)
+        docs = retriever.invoke(query)
+        assert got_documents(docs) == expected_documents(hits)
+        for doc in docs:  # each side's score where the search computed it
+            assert ("semantic_score" in doc.metadata) == (mode != "keyword")
+            assert ("keyword_score" in doc.metadata) == (mode in ("keyword", "hybrid", None))
+    with pytest.raises(ValueError, match="mode must be one of semantic, keyword, hybrid"):
+        ColmaxRetriever(index=demo_index, mode="lexical")
 
 
 def test_reranker_orders_by_maxsim(encoder):
@@ -121,7 +134,7 @@ def test_missing_or_wrong_index_is_refused(tmp_path, encoder):
         ColmaxRetriever(index=None)
     with pytest.raises(TypeError, match=r"colmax.Index.open\("):
         ColmaxRetriever(index=str(tmp_path))
-    with pytest.raises(TypeError, match=r"colmax\.Index or a colmax\.Client"):
+    with pytest.raises(TypeError, match=r"colmax\.Index, ShardedIndex or Client"):
         ColmaxRetriever(index=object())
     index = colmax.Index.create(tmp_path / "closed", encoder)
     retriever = ColmaxRetriever(index=index)

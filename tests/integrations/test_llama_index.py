@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("llama_index.core")  # scripts/test.sh installs the extra: this runs in CI
 
 from colmax.integrations.llama_index import ColmaxRerank, ColmaxRetriever, colmax_filter
-from demo_data import QUERIES, demo_corpus, outcome
+from demo_data import QUERIES, demo_corpus
 from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
-from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.core.schema import MetadataMode, NodeWithScore, TextNode
 from llama_index.core.vector_stores import (
     FilterCondition,
     FilterOperator,
@@ -38,7 +38,12 @@ def nodes_of(results):
 
 
 def hits_of(hits):
-    return [(h.id, h.text, h.metadata, h.score) for h in hits]
+    return [(h.id, h.text, {**h.metadata, **sides(h)}, h.score) for h in hits]
+
+
+def sides(hit) -> dict:
+    both = {"semantic_score": hit.semantic_score, "keyword_score": hit.keyword_score}
+    return {name: value for name, value in both.items() if value is not None}
 
 
 # (LlamaIndex filters, the colmax filter they mean)
@@ -136,12 +141,20 @@ def test_async_paths_agree_with_sync(demo_index):
     assert nodes_of(reranked) == nodes_of(rerank.postprocess_nodes(many[0], query_str=QUERIES[1]))
 
 
-def test_mode_is_passed_as_index_search_takes_it(demo_index):
-    # before hybrid search lands both refuse mode (TypeError); after, both return the same
-    query = QUERIES[0]
-    expected = outcome(lambda: hits_of(demo_index.search(query, 2, filter=None, mode="hybrid")))
-    got = outcome(lambda: nodes_of(ColmaxRetriever(demo_index, mode="hybrid").retrieve(query)))
-    assert got == expected
+@pytest.mark.parametrize("mode", [None, "semantic", "keyword", "hybrid"])
+def test_mode_gives_index_search_in_that_mode(demo_index, mode):
+    retriever = ColmaxRetriever(demo_index, similarity_top_k=4, mode=mode)
+    for query in QUERIES:
+        results = retriever.retrieve(query)
+        assert nodes_of(results) == hits_of(demo_index.search(query, 4, mode=mode))
+        for result in results:  # the scores stay out of what an LLM is shown of the node
+            node = result.node
+            assert ("keyword_score" in node.metadata) == (mode in ("keyword", "hybrid", None))
+            shown = node.get_content(metadata_mode=MetadataMode.LLM)
+            assert "semantic_score" not in shown and "keyword_score" not in shown
+            assert f"group: {node.metadata['group']}" in shown
+    with pytest.raises(ValueError, match="mode must be one of semantic, keyword, hybrid"):
+        ColmaxRetriever(demo_index, mode="lexical")
 
 
 def test_rerank_orders_by_maxsim(encoder):
@@ -187,7 +200,7 @@ def test_missing_or_wrong_index_is_refused(tmp_path, encoder):
         ColmaxRetriever(None)
     with pytest.raises(TypeError, match=r"colmax\.Index\.open\("):
         ColmaxRetriever(tmp_path)
-    with pytest.raises(TypeError, match=r"colmax\.Index or a colmax\.Client"):
+    with pytest.raises(TypeError, match=r"colmax\.Index, ShardedIndex or Client"):
         ColmaxRetriever(object())
     index = colmax.Index.create(tmp_path / "closed", encoder)
     retriever = ColmaxRetriever(index)

@@ -3,8 +3,6 @@ colmax.Client mirrors Index."""
 
 from __future__ import annotations
 
-import inspect
-
 import colmax
 import numpy as np
 import pytest
@@ -73,21 +71,51 @@ def test_search_options_and_batch(client, local, server):
     assert [h["id"] for h in body["results"][0]] == [h.id for h in local.search(QUESTION, k=2)]
 
 
-def test_hybrid_options_follow_the_index(server, local):
-    """`mode` and `alpha` reach Index.search when it takes them (hybrid search); until then they
-    are refused by name rather than ignored."""
-    body = {"query": QUESTION, "k": 3, "mode": "semantic", "alpha": 0.5}
-    status, _, out = server.request("POST", "/indexes/demo/search", body)
-    if "mode" in inspect.signature(Index.search).parameters:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"mode": "semantic"},
+        {"mode": "keyword"},
+        {"mode": "hybrid", "alpha": 0.3},
+        {"fusion": "rrf"},
+        {"mode": "hybrid", "alpha": 1, "fusion": "minmax", "filter": {"topic": "capital"}},
+    ],
+)
+def test_search_modes_are_index_search(client, local, server, options):
+    """`mode`, `alpha` and `fusion` over HTTP give Index.search's hits: ids, the score ranked by,
+    both sides' scores (semantic_score, keyword_score), metadata, text."""
+    for query in QUERIES:
+        want = local.search(query, k=5, **options)
+        assert client.search(query, k=5, **options) == want
+        status, _, out = server.request("POST", "/indexes/demo/search", {"query": query, "k": 5, **options})
         assert status == 200
-        want = local.search(QUESTION, k=3, mode="semantic", alpha=0.5)
-        assert [h["id"] for h in out["hits"]] == [h.id for h in want]
-    else:
-        assert status == 422 and out["error"]["code"] == "unsupported"
-        assert "alpha, mode" in out["error"]["message"]
+        assert [(h["id"], h["score"], h["semantic_score"], h["keyword_score"]) for h in out["hits"]] == [
+            (h.id, h.score, h.semantic_score, h.keyword_score) for h in want
+        ]
+    assert client.search_batch(QUERIES, k=3, **options) == local.search_batch(QUERIES, k=3, **options)
+
+
+def test_search_mode_errors_are_index_errors(server):
+    for body, code, words in [
+        ({"mode": "semantic", "alpha": 0.5}, "invalid_argument", "alpha and fusion apply to hybrid searches"),
+        (
+            {"mode": "keyword", "fusion": "rrf"},
+            "invalid_argument",
+            "alpha and fusion apply to hybrid searches",
+        ),
+        ({"alpha": 1.5}, "invalid_argument", "alpha (the semantic side's weight) must be from 0 to 1"),
+        ({"mode": "fuzzy"}, "invalid_request", "mode"),
+        ({"fusion": "max"}, "invalid_request", "fusion"),
+        ({"alpha": "high"}, "invalid_request", "alpha"),
+    ]:
+        status, _, out = server.request("POST", "/indexes/demo/search", {"query": QUESTION, **body})
+        assert status == 422 and out["error"]["code"] == code and words in out["error"]["message"], out
     # null is as good as absent
-    status, _, out = server.request("POST", "/indexes/demo/search", {"query": QUESTION, "k": 3, "mode": None})
-    assert status == 200 and [h["id"] for h in out["hits"]] == [h.id for h in local.search(QUESTION, k=3)]
+    status, _, out = server.request(
+        "POST", "/indexes/demo/search", {"query": QUESTION, "k": 3, "mode": None, "fusion": None}
+    )
+    assert status == 200 and out["hits"][0]["keyword_score"] is not None  # hybrid by default
 
 
 def test_plaid_knobs_reach_a_plaid_index(tmp_path):
@@ -186,6 +214,31 @@ def test_writes_round_trip(server):
     assert len(client) == before
     with pytest.raises(KeyError):
         client.get("rt-lisbon")
+
+
+def test_a_long_document_comes_back_with_its_winning_passage(server, scratch_path):
+    """A document split into passages: search, explain and get over HTTP carry the passage and
+    its span as Index does in-process."""
+    client = colmax.Client(server.url, index="scratch")
+    filler = " ".join(f"Paragraph {i} is about nothing in particular, only filler words." for i in range(40))
+    text = filler + " The kakapo is a flightless parrot that lives in New Zealand."
+    client.add([text], ids=["long-kakapo"])
+    try:
+        query = "flightless parrot of New Zealand"
+        with Index.open(scratch_path) as local:
+            want = local.search(query, k=1)[0]
+            explained = local.explain(query, "long-kakapo")
+            spans = local.get("long-kakapo").spans
+        got = client.search(query, k=1)[0]
+        assert got == want and got.id == "long-kakapo" and got.passage > 0
+        assert "kakapo" in got.passage_text and got.text == text
+        status, _, out = server.request("POST", "/indexes/scratch/search", {"query": query, "k": 1})
+        assert status == 200 and out["hits"][0]["span"] == list(want.span)
+        remote = client.explain(query, "long-kakapo")
+        assert (remote.passage, remote.span) == (explained.passage, explained.span)
+        assert len(spans) > 1 and client.get("long-kakapo").spans == spans
+    finally:
+        client.delete("long-kakapo")
 
 
 def test_ids_with_slashes_and_unicode(server):

@@ -1,6 +1,7 @@
 """The search page in the real headless browser (Debian's chromium through selenium): type a
 query, see the expected top hit with its matched tokens highlighted, hover a query token to see
-its match and similarity. A screenshot is saved ($COLMAX_SCREENSHOT, else the test's tmp_path)."""
+its match and similarity, pick each search mode and see its ranking and scores. A screenshot is
+saved ($COLMAX_SCREENSHOT, else the test's tmp_path)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from colmax.index import Index
 from serving import API_KEY, QUESTION
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -16,6 +18,7 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
+from selenium.webdriver.support.select import Select  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,7 +52,7 @@ def search(browser, query):
     return wait_for(browser, "#results .hit")
 
 
-def test_search_page(browser, server, tmp_path):
+def test_search_page(browser, server, demo_path, tmp_path):
     browser.get(server.url + "/")
     options = wait_for(browser, "#index option")
     assert [o.get_attribute("value") for o in options] == ["demo", "scratch"]
@@ -76,6 +79,37 @@ def test_search_page(browser, server, tmp_path):
     target = Path(os.environ.get("COLMAX_SCREENSHOT") or tmp_path / "search-page.png")
     assert browser.save_screenshot(str(target))
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 10_000
+
+    # the mode picker: each mode's ranking and scores as Index.search gives them, both sides' scores
+    # shown for hybrid hits, the keyword terms each explanation matched
+    with Index.open(demo_path) as local:
+        for mode in ("keyword", "semantic", "hybrid"):
+            Select(browser.find_element(By.ID, "mode")).select_by_value(mode)
+            hits = search(browser, QUESTION)
+            want = local.search(QUESTION, k=10, mode=mode)
+            assert [h.get_attribute("data-id") for h in hits] == [h.id for h in want]
+            score = hits[0].find_element(By.CSS_SELECTOR, ".score")
+            assert score.text == f"{want[0].score:.4f}"
+            parts = hits[0].find_element(By.CSS_SELECTOR, ".parts").text
+            sides = [
+                (n, v) for n, v in (("semantic", want[0].semantic_score), ("keyword", want[0].keyword_score))
+            ]
+            assert parts == " · ".join(f"{n} {v:.3f}" for n, v in sides if v is not None)
+            assert (
+                score.get_attribute("title")
+                == {
+                    "keyword": "BM25 score (keyword)",
+                    "semantic": "MaxSim score (semantic)",
+                    "hybrid": "fused score (hybrid)",
+                }[mode]
+            )
+            terms = hits[0].find_element(By.CSS_SELECTOR, ".terms").text
+            assert terms == "keyword terms matched: " + ", ".join(
+                local.explain(QUESTION, want[0].id).keyword_terms
+            )
+            assert f"{mode} search" in browser.find_element(By.ID, "status").text
+            assert f"mode={mode}" in browser.current_url
+    assert "semantic" in parts and "keyword" in parts  # the hybrid top hit shows both sides
 
     # the other index, by the picker; an error is shown, not thrown
     ActionChains(browser).move_by_offset(0, 300).perform()

@@ -20,7 +20,14 @@ from colmax.server.wire import (
 
 def test_records_are_plain_json():
     ex = Explanation(
-        "d", 1.5, np.array([0.5, 1.0], np.float32), np.array([3, 0]), ["a", "b"], ["x", "y"], [(0, 1), None]
+        "d",
+        1.5,
+        np.array([0.5, 1.0], np.float32),
+        np.array([3, 0]),
+        ["a", "b"],
+        ["x", "y"],
+        [(0, 1), None],
+        keyword_terms=["capital"],
     )
     out = json.loads(json.dumps(plain(ex)))
     assert out == {
@@ -31,7 +38,27 @@ def test_records_are_plain_json():
         "query_tokens": ["a", "b"],
         "doc_tokens": ["x", "y"],
         "doc_spans": [[0, 1], None],
+        "keyword_terms": ["capital"],
+        "passage": None,
+        "span": None,
     }
+    hit = Hit("d", 0.75, {"lang": "en"}, "text", semantic_score=7.25, keyword_score=0.0)
+    assert json.loads(json.dumps(plain(hit))) == {
+        "id": "d",
+        "score": 0.75,
+        "metadata": {"lang": "en"},
+        "text": "text",
+        "semantic_score": 7.25,
+        "keyword_score": 0.0,
+        "passage": None,
+        "span": None,
+    }
+    assert from_record(Hit, plain(hit)) == hit
+    # a document split into passages: which one won, and where it is in the text
+    long_hit = Hit("d", 0.75, {}, "a long text", semantic_score=0.75, passage=2, span=(2, 6))
+    sent = json.loads(json.dumps(plain(long_hit)))
+    assert sent["passage"] == 2 and sent["span"] == [2, 6]
+    assert from_record(Hit, sent, span=tuple) == long_hit
     assert plain({"terms": {"b", "a"}, "n": np.int64(3), "x": np.float32(0.25)}) == {
         "terms": ["a", "b"],
         "n": 3,
@@ -41,7 +68,10 @@ def test_records_are_plain_json():
 
 def test_fields_of_a_newer_server_are_dropped_by_an_older_client():
     sent = {"id": "d", "score": 2.0, "metadata": {}, "text": None, "semantic_score": 1.0, "explanation": {}}
-    assert from_record(Hit, sent) == Hit("d", 2.0, {}, None)
+    sent["a_field_of_the_future"] = [1, 2]
+    assert from_record(Hit, sent) == Hit("d", 2.0, {}, None, semantic_score=1.0)
+    # and those an older server does not send keep their defaults
+    assert from_record(Hit, {"id": "d", "score": 2.0}) == Hit("d", 2.0)
 
 
 def test_matrices_round_trip_exactly():

@@ -92,6 +92,11 @@ def print_sharded_info(path: str) -> None:
         print(f"codebook:       shared, {cb['nbits']} bits per dimension, {trained}")
     print(f"router:         {info['router']} over {info['n_shards']} shards")
     print(f"documents:      {info['documents']}")
+    if info["keyword_index"] is not None:
+        if info["keyword_index"]:
+            print("keyword index:  yes, on every shard (searches default to hybrid)")
+        else:
+            print("keyword index:  no (semantic search only; add it with ShardedIndex.add_keyword_index())")
     if info["pending_write"]:
         print("pending write:  yes (an unfinished write; the next write rolls the shards back)")
     if info["size_on_disk"] is not None:

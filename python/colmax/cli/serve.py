@@ -1,4 +1,5 @@
-"""`colmax serve INDEX [INDEX ...]`: indexes as a JSON API and a search page (extra `server`)."""
+"""`colmax serve INDEX [INDEX ...]`: indexes as a JSON API and a search page (extra `server`); a
+sharded index's root directory is served like an index, its shards searched on Ray (extra `ray`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 INSTALL = 'pip install "colmax[server]"'
+INSTALL_RAY = 'pip install "colmax[ray]"'
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,9 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="serve indexes over HTTP: a JSON API and a search page",
         description="Serve index directories as a JSON API (search, explain, add, delete, encode; "
         "OpenAPI schema at /docs) and a search page at /. Each index is served under its directory's "
-        f"name, or NAME=PATH. Needs the server extra: {INSTALL}.",
+        f"name, or NAME=PATH. Needs the server extra: {INSTALL}. A sharded index (a directory holding "
+        "colmax-sharded.json) is served the same way, its shards searched by Ray actors: this process "
+        f"starts a local Ray, or joins the cluster at --ray-address (needs {INSTALL_RAY}).",
     )
-    parser.add_argument("indexes", nargs="+", metavar="INDEX", help="index directory, or NAME=PATH")
+    parser.add_argument(
+        "indexes", nargs="+", metavar="INDEX", help="index (or sharded index) directory, or NAME=PATH"
+    )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
     )
@@ -29,7 +35,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("COLMAX_API_KEY"),
         help="require 'Authorization: Bearer KEY' on every request but /health (default: $COLMAX_API_KEY)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="threads per search (default: every CPU)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per search (default: every CPU); for a sharded index, threads per shard (default 1)",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDRESS",
+        help="sharded indexes: the Ray cluster to join (default: $RAY_ADDRESS, else a new local one)",
+    )
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="sharded indexes: Ray actors per shard (default 1)"
+    )
+    parser.add_argument(
+        "--cpus-per-replica",
+        type=float,
+        default=None,
+        help="sharded indexes: CPUs each actor reserves (default: its threads; a fraction shares cores)",
+    )
     parser.add_argument("--readers", type=int, default=16, help="searches run at once (default 16)")
     parser.add_argument(
         "--cors",
@@ -84,7 +110,6 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"colmax serve needs the server extra ({e.name} is missing): {INSTALL}", file=sys.stderr)
         return 2
-    from colmax.index import Index
     from colmax.server.app import create_app
     from colmax.server.app import run as serve
 
@@ -92,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     opened = {}
     try:
         for name, path in served.items():
-            opened[name] = Index.open(path, threads=args.threads)
+            opened[name] = open_served(path, args)
         app = create_app(
             opened, api_key=args.api_key or None, cors=args.cors, limits=limits(args), readers=args.readers
         )
@@ -102,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     app.state.registry.warm()
     for name, index in opened.items():
-        print(f"serving {name!r}: {index.path} ({len(index)} documents, {index.kind})")
+        shards = f", {index.n_shards} shards on Ray" if hasattr(index, "n_shards") else ""
+        print(f"serving {name!r}: {index.path} ({len(index)} documents, {index.kind}{shards})")
     if not _loopback(args.host) and not args.api_key:
         print(
             f"warning: listening on {args.host} without an API key: anyone who can reach it can read and "
@@ -112,6 +138,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"search page: http://{_url_host(args.host)}:{args.port}/   API docs: /docs", flush=True)
     serve(app, args.host, args.port, args.log_level)
     return 0
+
+
+def open_served(path: Path, args: argparse.Namespace):
+    """An ``Index``, or a ``ShardedIndex`` for a sharded index's root (its actors started on Ray)."""
+    from colmax.distributed.root import is_root
+
+    if not is_root(path):
+        from colmax.index import Index
+
+        return Index.open(path, threads=args.threads)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError(f"{path} is a sharded index, and serving one needs Ray: {INSTALL_RAY}") from None
+    from colmax.distributed import ShardedIndex
+
+    return ShardedIndex.open(
+        path,
+        replicas=args.replicas,
+        threads_per_shard=args.threads or 1,
+        address=args.ray_address,
+        cpus_per_replica=args.cpus_per_replica,
+    )
 
 
 def _loopback(host: str) -> bool:

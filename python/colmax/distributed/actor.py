@@ -54,6 +54,25 @@ class ShardActor:
         hits = self._reader(generation).search_batch(queries, k, with_documents=False, **options)
         return [([h.id for h in hs], np.array([h.score for h in hs], dtype=np.float64)) for hs in hits]
 
+    def lexical(self, generation: int) -> tuple[bool, str]:
+        """(whether the shard has a keyword index, the mode a text query gets by default there)."""
+        index = self._reader(generation)
+        return bool(index.info()["keyword_index"]), index.default_mode
+
+    def keyword_statistics(self, generation: int, texts: list[str]):
+        """Per query text, the shard's share of its BM25 statistics (``Index.keyword_statistics``)."""
+        index = self._reader(generation)
+        return [index.keyword_statistics(text) for text in texts]
+
+    def candidates(self, generation: int, texts, matrices, k: int, modes, statistics, options: dict):
+        """Per query, ``Index.candidates`` in its mode ("hybrid" or "keyword") under the whole
+        sharded index's BM25 statistics: (ids, sides) by ascending position."""
+        index = self._reader(generation)
+        return [
+            index.candidates(text, k, mode=mode, statistics=stats, matrix=q, **options)
+            for text, q, mode, stats in zip(texts, matrices, modes, statistics)
+        ]
+
     def get_batch(self, generation: int, ids: list[str], embeddings: bool):
         return self._reader(generation).get_batch(ids, embeddings=embeddings)
 
@@ -103,8 +122,8 @@ class ShardActor:
         with self._writer() as w:
             return [i for i in ids if i in w]
 
-    def add(self, texts, ids, metadata, batch_size):
-        return self._write("add", texts, ids, metadata, batch_size=batch_size)
+    def add(self, texts, ids, metadata, batch_size, upsert=False):
+        return self._write("add", texts, ids, metadata, batch_size=batch_size, upsert=upsert)
 
     def add_embeddings(self, embeddings: Ragged, ids, metadata, texts):
         return self._write("add_embeddings", embeddings, ids, metadata, texts=texts)
@@ -117,6 +136,9 @@ class ShardActor:
 
     def compact(self):
         return self._write("compact")
+
+    def add_keyword_index(self):
+        return self._write("add_keyword_index")
 
     def rollback(self, generation: int) -> tuple[int, int]:
         """Undo the shard's commits after ``generation`` (an unfinished sharded write)."""
@@ -145,8 +167,15 @@ class ShardActor:
         for index in self._readers.values():
             index.close()
         self._readers.clear()
+        try:  # the root does not record whether shards keep a keyword index: the shard does
+            with self._writer() as w:
+                keyword = bool(w.info()["keyword_index"])
+        except (OSError, ValueError):  # a shard an interrupted recreate left unreadable
+            keyword = True
         shutil.rmtree(self.path, ignore_errors=True)
-        Index.create(self.path, self._encoder or model, threads=self.threads, **options).close()
+        Index.create(
+            self.path, self._encoder or model, threads=self.threads, keyword=keyword, **options
+        ).close()
         return self.state()
 
     def first_add(self, model, options: dict, embeddings: Ragged | None, ids, metadata, texts):

@@ -27,6 +27,7 @@ def create_root(
     nbits: int | None = None,
     n_centroids: int | None = None,
     dim: int | None = None,
+    keyword: bool = True,
 ) -> Path:
     """Write an empty sharded index at ``path``: ``n_shards`` indexes made by ``Index.create``
     with these arguments, then the root description naming them at generation 0."""
@@ -49,6 +50,7 @@ def create_root(
                 nbits=nbits,
                 n_centroids=n_centroids,
                 dim=None if encoder is not None else dim,
+                keyword=keyword,
             )
             info = shard.info()
             shard.close()
@@ -76,7 +78,7 @@ def describe(path: Path, root: Root, shard_infos: list[dict | None]) -> dict:
     for i, (shard, info) in enumerate(zip(root.shards, shard_infos)):
         entry = {"shard": i, "path": shard.path, "generation": shard.generation, "documents": shard.documents}
         if info is not None:
-            for key in ("deleted", "segments", "tokens", "bytes_per_token", "size_on_disk"):
+            for key in ("deleted", "segments", "tokens", "bytes_per_token", "size_on_disk", "keyword_index"):
                 entry[key] = info[key]
         shards.append(entry)
     known = [info for info in shard_infos if info is not None]
@@ -96,6 +98,10 @@ def describe(path: Path, root: Root, shard_infos: list[dict | None]) -> dict:
         "codebook": root.codebook,
         "documents": root.documents,
         "pending_write": root.pending is not None,
+        # keyword and hybrid search need it on every shard; None: some shard unreadable here
+        "keyword_index": all(info["keyword_index"] for info in known)
+        if len(known) == len(shard_infos)
+        else None,
         "size_on_disk": sum(info["size_on_disk"] for info in known)
         if len(known) == len(shard_infos)
         else None,

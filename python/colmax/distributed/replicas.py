@@ -12,6 +12,8 @@ from .actor import ShardActor
 
 # how long placing the actors may take before open() gives up (Ray waits for free CPUs)
 PLACEMENT_TIMEOUT_S = 120.0
+# query matrices up to this size travel inside each shard's call (FanOut.shipped)
+_PUT_BYTES = 1 << 20
 
 
 def import_ray():
@@ -163,3 +165,44 @@ class Replicas:
         for group in self._groups:
             remove_placement_group(group)
         self._groups = []
+
+
+class FanOut:
+    """The calls of one sharded read: each goes to every shard of ``root`` (or those holding
+    documents) at its recorded generation. A shard that does not answer raises, or with
+    ``allow_partial`` is left out of this read's later calls and listed in ``missing``."""
+
+    def __init__(self, replicas: Replicas, root, allow_partial: bool) -> None:
+        self.replicas, self.root, self.allow_partial = replicas, root, allow_partial
+        self.missing: dict[int, ShardUnavailableError] = {}
+
+    def submit(self, method: str, *args, every: bool = False) -> list[Call]:
+        """``method(generation, *args)`` on each shard holding documents (``every``: each shard)."""
+        return [
+            self.replicas.submit(s, method, shard.generation, *args)
+            for s, shard in enumerate(self.root.shards)
+            if (every or shard.documents) and s not in self.missing
+        ]
+
+    def gather(self, calls: list[Call]) -> dict:
+        answers = {}
+        for call in calls:
+            try:
+                answers[call.shard] = self.replicas.result(call)
+            except ShardUnavailableError as e:
+                if not self.allow_partial:
+                    raise
+                self.missing[call.shard] = e
+        return {s: a for s, a in answers.items() if s not in self.missing}
+
+    def shipped(self, arrays: list):
+        """Query matrices as a call's argument: up to _PUT_BYTES inside each call (Ray inlines
+        small arguments, ~1 ms cheaper per search than a trip through the object store), larger
+        batches put in the object store once and read by every shard."""
+        if sum(a.nbytes for a in arrays if a is not None) > _PUT_BYTES:
+            return self.replicas.ray.put(arrays)
+        return arrays
+
+    @property
+    def answered(self) -> tuple[int, ...]:
+        return tuple(s for s in range(self.root.n_shards) if s not in self.missing)

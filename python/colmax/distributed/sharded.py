@@ -18,22 +18,20 @@ from pathlib import Path
 
 from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
-from ..index import inputs
+from ..index import hybrid, inputs
 from ..index.errors import unknown_ids
 from ..index.filters import compile_filter
+from ..index.keyword import query_terms
 from ..index.model import bind_encoder
-from ..index.query import Plan, plan_search, query_matrices, query_matrix
+from ..index.query import Plan, plan_search, query_list, query_matrices, query_matrix
 from ..index.types import Document, Explanation, Hit
 from . import writes
+from .hybrid import fuse_candidates, summed_statistics
 from .layout import create_root, describe
 from .merge import Hits, merge_hits, merge_ranked
-from .replicas import Replicas, ShardUnavailableError, import_ray
+from .replicas import FanOut, Replicas, import_ray
 from .root import Root, read_root
 from .router import route, shard_of
-
-# Query matrices up to this size travel inside each shard's call (Ray inlines small arguments,
-# ~1 ms cheaper per search than a trip through the object store); larger batches are put once.
-_PUT_BYTES = 1 << 20
 
 
 def shard_candidates(k: int, n_shards: int) -> int:
@@ -60,6 +58,7 @@ class ShardedIndex:
         self._root = root
         self._replicas: Replicas | None = replicas
         self._encoder = None
+        self._lexical_state: tuple[Root, tuple[bool, str]] | None = None
         self._write_mutex = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -76,6 +75,7 @@ class ShardedIndex:
         nbits: int | None = None,
         n_centroids: int | None = None,
         dim: int | None = None,
+        keyword: bool = True,
         replicas: int = 1,
         threads_per_shard: int = 1,
         address: str | None = None,
@@ -85,12 +85,20 @@ class ShardedIndex:
 
         ``path`` gets ``colmax-sharded.json`` and ``n_shards`` shard directories, each an
         ordinary index made by ``Index.create(shard, model, kind=, storage=, nbits=,
-        n_centroids=, dim=)`` (same meanings). A plaid index's shards share one codebook,
+        n_centroids=, dim=, keyword=)`` (same meanings). A plaid index's shards share one codebook,
         trained by the first ``add`` on the sample one index holding those documents would use.
         The rest is :meth:`open`'s.
         """
         create_root(
-            path, n_shards, model, kind=kind, storage=storage, nbits=nbits, n_centroids=n_centroids, dim=dim
+            path,
+            n_shards,
+            model,
+            kind=kind,
+            storage=storage,
+            nbits=nbits,
+            n_centroids=n_centroids,
+            dim=dim,
+            keyword=keyword,
         )
         return cls.open(
             path,
@@ -221,24 +229,32 @@ class ShardedIndex:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
         allow_partial: bool = False,
     ) -> Hits:
-        """``Index.search`` over every shard: the query is encoded once, each shard returns its
-        best ``k`` (ids and scores), the coordinator keeps the best ``k`` of all (ties: lower
-        shard, then earlier added) and fetches their metadata and text. For an exact index the
-        result equals one index holding every document. A plaid index's staged search runs on
-        each shard with ``nprobe`` and ``ncandidates`` (per shard; by default one index's budget
-        split over the shards with a margin: :func:`shard_candidates`), docs/distributed.md.
+        """``Index.search`` over every shard, with the same arguments, defaults and results:
+        the query is encoded once, each shard returns its best candidates (ids and scores), the
+        coordinator keeps the best ``k`` of all (ties: lower shard, then earlier added) and
+        fetches their metadata and text. For an exact index the result equals one index holding
+        every document, in every ``mode``: keyword and hybrid searches rank by BM25 under the
+        statistics of all shards together and fuse over all shards' candidates
+        (docs/distributed.md). A plaid index's staged search runs on each shard with ``nprobe``
+        and ``ncandidates`` (per shard; by default one index's budget split over the shards with
+        a margin: :func:`shard_candidates`).
 
         A shard none of whose replicas answer raises ShardUnavailableError, unless
         ``allow_partial``: then the hits come from the shards that answered, listed in
         ``hits.shards`` (the others in ``hits.missing_shards``).
         """
-        q = query_matrix(query, self.dim, lambda: self.encoder)
-        return self._search([q], k, filter, exact, nprobe, ncandidates, allow_partial)[0]
+        options = (filter, mode, alpha, fusion, exact, nprobe, ncandidates, allow_partial)
+        if not isinstance(query, str):  # checked as Index.search checks it
+            query = query_matrix(query, self.dim, lambda: self.encoder)
+        return self._search([query], k, *options)[0]
 
     def search_batch(
         self,
@@ -246,51 +262,98 @@ class ShardedIndex:
         k: int = 10,
         *,
         filter: Mapping | None = None,
+        mode: str | None = None,
+        alpha: float | None = None,
+        fusion: str | None = None,
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
         allow_partial: bool = False,
     ) -> list[Hits]:
-        """:meth:`search` for many queries: one call per shard for them all."""
-        matrices = query_matrices(queries, self.dim, lambda: self.encoder)
-        return self._search(matrices, k, filter, exact, nprobe, ncandidates, allow_partial)
+        """:meth:`search` for many queries: texts are encoded in one batch, and each shard gets
+        one call for them all (two for keyword and hybrid searches: statistics, candidates)."""
+        options = (filter, mode, alpha, fusion, exact, nprobe, ncandidates, allow_partial)
+        return self._search(query_list(queries), k, *options)
 
-    def _search(self, matrices, k, filter, exact, nprobe, ncandidates, allow_partial) -> list[Hits]:
-        root, actors = self._root, self._actors
+    def _lexical(self, run: FanOut) -> tuple[bool, str]:
+        """(whether every shard has a keyword index, a text query's default mode), asked of the
+        shards once per recorded state: hybrid where some shard's keyword index holds texts."""
+        root = self._root
+        if self._lexical_state is not None and self._lexical_state[0] is root:
+            return self._lexical_state[1]
+        state = run.gather(run.submit("lexical", every=True)).values()
+        keyword = all(has for has, _ in state)
+        found = (keyword, "hybrid" if keyword and any(m == "hybrid" for _, m in state) else "semantic")
+        if not run.missing:  # with allow_partial, what the shards that answered say, this time only
+            self._lexical_state = (root, found)
+        return found
+
+    def _search(
+        self, queries, k, filter, mode, alpha, fusion, exact, nprobe, ncandidates, allow_partial
+    ) -> list[Hits]:
+        root = self._root
         k = positive_int("k", k)
         plan_search(root.kind, k, exact, nprobe, ncandidates)  # checks the knobs here, once
         if filter is not None:
             compile_filter(filter)
+        run = FanOut(self._actors, root, allow_partial)
+        hows = [hybrid.choose(q, mode, alpha, fusion, lambda: self._lexical(run)) for q in queries]
         if root.kind == "plaid" and not exact and ncandidates is None:
             ncandidates = shard_candidates(k, root.n_shards)
         options = {"filter": filter, "exact": exact, "nprobe": nprobe, "ncandidates": ncandidates}
-        if not matrices:
+        if not queries:
             return []
-        queries = list(matrices)
-        if sum(q.nbytes for q in queries) > _PUT_BYTES:  # large batches: stored once, read by every shard
-            queries = actors.ray.put(queries)
-        busy = [s for s, shard in enumerate(root.shards) if shard.documents]
-        calls = [
-            actors.submit(s, "search_batch", root.shards[s].generation, queries, k, options) for s in busy
-        ]
-        answers, missing = {}, {}
-        for call in calls:
-            try:
-                answers[call.shard] = actors.result(call)
-            except ShardUnavailableError as e:
-                if not allow_partial:
-                    raise
-                missing[call.shard] = e
-        merged = [merge_ranked({s: a[i] for s, a in answers.items()}, k) for i in range(len(matrices))]
-        documents = self._documents({(id_, s) for ranking in merged for id_, _, s in ranking})
-        answered = tuple(s for s in range(root.n_shards) if s not in missing)
+        # keyword and hybrid searches of texts with keyword terms: statistics, candidates, fusion
+        worded = [how.name != "semantic" and bool(query_terms(q)) for q, how in zip(queries, hows)]
+        lexical = [i for i, w in enumerate(worded) if w]
+        statistics = (
+            run.submit("keyword_statistics", [queries[i] for i in lexical], every=True) if lexical else []
+        )
+        # semantic searches, and hybrid ones of texts without keyword terms (as in Index.search)
+        semantic = [i for i, how in enumerate(hows) if not worded[i] and how.name != "keyword"]
+        matrices = {}
+        if any(how.name != "keyword" for how in hows):  # as Index.search_batch: all in one batch
+            matrices = dict(enumerate(query_matrices(queries, self.dim, lambda: self.encoder)))
+        ranked: list = [[] for _ in queries]  # a keyword query without keyword terms finds nothing
+        if semantic:
+            answers = run.gather(
+                run.submit("search_batch", run.shipped([matrices[i] for i in semantic]), k, options)
+            )
+            for j, i in enumerate(semantic):
+                merged = merge_ranked({s: a[j] for s, a in answers.items()}, k)
+                ranked[i] = [(id_, s, score, score, None) for id_, score, s in merged]
+        if lexical:
+            whole = summed_statistics(run.gather(statistics), len(lexical))
+            found = run.gather(
+                run.submit(
+                    "candidates",
+                    [queries[i] for i in lexical],
+                    run.shipped([matrices.get(i) for i in lexical]),
+                    k,
+                    [hows[i].name for i in lexical],
+                    whole,
+                    options,
+                )
+            )
+            for j, i in enumerate(lexical):
+                ranked[i] = fuse_candidates({s: a[j] for s, a in found.items()}, k, hows[i])
+        documents = self._documents({(id_, s) for ranking in ranked for id_, s, *_ in ranking})
         return [
-            Hits([Hit(id_, score, *documents[id_]) for id_, score, _ in ranking], answered, missing)
-            for ranking in merged
+            Hits(
+                [
+                    Hit(id_, score, *documents[id_][:2], sem, kw, documents[id_][2])
+                    for id_, _, score, sem, kw in ranking
+                ],
+                run.answered,
+                run.missing,
+            )
+            for ranking in ranked
         ]
 
-    def _documents(self, wanted: set[tuple[str, int]]) -> dict[str, tuple[dict, str | None]]:
-        """(metadata, text) of the final hits, one call per shard holding some."""
+    def _documents(self, wanted: set[tuple[str, int]]) -> dict[str, tuple[dict, str | None, int | None]]:
+        """(metadata, text, passage) of the final hits, one call per shard holding some. The
+        shards rank a document split into passages by its best one without saying which, so
+        its passage is None; a document of one passage has passage 0, as in Index.search."""
         root = self._root
         by_shard: dict[int, list[str]] = {}
         for id_, s in sorted(wanted):
@@ -298,7 +361,11 @@ class ShardedIndex:
         docs = self._actors.on_all(
             "get_batch", lambda s: (root.shards[s].generation, by_shard[s], False), shards=sorted(by_shard)
         )
-        return {d.id: (d.metadata, d.text) for found in docs.values() for d in found}
+        return {
+            d.id: (d.metadata, d.text, 0 if d.spans is None else None)
+            for found in docs.values()
+            for d in found
+        }
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
@@ -370,9 +437,12 @@ class ShardedIndex:
         *,
         batch_size: int | None = None,
         progress: bool = False,
+        upsert: bool = False,
     ) -> list[str]:
         """Route, encode (on the shards' actors, in parallel) and add documents; one commit per
-        shard and one recorded state for them all. Returns their ids."""
+        shard and one recorded state for them all. Returns their ids. An id already in the index
+        is an error, unless ``upsert``: then its document is replaced (an id always routes to the
+        same shard, so each shard replaces its own, as ``Index.add(..., upsert=True)``)."""
         texts = text_list(texts)
         ids = inputs.fresh_ids(len(texts), ids)
         inputs.metadata_json(len(texts), metadata)  # checked here, before any shard works
@@ -382,7 +452,8 @@ class ShardedIndex:
         bar = progress_bar(len(texts), progress, unit="doc", desc="encoding")
         try:
             with self._transaction() as txn:
-                self._check_new(ids, groups)
+                if not upsert:
+                    self._check_new(ids, groups)
                 parts = {
                     s: (
                         [texts[i] for i in g],
@@ -398,7 +469,7 @@ class ShardedIndex:
                     writes.first_plaid_add(txn, actors, groups, vectors, ids, metadata, texts, None)
                     bar.update(len(texts))
                 else:
-                    calls = [actors.submit(s, "add", *parts[s], batch_size) for s in parts]
+                    calls = [actors.submit(s, "add", *parts[s], batch_size, upsert) for s in parts]
                     txn.committed(writes.gather(actors, calls, bar, {s: len(groups[s]) for s in parts}))
         finally:
             bar.close()
@@ -470,6 +541,15 @@ class ShardedIndex:
         s = shard_of(id, self.n_shards)
         with self._transaction() as txn:
             txn.committed(writes.gather(self._actors, [self._actors.submit(s, "update", id, text, metadata)]))
+
+    def add_keyword_index(self) -> None:
+        """Add the keyword index (keyword and hybrid search) to every shard that has none
+        (``Index.add_keyword_index``), in one recorded state."""
+        actors = self._actors
+        with self._transaction() as txn:
+            txn.committed(
+                writes.gather(actors, [actors.submit(s, "add_keyword_index") for s in range(self.n_shards)])
+            )
 
     def compact(self) -> None:
         """Compact every shard (``Index.compact``), one shard per recorded state. Searches that

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The default step between passages, as a share of the window (rounded down). Measured on
-# SciFact, Cranfield and the long-document test corpus with the default model (180-token
-# windows): see README "Long documents" and benchmarks/bench_passages.py.
+# The default step between passages, as a share of the window (rounded down): windows overlap
+# by a quarter, so a sentence one window cuts is whole in the next. Not yet compared against
+# other strides by a benchmark (README "Long documents" has the figures of this default).
 DEFAULT_STRIDE_SHARE = 0.75
 
 

@@ -8,7 +8,8 @@ can call it on each and fuse the union of the candidates with ``fusion.fuse`` it
 Passages are what both sides score. Each side ranks documents by their best passage; in hybrid
 search those passages (a document may bring two, one per side) are the candidates, each gets
 its score on the other side, the two are fused per passage, and a document takes its best
-passage's fused score (measured against fusing per-document maxima: README "Long documents").
+passage's fused score (README "Long documents"; fusing per-document maxima instead has not
+been compared by a benchmark).
 """
 
 from __future__ import annotations
@@ -81,6 +82,14 @@ def default_mode(snap: Snapshot) -> str:
 def resolve(snap: Snapshot, query, mode: str | None, alpha, fusion_method: str | None) -> Mode:
     """Check the mode arguments for ``query`` (a text or a matrix) and fill in the defaults:
     hybrid for a text query on an index whose keyword index holds texts, else semantic."""
+    return choose(query, mode, alpha, fusion_method, lambda: (snap.manifest.keyword, default_mode(snap)))
+
+
+def choose(
+    query, mode: str | None, alpha, fusion_method: str | None, lexical: Callable[[], tuple[bool, str]]
+) -> Mode:
+    """:func:`resolve` for any index: ``lexical()`` says whether it has a keyword index and which
+    mode a text query gets by default (called only when a text's mode depends on it)."""
     if mode is not None and mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)} (or None for the default), got {mode!r}")
     if fusion_method is not None and fusion_method not in fusion.FUSIONS:
@@ -93,9 +102,9 @@ def resolve(snap: Snapshot, query, mode: str | None, alpha, fusion_method: str |
     if text:
         one_text(query, "the query")
     if mode is None:
-        mode = default_mode(snap) if text else "semantic"
+        mode = lexical()[1] if text else "semantic"
     if mode != "semantic":
-        if not snap.manifest.keyword:
+        if not lexical()[0]:
             raise ValueError(
                 f"mode={mode!r} needs a keyword index, and this index has none (it was created by an "
                 "older colmax, or with keyword=False): add it with index.add_keyword_index() "
@@ -153,6 +162,43 @@ def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[
         m *= 2
 
 
+class Lexical:
+    """The keyword side of one search of ``terms``: its top documents and the BM25 of given
+    passages, under the store's own statistics (``whole`` None: FTS5 scores, as one index ranks)
+    or under ``whole``, the statistics of a collection this store is part of (a sharded index's).
+    Statistics count passages (the keyword table's rows), as FTS5 does."""
+
+    def __init__(self, snap: Snapshot, terms: list[str], where: Scope, whole: keyword.Statistics | None):
+        self.snap, self.terms, self.where, self.whole = snap, terms, where, whole
+        self.expression = keyword.match_expression(terms)
+        self.local = None if whole is None else keyword.statistics(snap.store.conn, terms)
+
+    def scores(self, positions: np.ndarray) -> np.ndarray:
+        conn = self.snap.store.conn
+        if self.whole is None:
+            return keyword.scores(conn, self.expression, positions)
+        return keyword.bm25(*keyword.frequencies(conn, self.terms, positions, self.local), self.whole)
+
+    def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best ``n`` documents in scope, as their best passages, best first (ties: lower
+        position first). Under ``whole`` the store's own ranking of passages is read deeper
+        until it provably holds them: a passage below the ``m`` read scores at most
+        ``keyword.growth`` times the m-th's own score under ``whole``, so once the n-th
+        document scores more, no passage unread can enter the top ``n`` or raise a document's
+        score in it."""
+        if self.whole is None or self.whole == self.local:
+            return keyword_top(self.snap, self.expression, n, self.where)
+        bound = keyword.growth(self.local, self.whole) * (1 + 1e-9)  # the margin: rounding
+        m = 2 * n
+        while True:
+            positions, local = _keyword_passages(self.snap, self.expression, m, self.where)
+            scores = self.scores(positions)
+            best, top = best_per_document(self.snap.layout.heads(positions), positions, scores, n)
+            if positions.size < m or (best.size == n and top[-1] > bound * local[-1]):
+                return best, top
+            m *= 4
+
+
 @dataclass(frozen=True)
 class Sides:
     """Hybrid candidates (passages) before fusion, by ascending position: every candidate's
@@ -172,6 +218,7 @@ def side_scores(
     plan: Plan | None,
     threads,
     depths: tuple[int, int] = (SEMANTIC_DEPTH, KEYWORD_DEPTH),
+    whole: keyword.Statistics | None = None,
 ) -> Sides:
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
     BM25 for the query text ``text``, each as the passage that won it there, completed with its
@@ -179,28 +226,34 @@ def side_scores(
     (``search.rerank``), BM25 of a semantic-only one read from the keyword index. ``q`` is the
     text's query matrix, or a function returning it. BM25 takes its statistics (passage count,
     lengths, frequencies) from the snapshot's store file, which also counts passages deleted
-    since the last compact and those of newer commits.
+    since the last compact and those of newer commits; or, with ``whole``, from the collection
+    it describes (every shard of a sharded index), so that the scores are the ones a single
+    index holding the collection would give.
 
     BM25 runs on another thread (SQLite, the encoder and the MaxSim kernels release the GIL):
     its top-k while the query is encoded and MaxSim searched, then the semantic-only candidates'
     scores while the keyword-only ones' MaxSim is computed. (Computing the keyword candidates'
     MaxSim on that thread too, during the semantic search, measured slower: 1.23x the semantic
     search's p50 on plaid against 1.18x.)"""
-    conn = snap.store.conn
-    expression = keyword.match_expression(keyword.query_terms(text))
+    terms = keyword.query_terms(text)
     kw_pos, kw = np.zeros(0, np.int64), np.zeros(0, np.float64)
     pool = _keyword_pool()
-    lexical_side = completion = None
+    lexical_side = completion = side = None
+
+    def lexical_top():
+        found = Lexical(snap, terms, where, whole)
+        return found, found.top(max(k, depths[1]))
+
     try:
-        if expression is not None:
-            lexical_side = pool.submit(keyword_top, snap, expression, max(k, depths[1]), where)
+        if terms:
+            lexical_side = pool.submit(lexical_top)
         q = q() if callable(q) else q
         sem_pos, sem = semantic_search.topk(snap, q, max(k, depths[0]), where.rows, plan, threads)
         if lexical_side is not None:
-            kw_pos, kw = lexical_side.result()
+            side, (kw_pos, kw) = lexical_side.result()
         semantic_only = np.setdiff1d(sem_pos, kw_pos)
-        if expression is not None and semantic_only.size:
-            completion = pool.submit(keyword.scores, conn, expression, semantic_only)
+        if side is not None and semantic_only.size:
+            completion = pool.submit(side.scores, semantic_only)
         positions = np.union1d(sem_pos, kw_pos)
         semantic = np.empty(positions.size, dtype=np.float64)
         semantic[np.searchsorted(positions, sem_pos)] = sem
@@ -219,6 +272,36 @@ def side_scores(
     return Sides(positions, semantic, lexical)
 
 
+def candidates(
+    snap: Snapshot,
+    text: str,
+    q: np.ndarray | Callable[[], np.ndarray],
+    k: int,
+    where: Scope,
+    plan: Plan | None,
+    mode: Mode,
+    threads,
+    whole: keyword.Statistics | None,
+) -> Sides:
+    """What a coordinator over several indexes ranks for a ``mode`` search of ``text``, before
+    fusion: hybrid, :func:`side_scores`; keyword, the best ``k`` by BM25 (MaxSim NaN, not
+    computed). Both by ascending position, BM25 under ``whole`` when given."""
+    terms = keyword.query_terms(text)
+    if mode.name == "hybrid" and terms:
+        return side_scores(snap, text, q, k, where, plan, threads, whole=whole)
+    if mode.name != "keyword":
+        raise ValueError(
+            f"candidates are gathered for keyword searches and for hybrid searches of a text with keyword "
+            f"terms, not for this {mode.name} search: search it with search()"
+        )
+    if not terms:
+        positions, scores = np.zeros(0, np.int64), np.zeros(0, np.float64)
+    else:
+        positions, scores = Lexical(snap, terms, where, whole).top(k)
+    order = np.argsort(positions)
+    return Sides(positions[order], np.full(positions.size, np.nan), scores[order])
+
+
 def search(
     snap: Snapshot,
     query,
@@ -235,13 +318,13 @@ def search(
     search). A hybrid search of a text without keyword terms (only stopwords or punctuation) is
     a semantic one; a keyword search of it finds nothing. Without ``documents`` the hits carry
     ids and scores only."""
-    expression = None if mode.name == "semantic" else keyword.match_expression(keyword.query_terms(query))
+    terms = [] if mode.name == "semantic" else keyword.query_terms(query)
     if mode.name == "keyword":
-        if expression is None:
+        if not terms:
             return []
-        positions, scores = keyword_top(snap, expression, k, where)
+        positions, scores = Lexical(snap, terms, where, None).top(k)
         return snap.hits(positions, scores, documents=documents, keyword=scores)
-    if expression is None:
+    if not terms:
         positions, scores = semantic_search.topk(snap, matrix(), k, where.rows, plan, threads)
         return snap.hits(positions, scores, documents=documents, semantic=scores)
     sides = side_scores(snap, query, matrix, k, where, plan, threads)

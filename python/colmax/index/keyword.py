@@ -12,9 +12,11 @@ text and vectors disagreeing (docs/format.md). Tombstoned rows stay indexed unti
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -189,8 +191,14 @@ def _ranked(cursor) -> tuple[np.ndarray, np.ndarray]:
 
 def scores(conn: sqlite3.Connection, expression: str, positions: np.ndarray) -> np.ndarray:
     """BM25 of the documents at ``positions`` (0 for one that holds none of the terms)."""
-    found: dict[int, float] = {}
     pos = positions.tolist()
+    found = _bm25_of(conn, expression, pos)
+    return np.array([found.get(p, 0.0) for p in pos], dtype=np.float64)
+
+
+def _bm25_of(conn: sqlite3.Connection, expression: str, pos: list[int]) -> dict[int, float]:
+    """FTS5's BM25 (positive) of those of the documents at ``pos`` that match ``expression``."""
+    found: dict[int, float] = {}
     for start in range(0, len(pos), _BATCH):
         chunk = pos[start : start + _BATCH]
         marks = ",".join("?" * len(chunk))
@@ -202,10 +210,150 @@ def scores(conn: sqlite3.Connection, expression: str, positions: np.ndarray) -> 
                 (expression, *chunk),
             )
         )
-    return np.array([found.get(p, 0.0) for p in pos], dtype=np.float64)
+    return found
 
 
 def matched_terms(conn: sqlite3.Connection, terms: Sequence[str], pos: int) -> list[str]:
     """The ``terms`` that the document at ``pos`` holds (after stemming), in order."""
     query = f"SELECT 1 FROM {TABLE} WHERE {TABLE} MATCH ? AND rowid = ?"
     return [t for t in terms if conn.execute(query, (match_expression([t]), pos)).fetchone()]
+
+
+# -- BM25 under explicit statistics ---------------------------------------------------------------
+# Several stores searched as one collection (the shards of a sharded index) rank by BM25 over the
+# whole collection: its document count, average length and each term's document frequency, not
+# each store's own. FTS5 computes bm25() from its own table only, so the statistics are gathered
+# (``statistics``, summed with ``+``) and the formula applied here to each document's term
+# frequencies and length (``frequencies``). ``bm25`` is FTS5's bm25() (ext/fts5/fts5_aux.c)
+# operation for operation, so under a store's own statistics it gives FTS5's scores bit for bit
+# (tests/index/test_keyword_statistics.py), and a sharded index the scores of one store holding
+# every shard's rows.
+
+K1, B = 1.2, 0.75  # FTS5's constants
+_AVERAGES = 1  # the keyword_data row of the table's row count and per-column token totals
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What BM25 takes from the collection for one query: ``rows`` (the keyword table's rows:
+    every indexed text, tombstoned ones until compact and those of newer commits included, as
+    FTS5 counts them), their total ``tokens`` (title and text together), and per query term
+    the rows holding it (``holding``)."""
+
+    rows: int
+    tokens: int
+    holding: tuple[int, ...]
+
+    def __add__(self, other: Statistics) -> Statistics:
+        if len(self.holding) != len(other.holding):
+            raise ValueError("statistics of different queries cannot be summed")
+        return Statistics(
+            self.rows + other.rows,
+            self.tokens + other.tokens,
+            tuple(a + b for a, b in zip(self.holding, other.holding)),
+        )
+
+    def idf(self) -> list[float]:
+        """Per term, FTS5's IDF: log((N - n + 0.5) / (n + 0.5)), floored at 1e-6 (a term in more
+        than half the rows would otherwise score negative)."""
+        out = []
+        for n in self.holding:
+            idf = math.log((self.rows - n + 0.5) / (n + 0.5))
+            out.append(1e-6 if idf <= 0.0 else idf)
+        return out
+
+    @property
+    def average_length(self) -> float:
+        return self.tokens / self.rows if self.rows else 0.0
+
+
+def _varints(blob: bytes) -> list[int]:
+    """The SQLite varints of ``blob`` (big-endian groups of 7 bits; a 9th byte holds 8)."""
+    out, i = [], 0
+    while i < len(blob):
+        value = 0
+        for j in range(9):
+            byte = blob[i]
+            i += 1
+            if j == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        out.append(value)
+    return out
+
+
+def statistics(conn: sqlite3.Connection, terms: Sequence[str]) -> Statistics:
+    """This store's keyword statistics for the query ``terms``: the values FTS5's bm25() reads
+    (its averages record, and a count of the rows matching each term)."""
+    row = conn.execute(f"SELECT block FROM {TABLE}_data WHERE id = ?", (_AVERAGES,)).fetchone()
+    counts = _varints(row[0]) if row is not None and row[0] else []
+    rows, tokens = (counts[0], sum(counts[1:])) if counts else (0, 0)
+    query = f"SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH ?"
+    holding = tuple(conn.execute(query, (match_expression([t]),)).fetchone()[0] for t in terms)
+    return Statistics(rows, tokens, holding)
+
+
+def lengths(conn: sqlite3.Connection, positions: Sequence[int]) -> np.ndarray:
+    """Tokens (title and text) of the documents at ``positions``, from FTS5's docsize rows (0 for
+    a document without text)."""
+    found: dict[int, int] = {}
+    for start in range(0, len(positions), _BATCH):
+        chunk = list(positions[start : start + _BATCH])
+        marks = ",".join("?" * len(chunk))
+        for pos, size in conn.execute(f"SELECT id, sz FROM {TABLE}_docsize WHERE id IN ({marks})", chunk):
+            found[pos] = sum(_varints(size))
+    return np.array([found.get(p, 0) for p in positions], dtype=np.float64)
+
+
+def frequencies(
+    conn: sqlite3.Connection, terms: Sequence[str], positions: np.ndarray, local: Statistics
+) -> tuple[np.ndarray, np.ndarray]:
+    """(per document and term, how often the term occurs in it; per document, its length) for the
+    documents at ``positions``; ``local`` is ``statistics(conn, terms)``.
+
+    FTS5 hands a row's term frequencies to C ranking functions only, so each comes from FTS5's
+    own bm25() of the one-term query inverted under the statistics it used: score = idf * f *
+    (k1 + 1) / (f + K) gives f = t K / (k1 + 1 - t) with t = score / idf, an integer (every
+    column weighs 1) recovered exactly by rounding."""
+    pos = positions.tolist()
+    size = lengths(conn, pos)
+    freqs = np.zeros((len(pos), len(terms)), dtype=np.float64)
+    if not pos or not local.tokens:  # no text has a token: nothing matches
+        return freqs, size
+    where = {p: i for i, p in enumerate(pos)}
+    saturation = K1 * ((1 - B) + B * size / local.average_length)
+    for j, (term, idf) in enumerate(zip(terms, local.idf())):
+        if not local.holding[j]:
+            continue
+        for p, score in _bm25_of(conn, match_expression([term]), pos).items():
+            i = where[p]
+            t = score / idf
+            freqs[i, j] = round(t * saturation[i] / ((K1 + 1.0) - t))
+    return freqs, size
+
+
+def bm25(freqs: np.ndarray, size: np.ndarray, stats: Statistics) -> np.ndarray:
+    """BM25 of documents with term frequencies ``freqs`` (documents x terms) and lengths ``size``
+    under ``stats``, positive, with FTS5's operations in FTS5's order (so its rounding too)."""
+    score = np.zeros(len(size), dtype=np.float64)
+    if not stats.tokens:
+        return score
+    saturation = K1 * ((1 - B) + B * size / stats.average_length)
+    for j, idf in enumerate(stats.idf()):
+        f = freqs[:, j]
+        score = score + idf * ((f * (K1 + 1.0)) / (f + saturation))
+    return score
+
+
+def growth(local: Statistics, whole: Statistics) -> float:
+    """An upper bound of (BM25 under ``whole``) / (BM25 under ``local``) for any document of the
+    store ``local`` describes: per term, the IDF's ratio times the most the length part can grow
+    (the ratio of average lengths, or 1), the largest over the terms the store holds."""
+    if not local.tokens:
+        return 1.0
+    length = max(1.0, whole.average_length / local.average_length)
+    ratios = [g / own for g, own, n in zip(whole.idf(), local.idf(), local.holding) if n]
+    return max(ratios, default=1.0) * length

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .._validate import one_text, positive_int, text_list
 from ..encoding.encoder import load_encoder
 from ..index.filters import compile_filter
+from ..index.hybrid import MODES
 from ..index.types import Hit
 from ..scoring import maxsim_topk
 
@@ -20,14 +21,15 @@ def missing_framework(module: str, package: str, extra: str, error: ImportError)
 
 
 def searchable(index):
-    """``index`` itself if it searches like a ``colmax.Index``; local indexes and remote clients
-    share ``search(query, k, filter=..., mode=...)``, which is all the retrievers call."""
+    """``index`` itself if it searches like a ``colmax.Index``; local and sharded indexes and
+    remote clients share ``search(query, k, filter=..., mode=...)``, which is all the retrievers
+    call."""
     if index is None:
         raise TypeError("index is missing: pass index=colmax.Index.open(path) (or a colmax.Client)")
     if isinstance(index, (str, bytes, os.PathLike)):
         raise TypeError(f"index must be an open index, not a path: pass colmax.Index.open({str(index)!r})")
     if not callable(getattr(index, "search", None)):
-        raise TypeError(f"index must be a colmax.Index or a colmax.Client, got {type(index).__name__}")
+        raise TypeError(f"index must be a colmax.Index, ShardedIndex or Client, got {type(index).__name__}")
     return index
 
 
@@ -39,17 +41,31 @@ def checked_filter(filter):
     return filter
 
 
+def checked_mode(mode) -> str | None:
+    """A search mode ("semantic", "keyword", "hybrid") or None (the index's default), checked
+    when the retriever is built."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(
+            f"mode must be one of {', '.join(MODES)} (or None for the index's default), got {mode!r}"
+        )
+    return mode
+
+
+def side_scores(hit: Hit) -> dict[str, float]:
+    """The hit's MaxSim and BM25 where the search computed them (both for hybrid searches), as
+    ``semantic_score`` and ``keyword_score``: what the retrievers add to a document's metadata."""
+    sides = {"semantic_score": hit.semantic_score, "keyword_score": hit.keyword_score}
+    return {name: value for name, value in sides.items() if value is not None}
+
+
 def optional_count(name: str, value) -> int | None:
     """None (everything) or an int >= 1."""
     return None if value is None else positive_int(name, value)
 
 
 def search(index, query: str, k: int, filter, mode) -> list[Hit]:
-    """``index.search`` with a retriever's settings, all by keyword (as a local Index and a remote
-    Client both take them). ``mode`` goes along only when set, so that an index without hybrid
-    search takes the call unchanged."""
-    if mode is None:
-        return index.search(query, k=k, filter=filter)
+    """``index.search`` with a retriever's settings, all by keyword (as a local Index, a
+    ShardedIndex and a remote Client all take them; None keeps the index's defaults)."""
     return index.search(query, k=k, filter=filter, mode=mode)
 
 

@@ -24,13 +24,17 @@ except ImportError as error:
 class ColmaxRetriever(BaseRetriever):
     """The ``k`` best documents of a colmax index for a query, best first.
 
-    ``index`` is an open ``colmax.Index`` (or a ``colmax.Client``: anything with the same
-    ``search``); ``filter`` a colmax metadata filter (``{"lang": "en", "year": {"in": [2023, 2024]}}``);
-    ``mode`` goes to ``search`` when set (hybrid search). Each ``Document`` has the stored text as
-    ``page_content``, the hit's id as ``id``, and metadata = the document's metadata plus ``id`` and
-    ``score`` (its MaxSim score; these two replace same-named metadata fields). Results are exactly
-    ``index.search(query, k, filter=filter)``. ``ainvoke`` runs the search on a worker thread:
-    the index releases the GIL while it scores, so the event loop keeps running.
+    ``index`` is an open ``colmax.Index`` (or a ``colmax.ShardedIndex``, or a ``colmax.Client``
+    of a server: anything with the same ``search``); ``filter`` a colmax metadata filter
+    (``{"lang": "en", "year": {"in": [2023, 2024]}}``); ``mode`` "semantic", "keyword" or
+    "hybrid" (None: the index's default, hybrid for an index with texts). Each ``Document`` has
+    the stored text as ``page_content``, the hit's id as ``id``, and metadata = the document's
+    metadata plus ``id``, ``score`` (what the search ranked by: the fused score of a hybrid
+    search, MaxSim or BM25 of the others) and, where the search computed them,
+    ``semantic_score`` (MaxSim) and ``keyword_score`` (BM25); these replace same-named metadata
+    fields. Results are exactly ``index.search(query, k, filter=filter, mode=mode)``.
+    ``ainvoke`` runs the search on a worker thread: the index releases the GIL while it scores,
+    so the event loop keeps running.
     """
 
     index: Any
@@ -53,13 +57,18 @@ class ColmaxRetriever(BaseRetriever):
     def _filter(cls, value):
         return common.checked_filter(value)
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, value):
+        return common.checked_mode(value)
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
         return [
             Document(
                 page_content=common.hit_text(hit),
-                metadata={**hit.metadata, "id": hit.id, "score": hit.score},
+                metadata={**hit.metadata, "id": hit.id, "score": hit.score, **common.side_scores(hit)},
                 id=hit.id,
             )
             for hit in common.search(self.index, query, self.k, self.filter, self.mode)

@@ -86,19 +86,32 @@ def colmax_filter(filters) -> Optional[dict]:
 
 
 def _node(hit) -> NodeWithScore:
-    node = TextNode(id_=hit.id, text=common.hit_text(hit), metadata=dict(hit.metadata))
+    sides = common.side_scores(hit)
+    node = TextNode(
+        id_=hit.id,
+        text=common.hit_text(hit),
+        metadata={**hit.metadata, **sides},
+        # the scores describe the search, not the document: kept out of what an LLM or an
+        # embedding model is shown of the node
+        excluded_llm_metadata_keys=list(sides),
+        excluded_embed_metadata_keys=list(sides),
+    )
     return NodeWithScore(node=node, score=hit.score)
 
 
 class ColmaxRetriever(BaseRetriever):
     """The ``similarity_top_k`` best nodes of a colmax index for a query, best first.
 
-    ``index`` is an open ``colmax.Index`` (or a ``colmax.Client``: anything with the same
-    ``search``). ``filters`` are LlamaIndex ``MetadataFilters`` (== and in conditions, ANDed
-    across keys or ORed within one key; anything else raises ValueError here, never silently
-    ignored) or a colmax filter dict; ``mode`` goes to ``search`` when set (hybrid search).
-    Each ``NodeWithScore`` holds a ``TextNode`` (the stored text, the document's metadata, the
-    hit's id as ``id_``) and the MaxSim score: exactly ``index.search(query, k, filter=...)``.
+    ``index`` is an open ``colmax.Index`` (or a ``colmax.ShardedIndex``, or a ``colmax.Client``
+    of a server: anything with the same ``search``). ``filters`` are LlamaIndex
+    ``MetadataFilters`` (== and in conditions, ANDed across keys or ORed within one key;
+    anything else raises ValueError here, never silently ignored) or a colmax filter dict;
+    ``mode`` "semantic", "keyword" or "hybrid" (None: the index's default, hybrid for an index
+    with texts). Each ``NodeWithScore`` holds a ``TextNode`` (the stored text, the hit's id as
+    ``id_``, the document's metadata plus, where the search computed them, ``semantic_score``
+    (MaxSim) and ``keyword_score`` (BM25), which replace same-named fields and are excluded
+    from what an LLM or embedding model sees of the node) and the score the search ranked by
+    (fused for hybrid): exactly ``index.search(query, k, filter=..., mode=mode)``.
     """
 
     def __init__(
@@ -114,7 +127,7 @@ class ColmaxRetriever(BaseRetriever):
         self.index = common.searchable(index)
         self.similarity_top_k = positive_int("similarity_top_k", similarity_top_k)
         self.filter = colmax_filter(filters)
-        self.mode = mode
+        self.mode = common.checked_mode(mode)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

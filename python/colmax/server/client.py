@@ -132,11 +132,15 @@ class Client:
         ncandidates: int | None = None,
         mode: str | None = None,
         alpha: float | None = None,
+        fusion: str | None = None,
     ) -> list[Hit]:
-        """As ``Index.search`` (texts only: for token matrices use an in-process ``Index``)."""
+        """As ``Index.search`` (texts only: for token matrices use an in-process ``Index``):
+        ``mode`` "semantic", "keyword" or "hybrid" (None: the served index's default), ``alpha``
+        and ``fusion`` for hybrid searches; each hit carries ``semantic_score`` and
+        ``keyword_score`` where the search computed them."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a string (the server encodes it), got {type(query).__name__}")
-        body = _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha)
+        body = _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha, fusion)
         return [
             _hit(h) for h in self._request("POST", self._path("/search"), {"query": query, **body})["hits"]
         ]
@@ -152,11 +156,13 @@ class Client:
         ncandidates: int | None = None,
         mode: str | None = None,
         alpha: float | None = None,
+        fusion: str | None = None,
     ) -> list[list[Hit]]:
         """As ``Index.search_batch``: one list of hits per query."""
         if isinstance(queries, str):
             raise TypeError("search_batch takes a list of queries: for one query use search()")
-        body = {"queries": list(queries), **_search_body(k, filter, exact, nprobe, ncandidates, mode, alpha)}
+        options = _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha, fusion)
+        body = {"queries": list(queries), **options}
         results = self._request("POST", self._path("/search"), body)["results"]
         return [[_hit(h) for h in hits] for hits in results]
 
@@ -169,12 +175,18 @@ class Client:
             similarity=lambda v: np.asarray(v, dtype=np.float32),
             doc_token=lambda v: np.asarray(v, dtype=np.int64),
             doc_spans=lambda v: [tuple(s) if s is not None else None for s in v],
+            span=tuple,
         )
 
     def get(self, id: str) -> Document:
         """As ``Index.get``: the stored document with its token vectors."""
         path = self._path(f"/documents/{urllib.parse.quote(_string('id', id), safe='')}?embeddings=true")
-        return from_record(Document, self._request("GET", path), embeddings=matrix_from_wire)
+        return from_record(
+            Document,
+            self._request("GET", path),
+            embeddings=matrix_from_wire,
+            spans=lambda v: [tuple(s) for s in v],
+        )
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> Ragged:
         """Token vectors of ``texts`` by the index's model (``kind``: "query" or "document")."""
@@ -219,7 +231,7 @@ def _listed(value):
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha) -> dict:
+def _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha, fusion) -> dict:
     # only what was set: the server's index keeps its own defaults for the rest
     body = {
         "k": k,
@@ -228,6 +240,7 @@ def _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha) -> dict:
         "ncandidates": ncandidates,
         "mode": mode,
         "alpha": alpha,
+        "fusion": fusion,
     }
     body = {key: value for key, value in body.items() if value is not None}
     if exact:
@@ -236,4 +249,4 @@ def _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha) -> dict:
 
 
 def _hit(data: Mapping) -> Hit:
-    return from_record(Hit, data)
+    return from_record(Hit, data, span=tuple)

@@ -22,9 +22,16 @@ class SearchRequest(Request):
         None, description='metadata filter, e.g. {"lang": "en", "year": {"in": [2020, 2021]}}'
     )
     mode: Optional[Literal["semantic", "keyword", "hybrid"]] = Field(
-        None, description="hybrid search (where the index supports it)"
+        None,
+        description="semantic (MaxSim), keyword (BM25) or hybrid (both, fused); default: hybrid for an "
+        "index whose keyword index holds texts, else semantic",
     )
-    alpha: Optional[float] = Field(None, description="hybrid search: the semantic share of the score")
+    alpha: Optional[float] = Field(
+        None, description="hybrid: the weight of MaxSim in the fused score, 0 to 1 (default 0.5)"
+    )
+    fusion: Optional[Literal["minmax", "rrf"]] = Field(
+        None, description="hybrid: min-max normalized scores (default) or reciprocal-rank fusion"
+    )
     exact: Optional[bool] = Field(None, description="plaid indexes: score every document exactly")
     nprobe: Optional[int] = Field(None, description="plaid indexes: centroids probed per query token")
     ncandidates: Optional[int] = Field(None, description="plaid indexes: documents scored exactly")
@@ -33,7 +40,12 @@ class SearchRequest(Request):
     )
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"query": "What is the capital of France?", "k": 3}]}
+        json_schema_extra={
+            "examples": [
+                {"query": "What is the capital of France?", "k": 3},
+                {"query": "What is the capital of France?", "k": 3, "mode": "hybrid", "alpha": 0.7},
+            ]
+        }
     )
 
 
@@ -83,9 +95,20 @@ class Embeddings(BaseModel):
 
 class HitOut(BaseModel):
     id: str
-    score: float
+    score: float = Field(description="what the search ranked by: MaxSim, BM25, or their fusion (hybrid)")
     metadata: dict[str, Any]
     text: Optional[str] = None
+    semantic_score: Optional[float] = Field(None, description="MaxSim, where the search computed it")
+    keyword_score: Optional[float] = Field(
+        None, description="BM25 (0: no query term in the document), where the search computed it"
+    )
+    passage: Optional[int] = Field(
+        None, description="the number of the passage that won the document its score (0: the first)"
+    )
+    span: Optional[list[int]] = Field(
+        None,
+        description="[start, end) characters of that passage in `text`; null: the document is one passage",
+    )
     explanation: Optional[dict[str, Any]] = Field(None, description="with `explain: true`")
 
     model_config = ConfigDict(extra="allow")
@@ -108,6 +131,14 @@ class ExplainResponse(BaseModel):
         None,
         description="[start, end) characters of each matched token in the stored text; null for [CLS]/[SEP]",
     )
+    keyword_terms: Optional[list[str]] = Field(
+        None, description="the query's keyword terms the document holds (an index with a keyword index)"
+    )
+    passage: Optional[int] = Field(None, description="the passage explained: the document's best by MaxSim")
+    span: Optional[list[int]] = Field(
+        None,
+        description="[start, end) characters of that passage in the text; null: the document is one passage",
+    )
 
     model_config = ConfigDict(extra="allow")
 
@@ -117,6 +148,10 @@ class DocumentOut(BaseModel):
     text: Optional[str]
     metadata: dict[str, Any]
     embeddings: Optional[Embeddings] = Field(None, description="with ?embeddings=true")
+    spans: Optional[list[list[int]]] = Field(
+        None,
+        description="[start, end) characters of each passage in `text`; null: the document is one passage",
+    )
 
 
 class AddResponse(BaseModel):

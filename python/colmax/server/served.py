@@ -11,7 +11,6 @@ stand where an ``Index`` does.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import re
 import threading
@@ -26,7 +25,10 @@ NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}$")
 
 
 class Servable(Protocol):
-    """What the server needs of an index (``colmax.Index`` has all of it)."""
+    """What the server needs of an index: ``colmax.Index`` and ``colmax.ShardedIndex`` have all
+    of it. ``search`` and ``search_batch`` take Index's options by keyword (filter, mode, alpha,
+    fusion, exact, nprobe, ncandidates; the server passes those a request sets), ``add`` takes
+    ``upsert``."""
 
     @property
     def generation(self) -> int: ...
@@ -37,7 +39,7 @@ class Servable(Protocol):
     def search_batch(self, queries, k: int = 10, **options) -> list: ...
     def explain(self, query, id: str) -> Any: ...
     def get(self, id: str) -> Any: ...
-    def add(self, texts, ids=None, metadata=None, **options) -> list[str]: ...
+    def add(self, texts, ids=None, metadata=None, *, upsert: bool = False) -> list[str]: ...
     def delete(self, ids) -> None: ...
     def info(self) -> dict: ...
     def reload(self) -> bool: ...
@@ -61,11 +63,6 @@ class ServedIndex:
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"colmax-write-{name}")
         self._queue = threading.BoundedSemaphore(max_pending_writes)
-        # search options the index takes ("mode" and "alpha" arrive with hybrid search); None
-        # when its search passes on any keyword (**options), as a wrapper around indexes may
-        params = inspect.signature(index.search).parameters.values()
-        varkw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-        self.search_options = None if varkw else frozenset(p.name for p in params)
 
     def refresh(self) -> None:
         """Move to the newest commit, which another process may have made. One read of the

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from ..errors import ApiError, index_errors
 from ..schemas import ErrorResponse, ExplainRequest, ExplainResponse, SearchRequest, SearchResponse
 from ..security import require_key
-from ..served import ServedIndex
 from ..wire import record
 from .meta import json_response, registry
 
@@ -17,21 +16,12 @@ router = APIRouter(
 )
 
 # request fields passed to Index.search when the client set them (to anything but null): unset
-# ones keep the index's defaults, and an index that lacks an option is not sent it
-OPTIONS = ("filter", "mode", "alpha", "exact", "nprobe", "ncandidates")
+# ones keep the index's defaults
+OPTIONS = ("filter", "mode", "alpha", "fusion", "exact", "nprobe", "ncandidates")
 
 
-def options(body: SearchRequest, served: ServedIndex) -> dict:
-    given = {name: getattr(body, name) for name in OPTIONS if getattr(body, name) is not None}
-    missing = sorted(set(given) - served.search_options) if served.search_options is not None else []
-    if missing:
-        raise ApiError(
-            422,
-            "unsupported",
-            f"index {served.name!r} does not take {', '.join(missing)}: leave "
-            f"{'it' if len(missing) == 1 else 'them'} out (hybrid search needs a newer colmax)",
-        )
-    return given
+def options(body: SearchRequest) -> dict:
+    return {name: getattr(body, name) for name in OPTIONS if getattr(body, name) is not None}
 
 
 @router.post("/indexes/{name}/search", response_model=SearchResponse)
@@ -50,7 +40,7 @@ async def search(name: str, body: SearchRequest, request: Request) -> Response:
     queries = [body.query] if body.query is not None else body.queries
     limits.batch("queries", queries)
     limits.queries(queries)
-    opts = options(body, served)
+    opts = options(body)
 
     def run(index):
         generation = index.generation  # the commit the search reads (the index reads it at the start)

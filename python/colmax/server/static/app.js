@@ -50,6 +50,7 @@ async function loadIndexes() {
   }
   const params = new URLSearchParams(location.search);
   if (params.get("index")) picker.value = params.get("index");
+  if (params.get("mode")) $("mode").value = params.get("mode");
   if (params.get("q")) {
     $("query").value = params.get("q");
     search();
@@ -140,19 +141,27 @@ function whyRow(explanation, marks) {
   return row;
 }
 
+// What a hit's score is: the fusion of both sides when the search computed both, else one side's.
+function scoreKind(hit) {
+  if (hit.semantic_score != null && hit.keyword_score != null) return "fused score (hybrid)";
+  return hit.keyword_score != null ? "BM25 score (keyword)" : "MaxSim score (semantic)";
+}
+
 function renderHit(hit, rank) {
   const item = element("li", "hit");
   item.dataset.id = hit.id;
   const head = element("div", "hit-head");
   head.append(element("span", "rank", `#${rank}`));
-  head.append(element("span", "score", hit.score.toFixed(4)));
+  const score = element("span", "score", hit.score.toFixed(4));
+  score.title = scoreKind(hit);
+  head.append(score);
   head.append(element("span", "doc-id", hit.id));
   const meta = element("span", "meta");
   for (const [key, value] of Object.entries(hit.metadata || {})) {
     meta.append(element("span", "", `${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`));
   }
   head.append(meta);
-  // hybrid search: the two scores the fused one came from
+  // each side's score where the search computed it (both for hybrid: the fused one came from them)
   const parts = [["semantic", hit.semantic_score], ["keyword", hit.keyword_score]].filter(([, v]) => v != null);
   if (parts.length) head.append(element("span", "parts", parts.map(([n, v]) => `${n} ${v.toFixed(3)}`).join(" · ")));
   item.append(head);
@@ -170,15 +179,20 @@ async function search(event) {
   const index = $("index").value;
   if (!query || !index) return;
   const k = Number($("k").value);
+  const mode = $("mode").value; // "" keeps the index's default
+  const body = { query, k, explain: true };
+  if (mode) body.mode = mode;
   status("Searching…");
   const started = performance.now();
   try {
-    const data = await api("POST", `indexes/${encodeURIComponent(index)}/search`, { query, k, explain: true });
+    const data = await api("POST", `indexes/${encodeURIComponent(index)}/search`, body);
     const took = performance.now() - started;
     $("results").replaceChildren(...data.hits.map((hit, i) => renderHit(hit, i + 1)));
     $("legend").hidden = data.hits.length === 0;
-    status(`${data.hits.length} result(s) in ${took.toFixed(0)} ms from ${index} (commit ${data.generation}).`);
-    history.replaceState(null, "", `?index=${encodeURIComponent(index)}&q=${encodeURIComponent(query)}`);
+    const how = mode ? `${mode} search` : "search";
+    status(`${data.hits.length} result(s) in ${took.toFixed(0)} ms, ${how} of ${index} (commit ${data.generation}).`);
+    const modeParam = mode ? `&mode=${encodeURIComponent(mode)}` : "";
+    history.replaceState(null, "", `?index=${encodeURIComponent(index)}&q=${encodeURIComponent(query)}${modeParam}`);
   } catch (error) {
     $("results").replaceChildren();
     status(error.message, true);
