@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .._progress import progress_bar, wanted
-from .._validate import id_list, one_id, one_text, positive_int, text_list
+from .._validate import id_list, one_id, positive_int, text_list
 from . import codebook as codebooks
 from . import explain as explaining
-from . import history, hybrid, inputs, integrity, keyword, maintenance, search, write
+from . import history, hybrid, inputs, integrity, maintenance, search, write
 from .codebook import Codebook
+from .coordinator import CoordinatorReads
 from .creation import first_manifest
 from .files import MANIFEST
 from .manifest import read_manifest
@@ -39,7 +40,7 @@ from .store import named_damage
 from .types import Added, Document, Explanation, Hit
 
 
-class Index:
+class Index(CoordinatorReads):
     """A late-interaction index on disk. Create with :meth:`create`, reopen with :meth:`open`."""
 
     def __init__(
@@ -412,54 +413,6 @@ class Index:
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
         with named_damage(snap.store):
             return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder, self.threads)
-
-    # -- for a coordinator over several indexes (colmax.distributed) --------------------------
-
-    def keyword_statistics(self, query: str) -> keyword.Statistics:
-        """This index's share of the BM25 statistics of the text ``query``'s terms (summed over
-        the shards of a sharded index with ``+``)."""
-        snap = self._read()
-        terms = keyword.query_terms(one_text(query, "the query"))
-        if not snap.manifest.keyword:
-            raise ValueError("this index has no keyword index: add it with index.add_keyword_index()")
-        with named_damage(snap.store):
-            return keyword.statistics(snap.store.conn, terms)
-
-    def candidates(
-        self,
-        query: str,
-        k: int = 10,
-        *,
-        mode: str = "hybrid",
-        statistics: keyword.Statistics | None = None,
-        matrix=None,
-        filter: Mapping | None = None,
-        exact: bool = False,
-        nprobe: int | None = None,
-        ncandidates: int | None = None,
-    ) -> tuple[list[str], hybrid.Sides]:
-        """(ids, scores) of what a ``mode`` search ("hybrid" or "keyword") of the text ``query``
-        ranks before fusion, by ascending position: for hybrid the candidates of both sides, each
-        with its MaxSim and BM25 (``hybrid.side_scores``), for keyword the best ``k`` by BM25.
-        BM25 is computed under ``statistics`` (a whole sharded index's) when given. ``matrix``:
-        the query's matrix when the caller encoded it. Other arguments as in :meth:`search`.
-
-        Candidates are passages: a document split into several may come twice in hybrid
-        candidates (its best passage by MaxSim and its best by BM25), under its id each time;
-        fuse per passage, then keep each document's best (as :meth:`search` does)."""
-        snap = self._read()
-        k = positive_int("k", k)
-        plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        how = hybrid.resolve(snap, query, mode, None, None)
-        where = hybrid.scope(snap, filter, how.name != "keyword")
-
-        def q():
-            return query_matrix(query if matrix is None else matrix, snap.manifest.dim, lambda: self.encoder)
-
-        with named_damage(snap.store):
-            sides = hybrid.candidates(snap, query, q, k, where, plan, how, self.threads, statistics)
-            ids = [hit.id for hit in snap.hits(sides.positions, sides.keyword, documents=False)]
-        return ids, sides
 
     # -- writing -----------------------------------------------------------------------------
 
