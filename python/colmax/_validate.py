@@ -38,15 +38,15 @@ def one_id(value, what: str = "id") -> str:
     return value
 
 
-def text_list(texts, what: str = "texts", *, blank_ok: bool = False) -> list[str]:
-    """A non-empty list of strings (each with some text unless ``blank_ok``)."""
+def text_list(texts, what: str = "texts", *, blank_ok: bool = False, empty_ok: bool = False) -> list[str]:
+    """A list of strings, non-empty unless ``empty_ok`` (each with some text unless ``blank_ok``)."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"{what} must be a list of strings, not one string: pass [text]")
     try:
         out = list(texts)
     except TypeError:
         raise TypeError(f"{what} must be a list of strings, got {type(texts).__name__}") from None
-    if not out:
+    if not out and not empty_ok:
         raise ValueError(f"{what} is empty: pass at least one string")
     for i, t in enumerate(out):
         if not isinstance(t, str):

@@ -99,10 +99,10 @@ def test_model_flag_errors(capsys, tmp_path, corpus, models):
 
 @pytest.mark.parametrize("chunk", [3, 4, 5])  # 4 documents: two chunks, exactly one, one under
 def test_index_command_commits_a_chunk_at_a_time(capsys, tmp_path, corpus, models, monkeypatch, chunk):
-    from colmax.cli import index as index_command
+    from colmax.cli import corpus as corpus_command
     from colmax.index import Index
 
-    monkeypatch.setattr(index_command, "CHUNK", chunk)
+    monkeypatch.setattr(corpus_command, "CHUNK", chunk)
     code, _, err = run(
         capsys, "index", corpus, "-o", tmp_path / "ix", "--model", models["a"], "--no-progress"
     )

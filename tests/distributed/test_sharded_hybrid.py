@@ -38,6 +38,11 @@ def history(index, vectors, texts, ids) -> None:
     # sharded add encodes each shard's share as a batch of its own
     index.add(["pulsar w12 quasar"], ids=[ids[122]], metadata=[{"g": 2}], upsert=True)
     index.add(["a new w7 text"], ids=["fresh"], metadata=[{"g": 0}], upsert=True)
+    # documents the model splits into passages: one may bring two passages to a hybrid search
+    # (its best by MaxSim and its best by BM25) and must come back once, at its best fused one
+    for i in range(3):
+        long_text = " ".join(word_texts(30, seed=20 + i))
+        index.add([long_text], ids=[f"long{i}"], metadata=[{"g": i}])
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +90,9 @@ def test_sharded_hybrid_and_keyword_search_equal_one_index(pair, options):
     for query in QUERIES:
         for which, k in ((0, 1), (1, 10), (2, 40), (0, 200)):
             got = sharded.search(query, k, filter=FILTERS[which], **options)
-            assert got.complete
+            assert got.complete and len({h.id for h in got}) == len(got)  # each document once
             same(got, one, query, k, filter=FILTERS[which], **options)
+    assert any(h.id.startswith("long") for h in sharded.search("w0 w1 w2", 10, **options))
     # texts encoded in one batch (the default model's int8 vectors depend slightly on the batch)
     for got, want in zip(
         sharded.search_batch(QUERIES, 12, **options), one.search_batch(QUERIES, 12, **options)

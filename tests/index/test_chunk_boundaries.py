@@ -120,14 +120,14 @@ def test_add_chunk_docs(tmp_path, monkeypatch, model, n):
     reference.add(texts, ids)
     monkeypatch.setattr(write, "ADD_CHUNK_DOCS", 4)
     chunked = Index.create(tmp_path / "chunked", model=model)
-    encode = chunked.encoder.encode_documents
+    encode = chunked.encoder.encode_passages
     calls: list[int] = []
 
     def recording(batch, **kwargs):
         calls.append(len(batch))
         return encode(batch, **kwargs)
 
-    monkeypatch.setattr(chunked.encoder, "encode_documents", recording)
+    monkeypatch.setattr(chunked.encoder, "encode_passages", recording)
     chunked.add(texts, ids)
     assert calls == [4] * (n // 4) + ([n % 4] if n % 4 else [])
     assert chunked.ids() == reference.ids() and chunked.generation == reference.generation == 1

@@ -147,13 +147,13 @@ def test_a_part_reads_its_own_ranking_deeper_until_the_bound_holds(stores, monke
     read ones that could still rank, and the merged answer is still the whole's."""
     whole, parts = stores
     depths: list[list[int]] = []
-    original = hybrid.keyword_top
+    original = hybrid._keyword_passages  # a part's own BM25 ranking, read n deep
 
     def spy(snap, expression, n, where):
         depths[-1].append(n)
         return original(snap, expression, n, where)
 
-    monkeypatch.setattr(hybrid, "keyword_top", spy)
+    monkeypatch.setattr(hybrid, "_keyword_passages", spy)
     text = "padding quasar run"
     stats = sum((p.keyword_statistics(text) for p in parts[1:]), parts[0].keyword_statistics(text))
     found = []

@@ -15,7 +15,7 @@ import pytest
 from colmax import _core
 from colmax.index import Index, IndexFormatError, IndexVersionError, codebook
 from colmax.index.codebook import default_n_centroids, train
-from colmax.index.manifest import MANIFEST, body_checksum
+from colmax.index.manifest import FORMAT_VERSION, MANIFEST, body_checksum
 
 DIM = 32
 
@@ -253,7 +253,7 @@ def test_persistence_and_corruption(path):
     assert [(h.id, h.score) for h in reopened.search(q, k=10)] == before
     reopened.verify()
     manifest = json.loads((path / "colmax-index.json").read_text())
-    assert manifest["format_version"] == 4 and manifest["kind"] == "plaid"
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["kind"] == "plaid"
 
     (codes,) = path.glob("seg-*.doc_codes")
     data = bytearray(codes.read_bytes())

@@ -233,6 +233,31 @@ def test_writes_round_trip(server):
         client.get("rt-lisbon")
 
 
+def test_a_long_document_comes_back_with_its_winning_passage(server, scratch_path):
+    """A document split into passages: search, explain and get over HTTP carry the passage and
+    its span as Index does in-process."""
+    client = colmax.Client(server.url, index="scratch")
+    filler = " ".join(f"Paragraph {i} is about nothing in particular, only filler words." for i in range(40))
+    text = filler + " The kakapo is a flightless parrot that lives in New Zealand."
+    client.add([text], ids=["long-kakapo"])
+    try:
+        query = "flightless parrot of New Zealand"
+        with Index.open(scratch_path) as local:
+            want = local.search(query, k=1)[0]
+            explained = local.explain(query, "long-kakapo")
+            spans = local.get("long-kakapo").spans
+        got = client.search(query, k=1)[0]
+        assert got == want and got.id == "long-kakapo" and got.passage > 0
+        assert "kakapo" in got.passage_text and got.text == text
+        status, _, out = server.request("POST", "/indexes/scratch/search", {"query": query, "k": 1})
+        assert status == 200 and out["hits"][0]["span"] == list(want.span)
+        remote = client.explain(query, "long-kakapo")
+        assert (remote.passage, remote.span) == (explained.passage, explained.span)
+        assert len(spans) > 1 and client.get("long-kakapo").spans == spans
+    finally:
+        client.delete("long-kakapo")
+
+
 def test_ids_with_slashes_and_unicode(server):
     client = colmax.Client(server.url, index="scratch")
     weird = "a/b/../c ü %2F?#"

@@ -39,6 +39,8 @@ def test_records_are_plain_json():
         "doc_tokens": ["x", "y"],
         "doc_spans": [[0, 1], None],
         "keyword_terms": ["capital"],
+        "passage": None,
+        "span": None,
     }
     hit = Hit("d", 0.75, {"lang": "en"}, "text", semantic_score=7.25, keyword_score=0.0)
     assert json.loads(json.dumps(plain(hit))) == {
@@ -48,8 +50,15 @@ def test_records_are_plain_json():
         "text": "text",
         "semantic_score": 7.25,
         "keyword_score": 0.0,
+        "passage": None,
+        "span": None,
     }
     assert from_record(Hit, plain(hit)) == hit
+    # a document split into passages: which one won, and where it is in the text
+    long_hit = Hit("d", 0.75, {}, "a long text", semantic_score=0.75, passage=2, span=(2, 6))
+    sent = json.loads(json.dumps(plain(long_hit)))
+    assert sent["passage"] == 2 and sent["span"] == [2, 6]
+    assert from_record(Hit, sent, span=tuple) == long_hit
     assert plain({"terms": {"b", "a"}, "n": np.int64(3), "x": np.float32(0.25)}) == {
         "terms": ["a", "b"],
         "n": 3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from colmax.index.fusion import DEFAULT_ALPHA
 from colmax.index.hybrid import MODES
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
                 search_options={**mode_options(args, mode), **search_options(args)},
             )
         info = index.info()
+    _warn_missing(next(iter(results.values()))["coverage"])
     where = {"path": str(args.index), **{key: info[key] for key in ("documents", "kind", "storage")}}
     fused = _fusion(args) if "hybrid" in results else None
     if args.json:
@@ -81,6 +83,18 @@ def run(args: argparse.Namespace) -> int:
     if first["skipped_queries"]:
         print(f"({first['skipped_queries']} queries without relevant documents skipped)")
     return 0
+
+
+def _warn_missing(covered: dict | None) -> None:
+    """Say on stderr when judged documents are not in the index: their queries score zeros that
+    measure the index's contents, not its ranking (--json carries the same in "coverage")."""
+    if covered and covered["missing_documents"]:
+        print(
+            f"colmax eval: warning: {covered['missing_documents']} of the {covered['relevant_documents']} "
+            f"relevant documents are not in the index; {covered['queries_without_indexed_relevant']} "
+            "queries have none of theirs indexed and score 0",
+            file=sys.stderr,
+        )
 
 
 def _fusion(args: argparse.Namespace) -> str:

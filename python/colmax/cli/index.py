@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from colmax.index.codebook import NBITS
 from colmax.index.manifest import INDEX_KINDS, STORAGES
 
-CHUNK = 20_000  # documents per commit: a killed run keeps every finished chunk
+from . import corpus as corpora
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Encode a corpus and write a new index directory. CORPUS is a JSONL or JSONL.gz "
         "file (one object per line with _id, text and optional title; other fields become "
         "metadata), a BEIR dataset directory (corpus.jsonl[.gz]) or a folder of .txt / .md files "
-        "(ids are the relative paths). The indexed text is title + ' ' + text.",
+        "(ids are the relative paths). The indexed text is title + ' ' + text; a JSONL line without "
+        "_id gets the first 20 hex digits of the SHA-256 of its content as id. Documents longer than "
+        "the model's document length are indexed whole, as overlapping passages.",
     )
     parser.add_argument("corpus", help="corpus file or directory")
     parser.add_argument("-o", "--output", required=True, help="index directory to create (new or empty)")
@@ -52,19 +53,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave out the keyword index (BM25 over the texts; hybrid search needs it)",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="documents per encoder batch")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--passage-length",
+        type=int,
+        default=None,
+        help="tokens per passage of a long document, at most the model's document length (the default)",
+    )
+    parser.add_argument(
+        "--passage-stride",
+        type=int,
+        default=None,
+        help="text tokens from one passage's start to the next (default: 3/4 of a passage)",
+    )
+    corpora.add_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from colmax.evaluation.corpus import read_corpus
     from colmax.index import Index
     from colmax.index.write import discard
 
-    corpus = read_corpus(args.corpus)
-    for note in corpus.skipped:
-        print(f"colmax index: skipped {note}", file=sys.stderr)
+    corpus = corpora.read(args, "index")
     output = Path(args.output)
     existed = output.exists()
     t0 = time.perf_counter()
@@ -72,18 +81,17 @@ def run(args: argparse.Namespace) -> int:
     if args.kind == "exact" and (args.nbits is not None or args.centroids is not None):
         raise SystemExit("colmax index: --nbits and --centroids apply to --kind plaid")
     index = Index.create(
-        output, args.model, kind=args.kind, storage=args.storage, keyword=not args.no_keyword, **plaid
+        output,
+        args.model,
+        kind=args.kind,
+        storage=args.storage,
+        keyword=not args.no_keyword,
+        passage_length=args.passage_length,
+        passage_stride=args.passage_stride,
+        **plaid,
     )
     try:
-        for start in range(0, len(corpus), CHUNK):
-            stop = start + CHUNK
-            index.add(
-                corpus.texts[start:stop],
-                corpus.ids[start:stop],
-                corpus.metadata[start:stop],
-                batch_size=args.batch_size,
-                progress=not args.no_progress,
-            )
+        done = corpora.add_all(index, corpus, args)
     except BaseException:
         # an interrupted or failed run leaves no half-built index behind
         index.close()
@@ -97,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
         else f"plaid {info['nbits']}-bit, {info['centroids']} centroids"
     )
     print(
-        f"indexed {info['documents']} documents ({info['tokens']} token vectors, {stored}) "
-        f"into {output} in {seconds:.1f} s ({info['documents'] / seconds:.1f} docs/s), "
+        f"indexed {info['documents']} documents{corpora.passages_note(done)} ({info['tokens']} token "
+        f"vectors, {stored}) into {output} in {seconds:.1f} s ({info['documents'] / seconds:.1f} docs/s), "
         f"{info['size_on_disk'] / 2**20:.1f} MiB on disk"
     )
     return 0

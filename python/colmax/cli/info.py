@@ -40,7 +40,16 @@ def print_info(path: str) -> None:
     print(f"index:          {info['path']} (format {info['format_version']}, colmax {info['created_with']})")
     model = info["model"] + (f" ({info['model_path']})" if info["model_path"] else "")
     print(f"model:          {model}")
-    print(f"documents:      {info['documents']} ({info['deleted']} deleted, {info['segments']} segments)")
+    split = info["passages"] - info["documents"]
+    print(
+        f"documents:      {info['documents']}"
+        + (f" as {info['passages']} passages" if split else "")
+        + f" ({info['deleted']} deleted passages, {info['segments']} segments)"
+    )
+    settings = info["passage_settings"]
+    if settings:
+        length, stride = settings["length"], settings["stride"]
+        print(f"passages:       up to {length} tokens each, one starting every {stride} tokens")
     copy = info["storage"] or "no full-precision copy"
     print(f"tokens:         {info['tokens']} x {info['dim']} dims, {copy}")
     if info["kind"] == "plaid":
@@ -54,6 +63,12 @@ def print_info(path: str) -> None:
     else:
         print("keyword index:  no (semantic search only; add it with: colmax add-keyword-index INDEX)")
     print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")
+    verified = info["last_verified"]
+    if verified is None:
+        print("verified:       never (colmax verify INDEX hashes every file)")
+    else:
+        when = "this commit" if verified["current"] else "an earlier commit: run colmax verify again"
+        print(f"verified:       {verified['verified_at']}, generation {verified['generation']} ({when})")
 
 
 def print_sharded_info(path: str) -> None:

@@ -6,18 +6,34 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import add_keyword_index, convert, demo, info, search, serve
+from colmax._version import __version__
+
+from . import add, add_keyword_index, compact, convert, delete, demo, info, search, serve, verify
 from . import eval as eval_
 from . import index as index_
 
 # Each module exposes register(subparsers), which adds its parser and sets `func`.
-COMMANDS = [info, convert, index_, add_keyword_index, search, eval_, demo, serve]
+COMMANDS = [
+    info,
+    convert,
+    index_,
+    add,
+    delete,
+    compact,
+    verify,
+    add_keyword_index,
+    search,
+    eval_,
+    demo,
+    serve,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="colmax", description="Late-interaction (ColBERT-style) retrieval on CPUs."
     )
+    parser.add_argument("--version", action="version", version=f"colmax {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module in COMMANDS:

@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
                     "score": h.score,
                     "semantic_score": h.semantic_score,
                     "keyword_score": h.keyword_score,
+                    "passage": h.passage,
+                    "span": h.span,
                     "metadata": h.metadata,
                     "text": h.text,
                 }
@@ -78,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
     both = any(h.semantic_score is not None and h.keyword_score is not None for h in hits)
     width = max((len(h.id) for h in hits), default=2)
     for rank, h in enumerate(hits, 1):
-        text = " ".join((h.text or "").split())
+        text = " ".join((h.passage_text or "").split())  # a long document: its winning passage
         if len(text) > 90:
             text = text[:87] + "..."
         sides = f"  (maxsim {h.semantic_score:.4f}, bm25 {h.keyword_score:.4f})" if both else ""
-        print(f"{rank:>3}  {h.score:8.4f}  {h.id:<{width}}{sides}  {text}")
+        where = f"  [passage {h.passage}, characters {h.span[0]}-{h.span[1]}]" if h.span else ""
+        print(f"{rank:>3}  {h.score:8.4f}  {h.id:<{width}}{sides}{where}  {text}")
     return 0

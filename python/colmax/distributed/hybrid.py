@@ -35,7 +35,12 @@ def fuse_candidates(per_shard: dict[int, tuple[list[str], Sides]], k: int, mode:
     the best ``max(k, SEMANTIC_DEPTH)`` by MaxSim and ``max(k, KEYWORD_DEPTH)`` by BM25 among all
     of them (what one index holding them all takes: each shard returned its own best to those
     depths, so the union holds every document of the overall best), fused by ``mode``. Ties
-    go to the lower shard, then the earlier added document (one index: the earlier added)."""
+    go to the lower shard, then the earlier added document (one index: the earlier added).
+
+    Candidates are passages: a document split into several may come twice from its shard (its
+    best passage by MaxSim and its best by BM25). As in one index, the depths count documents
+    (each at its best passage on that side), fusion runs per passage, and a document ranks by
+    its best fused passage, once."""
     ids: list[str] = []
     shards, ranks, semantic, lexical = [], [], [], []
     for s in sorted(per_shard):
@@ -49,9 +54,14 @@ def fuse_candidates(per_shard: dict[int, tuple[list[str], Sides]], k: int, mode:
         return []
     shard, rank = np.concatenate(shards), np.concatenate(ranks)
     sem, kw = np.concatenate(semantic), np.concatenate(lexical)
+    documents: dict[tuple[int, str], int] = {}
+    document = np.array([documents.setdefault(key, len(documents)) for key in zip(shard.tolist(), ids)])
 
     def best(scores: np.ndarray, among: np.ndarray, n: int) -> np.ndarray:
-        return among[np.lexsort((rank[among], shard[among], -scores[among]))[:n]]
+        """The best ``n`` documents among candidates ``among``, each as its best of them."""
+        order = among[np.lexsort((rank[among], shard[among], -scores[among]))]
+        _, first = np.unique(document[order], return_index=True)
+        return order[np.sort(first)][:n]
 
     everyone = np.arange(len(ids))
     if mode.name == "keyword":

@@ -340,15 +340,20 @@ class ShardedIndex:
         documents = self._documents({(id_, s) for ranking in ranked for id_, s, *_ in ranking})
         return [
             Hits(
-                [Hit(id_, score, *documents[id_], sem, kw) for id_, _, score, sem, kw in ranking],
+                [
+                    Hit(id_, score, *documents[id_][:2], sem, kw, documents[id_][2])
+                    for id_, _, score, sem, kw in ranking
+                ],
                 run.answered,
                 run.missing,
             )
             for ranking in ranked
         ]
 
-    def _documents(self, wanted: set[tuple[str, int]]) -> dict[str, tuple[dict, str | None]]:
-        """(metadata, text) of the final hits, one call per shard holding some."""
+    def _documents(self, wanted: set[tuple[str, int]]) -> dict[str, tuple[dict, str | None, int | None]]:
+        """(metadata, text, passage) of the final hits, one call per shard holding some. The
+        shards rank a document split into passages by its best one without saying which, so
+        its passage is None; a document of one passage has passage 0, as in Index.search."""
         root = self._root
         by_shard: dict[int, list[str]] = {}
         for id_, s in sorted(wanted):
@@ -356,7 +361,11 @@ class ShardedIndex:
         docs = self._actors.on_all(
             "get_batch", lambda s: (root.shards[s].generation, by_shard[s], False), shards=sorted(by_shard)
         )
-        return {d.id: (d.metadata, d.text) for found in docs.values() for d in found}
+        return {
+            d.id: (d.metadata, d.text, 0 if d.spans is None else None)
+            for found in docs.values()
+            for d in found
+        }
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""

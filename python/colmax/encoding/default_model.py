@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +80,14 @@ def default_model_dir() -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    # the first use pauses for seconds: say why, once (stderr, so piped output stays clean)
+    print(
+        f"colmax: building the default model ({NAME}, int8) into {target}; this happens once "
+        "and takes a few seconds",
+        file=sys.stderr,
+        flush=True,
+    )
+    t0 = time.perf_counter()
     try:
         _build(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary directory
@@ -86,6 +96,7 @@ def default_model_dir() -> Path:
         except OSError:
             if not (target / CONFIG_FILES[0]).exists():  # a concurrent build won the race
                 raise
+        print(f"colmax: default model ready ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -14,6 +14,7 @@ from .._validate import positive_int
 from ..ragged import Ragged, offsets_from_lengths
 from .default_model import default_model_dir
 from .models import ModelFormatError, resolve_model
+from .passages import Passages
 from .tokenizer import ColbertTokenizer, Tokenized
 
 # Batches are cut by padded tokens, not by texts: ~2k tokens (about 11 documents of 180 tokens)
@@ -63,7 +64,9 @@ class Encoder:
     built into the user cache on first use, no network). ``Encoder(path)`` loads a directory
     written by ``colmax convert`` or LightOn's ONNX export. Keyword settings override the
     directory's config (e.g. ``do_query_expansion=True`` for LightOn exports, which always
-    write False). Texts longer than ``query_length`` / ``document_length`` tokens are truncated.
+    write False). ``encode_queries`` and ``encode_documents`` truncate texts longer than
+    ``query_length`` / ``document_length`` tokens; ``encode_passages`` cuts long documents into
+    overlapping passages instead, losing nothing.
     ``batch_tokens`` bounds the padded tokens per inference batch (texts are batched in length
     order); ``threads`` defaults to every CPU this process may use.
     """
@@ -143,6 +146,28 @@ class Encoder:
         """
         return self._encode(self.tokenizer.documents(texts), batch_size, progress)
 
+    def encode_passages(
+        self,
+        texts: Iterable[str],
+        *,
+        length: int | None = None,
+        stride: int | None = None,
+        truncate: bool = False,
+        batch_size: int | None = None,
+        progress=False,
+    ) -> tuple[Ragged, Passages]:
+        """Documents of any length as passages: one (n_kept, dim) matrix per passage, in document
+        order, and where each passage comes from (its document and character span).
+
+        A passage holds at most ``length`` tokens (default and maximum: ``document_length``), and
+        starts ``stride`` text tokens after the previous one (default: 3/4 of a passage), on the
+        start of a word; a document that fits is one passage encoded as ``encode_documents``
+        would. ``truncate=True`` keeps the first passage only (``Passages.truncated`` says which
+        documents lost text). ``progress``: a bar counting documents, moved per batch (True for
+        a new one, or an object with ``update(n)``)."""
+        items, where = self.tokenizer.passages(texts, length, stride, truncate=truncate)
+        return self._encode(items, batch_size, progress, where.owner), where
+
     def _probe_dim(self) -> int:
         ids = np.array([[self.tokenizer.pad_id]], dtype=np.int64)
         return int(self._run(ids, np.ones_like(ids)).shape[-1])
@@ -183,11 +208,16 @@ class Encoder:
             yield order[start:stop]
             start = stop
 
-    def _encode(self, items: Tokenized, batch_size: int | None, progress: bool) -> Ragged:
+    def _encode(self, items: Tokenized, batch_size: int | None, progress, owner=None) -> Ragged:
+        """Encode every item, moving ``progress`` per batch: by items, or with ``owner`` (the
+        document of each item) by the documents whose items are all done."""
         offsets = offsets_from_lengths(np.fromiter((k.sum() for k in items.keep), np.int64, len(items)))
         out = np.empty((int(offsets[-1]), self.dim), dtype=np.float32)
         lengths = np.fromiter((len(i) for i in items.ids), dtype=np.int64, count=len(items))
-        bar = progress_bar(len(items), progress, unit="doc", desc="encoding")
+        own_bar = isinstance(progress, bool)
+        total = len(items) if owner is None else int(owner[-1]) + 1 if len(owner) else 0
+        bar = progress_bar(total, progress, unit="doc", desc="encoding") if own_bar else progress
+        pending = None if owner is None else np.bincount(owner, minlength=total)
         try:
             for batch in self._batches(lengths, batch_size):
                 width = int(lengths[batch].max())
@@ -203,9 +233,15 @@ class Encoder:
                 vectors = self._run(ids, attention)
                 for row, i in enumerate(batch):
                     out[offsets[i] : offsets[i + 1]] = vectors[row][keep[row]]
-                bar.update(len(batch))
+                if pending is None:
+                    bar.update(len(batch))
+                else:
+                    done = owner[batch]
+                    np.subtract.at(pending, done, 1)
+                    bar.update(int(np.count_nonzero(pending[np.unique(done)] == 0)))
         finally:
-            bar.close()
+            if own_bar:
+                bar.close()
         if not self.config.normalized:
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return Ragged(out, offsets)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_FILES = ("onnx_config.json", "config_sentence_transformers.json")
+# what a model name on the Hugging Face Hub looks like: "org/name", no path of this machine
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 DEFAULT_QUERY_LENGTH = 32  # ColBERT's defaults, used when a config does not say
 DEFAULT_DOCUMENT_LENGTH = 180
 
@@ -118,6 +121,14 @@ def resolve_model(path: str | Path, *, int8: bool | None = None) -> ModelFiles:
     """
     directory = Path(path).expanduser()
     if not directory.exists():
+        if _HUB_NAME.match(str(path)):
+            local = str(path).split("/")[1]
+            raise FileNotFoundError(
+                f"model directory {path} does not exist, and colmax does not download models: {path!r} "
+                "looks like a Hugging Face Hub name. Download the checkpoint (e.g. `huggingface-cli "
+                f"download {path} --local-dir {local}`), convert it once with `colmax convert {local} "
+                f"{local}-colmax --quantize int8`, and pass {local}-colmax as the model"
+            )
         raise FileNotFoundError(f"model directory {directory} does not exist")
     if not directory.is_dir():
         raise ModelFormatError(f"{directory} is a file: pass the model's directory")

@@ -5,7 +5,9 @@ Query:    [CLS] <marker> tokens [SEP], then [MASK] up to ``query_length`` when e
           vector is kept.
 Document: [CLS] <marker> tokens [SEP], truncated to ``document_length``; vectors of skiplist
           tokens (and padding) are dropped.
-Texts longer than the limit are truncated, never rejected.
+Passages: a long document as overlapping windows of its tokens, each [CLS] <marker> tokens
+          [SEP] (passages.py); nothing is cut.
+``queries`` and ``documents`` truncate texts longer than the limit, never reject them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from .._validate import text_list
+from .._validate import positive_int, text_list
 from .models import ModelConfig, ModelFormatError
+from .passages import Passages, default_stride, windows
 
 # tokenizing this many texts per encode_batch call bounds the Encoding objects alive at once
 TOKENIZE_CHUNK = 4096
@@ -38,6 +41,28 @@ class Tokenized:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+@dataclass
+class _Cut:
+    """One text tokenized whole (``before`` and ``after`` special tokens around its text
+    tokens, whose character ``offsets`` are kept) and its passage windows over the text tokens."""
+
+    ids: np.ndarray
+    before: int
+    after: int
+    offsets: np.ndarray
+    windows: list[tuple[int, int]]
+
+    def item(self, a: int, b: int, marker: int | None) -> np.ndarray:
+        """The ids of window ``[a, b)`` as the model sees them: special tokens around, marker."""
+        ids, before = self.ids, self.before
+        item = np.concatenate([ids[:before], ids[before + a : before + b], ids[len(ids) - self.after :]])
+        return item if marker is None else np.insert(item, 1, marker)
+
+    def span(self, a: int, b: int) -> tuple[int, int]:
+        """The characters window ``[a, b)`` covers."""
+        return (int(self.offsets[a, 0]), int(self.offsets[b - 1, 1])) if b > a else (0, 0)
 
 
 class ColbertTokenizer:
@@ -68,6 +93,10 @@ class ColbertTokenizer:
         # tokenizer's own padding/truncation (MiniLM's file says 128) are replaced here
         self._query = self._configured(raw, config.query_length, self.query_marker)
         self._document = self._configured(raw, config.document_length, self.document_marker)
+        self._whole = Tokenizer.from_str(raw.to_str())  # passages: every token, cut into windows here
+        self._whole.no_padding()
+        self._whole.no_truncation()
+        self._specials = self._special_counts(self._whole)
 
     def id_to_token(self, token_id: int) -> str | None:
         """The vocabulary string of ``token_id``; None for an id outside the vocabulary."""
@@ -94,6 +123,100 @@ class ColbertTokenizer:
         tok.enable_truncation(max_length=length - (marker is not None))
         return tok
 
+    @staticmethod
+    def _special_counts(tok: Tokenizer) -> tuple[int, int]:
+        """How many special tokens the tokenizer puts before and after a text ([CLS], [SEP]
+        for BERT), found by tokenizing a probe word with and without them."""
+        plain = tok.encode("a", add_special_tokens=False).ids
+        full = tok.encode("a").ids
+        for before in range(len(full) - len(plain) + 1):
+            if full[before : before + len(plain)] == plain:
+                return before, len(full) - len(plain) - before
+        raise ModelFormatError("the tokenizer's special tokens do not surround a text: cannot cut passages")
+
+    def passage_width(self, length: int) -> int:
+        """Text tokens in a passage of ``length`` tokens as the model sees them (special tokens
+        and marker included, like ``document_length``)."""
+        width = length - sum(self._specials) - (self.document_marker is not None)
+        if width < 1:
+            raise ValueError(f"a passage of {length} tokens leaves no room for text: make it longer")
+        return width
+
+    def passage_settings(self, length: int | None = None, stride: int | None = None) -> tuple[int, int]:
+        """``(length, stride)`` of passages, checked; None each for the defaults: the model's
+        ``document_length`` and 3/4 of a passage's text tokens."""
+        limit = self.config.document_length
+        length = limit if length is None else positive_int("the passage length", length)
+        if length > limit:
+            raise ValueError(
+                f"a passage length of {length} exceeds the model's document length of {limit} tokens, "
+                f"which would cut every passage: use at most {limit}"
+            )
+        width = self.passage_width(length)
+        stride = default_stride(width) if stride is None else positive_int("the passage stride", stride)
+        if stride > width:
+            raise ValueError(
+                f"a passage stride of {stride} would skip text: a passage of {length} tokens holds "
+                f"{width} tokens of text, so the stride must be at most {width}"
+            )
+        return length, stride
+
+    def passages(
+        self, texts: Iterable[str], length: int | None = None, stride: int | None = None, *, truncate=False
+    ) -> tuple[Tokenized, Passages]:
+        """Every document as passages of at most ``length`` tokens (default and maximum: the
+        model's ``document_length``), window starts ``stride`` text tokens apart (default 3/4 of
+        a window); ``truncate`` keeps only the first passage of each document (and says which
+        were cut). A document that fits is one passage, tokenized exactly as ``documents``."""
+        length, stride = self.passage_settings(length, stride)
+        width = self.passage_width(length)
+        texts = text_list(texts, blank_ok=True)
+        ids, keep, owner, spans = [], [], [], []
+        truncated = np.zeros(len(texts), dtype=bool)
+        for start in range(0, len(texts), TOKENIZE_CHUNK):
+            for d, enc in enumerate(self._whole.encode_batch(texts[start : start + TOKENIZE_CHUNK]), start):
+                cut = self._cut(enc, width, stride)
+                if truncate and len(cut.windows) > 1:
+                    cut.windows, truncated[d] = cut.windows[:1], True
+                for a, b in cut.windows:
+                    item = cut.item(a, b, self.document_marker)
+                    ids.append(item)
+                    keep.append(~np.isin(item, self.skiplist_ids))
+                    owner.append(d)
+                    spans.append(cut.span(a, b))
+        lengths = np.array([len(i) for i in ids], dtype=np.int64)
+        tokenized = Tokenized(ids, lengths, keep, truncated[np.array(owner, dtype=np.int64)])
+        where = Passages(
+            np.array(owner, dtype=np.int64), np.array(spans, dtype=np.int64).reshape(-1, 2), truncated
+        )
+        return tokenized, where
+
+    def passage_spans(
+        self, text: str, length: int | None = None, stride: int | None = None
+    ) -> list[np.ndarray]:
+        """Per passage of ``passages([text], length, stride)``: the character span in ``text`` of
+        each of its positions, an ``(n, 2)`` int64 array, ``(-1, -1)`` for special tokens and the
+        marker."""
+        length, stride = self.passage_settings(length, stride)
+        cut = self._cut(self._whole.encode(text), self.passage_width(length), stride)
+        out = []
+        for a, b in cut.windows:
+            spans = np.concatenate(
+                [np.full((cut.before, 2), -1), cut.offsets[a:b], np.full((cut.after, 2), -1)]
+            ).astype(np.int64)
+            if self.document_marker is not None:
+                spans = np.insert(spans, 1, -1, axis=0)
+            out.append(spans)
+        return out
+
+    def _cut(self, enc, width: int, stride: int) -> _Cut:
+        before, after = self._specials
+        all_ids = np.array(enc.ids, dtype=np.int64)
+        n = len(all_ids) - after
+        words = np.array([-1 if w is None else w for w in enc.word_ids[before:n]], dtype=np.int64)
+        offsets = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)[before:n]
+        return _Cut(all_ids, before, after, offsets, windows(words, width, stride))
+
     def _encode(
         self, tok: Tokenizer, texts: list[str], marker: int | None
     ) -> Iterator[tuple[np.ndarray, bool]]:
@@ -119,16 +242,6 @@ class ColbertTokenizer:
         return Tokenized(
             ids, np.array(n_attended, dtype=np.int64), keep, np.array(truncated, dtype=bool), tail
         )
-
-    def document_spans(self, text: str) -> np.ndarray:
-        """The character span ``(start, end)`` in ``text`` of each position of ``documents([text])``,
-        as an ``(n, 2)`` int64 array; ``(-1, -1)`` for special tokens and the marker."""
-        enc = self._document.encode(text)
-        spans = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)
-        spans[np.array(enc.special_tokens_mask, dtype=bool)] = -1
-        if self.document_marker is not None:
-            spans = np.insert(spans, 1, -1, axis=0)
-        return spans
 
     def documents(self, texts: Iterable[str]) -> Tokenized:
         ids, keep, truncated = [], [], []

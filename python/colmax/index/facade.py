@@ -5,9 +5,12 @@ SQLite store of ids, metadata, text and the keyword (FTS5) index of the text. Ev
 new files and then commits by atomically replacing the manifest, so a crash at any moment leaves
 the last commit intact. An ``Index`` object is a reader bound to one commit (a ``Snapshot``);
 each write takes the writer lock, moves to the newest commit, and commits the next one.
-``reload()`` moves a reader to the newest commit. The class only checks arguments and
-delegates: searching to ``hybrid`` (which calls ``search`` for MaxSim and ``keyword`` for BM25),
-writing to ``write`` and ``rewrite``, the rest to the modules beside it (docs/architecture.md).
+A reader notices other processes' commits by itself (``auto_reload``: one read of the manifest
+per search); ``reload()`` moves it explicitly. Long documents are cut into passages that share
+the document's id (encoding/passages.py, index/passages.py). The class only checks arguments
+and delegates: searching to ``hybrid`` (which calls ``search`` for MaxSim and ``keyword`` for
+BM25), writing to ``write`` and ``rewrite``, the rest to the modules beside it
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -15,32 +18,34 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
-from .. import _core
-from .._progress import progress_bar
-from .._validate import id_list, one_id, one_text, positive_int, text_list
+from .._progress import progress_bar, wanted
+from .._validate import id_list, one_id, positive_int, text_list
 from . import codebook as codebooks
 from . import explain as explaining
-from . import history, hybrid, inputs, keyword, maintenance, search, write
+from . import history, hybrid, inputs, integrity, maintenance, search, write
 from .codebook import Codebook
-from .files import store_name
-from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
-from .model import bind_encoder, model_record
+from .coordinator import CoordinatorReads
+from .creation import first_manifest
+from .files import MANIFEST
+from .manifest import read_manifest
+from .model import bind_encoder
+from .passages import best_per_document
 from .query import plan_search, query_list, query_matrices, query_matrix
 from .rewrite import rewrite
 from .snapshot import Snapshot, load_latest
-from .types import Document, Explanation, Hit
+from .store import named_damage
+from .types import Added, Document, Explanation, Hit
 
 
-class Index:
+class Index(CoordinatorReads):
     """A late-interaction index on disk. Create with :meth:`create`, reopen with :meth:`open`."""
 
-    def __init__(self, snapshot: Snapshot, model=None, threads: int | None = None) -> None:
+    def __init__(
+        self, snapshot: Snapshot, model=None, threads: int | None = None, *, auto_reload=True, verify=False
+    ) -> None:
         # use Index.create / Index.open
         self.path = snapshot.path
         self.threads = threads
@@ -48,6 +53,8 @@ class Index:
         self._encoder = None  # the bound encoder, loaded on first use
         self._snapshot: Snapshot | None = snapshot
         self._write_mutex = threading.Lock()
+        self._auto_reload = auto_reload
+        self._verify = verify  # hash the files of every commit moved to
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -63,6 +70,8 @@ class Index:
         n_centroids: int | None = None,
         dim: int | None = None,
         keyword: bool = True,
+        passage_length: int | None = None,
+        passage_stride: int | None = None,
         threads: int | None = None,
         codebook: Codebook | None = None,
     ) -> Index:
@@ -91,48 +100,25 @@ class Index:
         ``keyword=True`` (default) also keeps a keyword index of the documents' texts (SQLite
         FTS5, BM25), written in the same commits, for keyword and hybrid search (:meth:`search`);
         False leaves it out (semantic search only; :meth:`add_keyword_index` adds it later).
+
+        Documents longer than the model's document length are indexed as overlapping passages
+        (:meth:`add`): at most ``passage_length`` tokens each (default and maximum: the model's
+        document length), each starting ``passage_stride`` text tokens after the previous one
+        (default: 3/4 of a passage: README "Long documents").
         """
-        if kind not in INDEX_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
-        if storage is None and kind == "exact":
-            storage = "float32"
-        if storage is not None and storage not in STORAGES:
-            raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
-        if dim is not None:
-            dim = positive_int("dim", dim)
-        if kind == "exact" and (nbits is not None or n_centroids is not None):
-            raise ValueError("nbits and n_centroids apply to kind='plaid' indexes only")
-        if n_centroids is not None:
-            n_centroids = codebooks.check_n_centroids(n_centroids)
-        if codebook is not None:
-            if kind != "plaid":
-                raise ValueError("codebook applies to kind='plaid' indexes only")
-            if not isinstance(codebook, Codebook):
-                raise TypeError(
-                    f"codebook must be a colmax.index.codebook.Codebook, got {type(codebook).__name__}"
-                )
-            if nbits is not None and nbits != codebook.nbits:
-                raise ValueError(f"nbits={nbits} but the codebook has {codebook.nbits} bits: drop nbits=")
-            nbits = codebook.nbits
         path = Path(path)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise FileExistsError(f"{path} already exists and is not an empty directory: choose a new path")
-        encoder, record, dim = model_record(model, dim)
-        if codebook is not None and codebook.dim != dim:
-            raise ValueError(f"the codebook holds {codebook.dim}-dim centroids but the index is {dim}-dim")
-        request = None
-        if kind == "plaid":
-            nbits = codebooks.default_nbits(dim) if nbits is None else nbits
-            request = {"nbits": codebooks.check_nbits(nbits, dim), "n_centroids": n_centroids}
-        manifest = Manifest(
-            generation=0,
-            dim=dim,
-            storage=storage,
-            model=record,
-            store=store_name(0),
-            kind=kind,
-            codebook=request,
-            keyword=bool(keyword),
+        encoder, manifest = first_manifest(
+            path,
+            model,
+            kind,
+            storage,
+            nbits,
+            n_centroids,
+            dim,
+            keyword,
+            passage_length,
+            passage_stride,
+            codebook,
         )
         write.create(path, manifest, codebook)
         return cls(load_latest(path), encoder, threads)
@@ -145,6 +131,8 @@ class Index:
         model=None,
         threads: int | None = None,
         generation: int | None = None,
+        verify: bool | None = None,
+        auto_reload: bool = True,
     ) -> Index:
         """Open an existing index (memory-maps its segments; nothing is read into RAM).
 
@@ -152,13 +140,31 @@ class Index:
         e.g. when the model directory has moved; a model loaded from the index's record runs
         on ``threads`` too. ``generation`` opens an earlier commit instead of the newest, as
         long as only adds, deletes and updates came after it (ValueError past a compact or
-        retrain); ``reload()`` and writes move on to the newest. Raises IndexFormatError for a
-        directory that is not an index or is damaged, IndexVersionError for one written by a
-        newer colmax.
+        retrain); ``reload()`` and writes move on to the newest.
+
+        ``verify=True`` hashes every segment and codebook file against the manifest before
+        anything reads them, and every file of a later commit this object moves to: a damaged
+        index raises IndexFormatError naming its damaged files instead of answering. ``False``
+        checks sizes and the small files only (offsets, codebook). ``None`` (default) hashes
+        every file of an index whose files total at most 64 MiB (under 50 ms at the 1.4 GB/s
+        measured here) and only the small ones above that: use ``verify=True``,
+        :meth:`verify` or ``colmax verify`` for large indexes (README "Long documents, changing
+        indexes, integrity").
+
+        ``auto_reload`` (default True): every search, get and explain first checks whether
+        another process (or another Index object) committed since, and moves to that commit if
+        so (one read of the manifest file, a few microseconds); False stays on the commit opened
+        until :meth:`reload`. An index opened at a ``generation`` stays there. Raises
+        IndexFormatError for a directory that is not an index or is damaged, IndexVersionError
+        for one written by a newer colmax.
         """
         path = Path(path)
-        snap = load_latest(path) if generation is None else history.load_at(path, generation)
-        return cls(snap, model, threads)
+        verify = integrity.open_verifies(verify, path, read_manifest(path))
+        if generation is None:
+            snap = load_latest(path, verify=verify)
+        else:
+            snap = history.load_at(path, generation, verify=verify)
+        return cls(snap, model, threads, auto_reload=auto_reload and generation is None, verify=verify)
 
     def close(self) -> None:
         if self._snapshot is not None:
@@ -176,7 +182,7 @@ class Index:
         snap = self._snap
         if read_manifest(self.path) == snap.manifest:  # whole manifests: a rollback reuses numbers
             return False
-        self._snapshot = load_latest(self.path, snap)
+        self._snapshot = load_latest(self.path, snap, verify=self._verify)
         return True
 
     @property
@@ -184,6 +190,25 @@ class Index:
         snap = self._snapshot
         if snap is None:
             raise ValueError("the index is closed")
+        return snap
+
+    def _read(self) -> Snapshot:
+        """The snapshot a read uses: with ``auto_reload``, the newest commit. The check compares
+        the manifest file's bytes with those this object loaded (equal bytes, equal commit); a
+        write of this object running on another thread moves it when it commits."""
+        snap = self._snap
+        if not self._auto_reload or snap.stamp is None:
+            return snap
+        try:
+            current = (self.path / MANIFEST).read_bytes()
+        except OSError:  # being replaced or gone: the loaded commit stays readable
+            return snap
+        if current != snap.stamp and self._write_mutex.acquire(blocking=False):
+            try:
+                self._snapshot = load_latest(self.path, snap, verify=self._verify)
+            finally:
+                self._write_mutex.release()
+            snap = self._snap
         return snap
 
     @contextmanager
@@ -232,11 +257,12 @@ class Index:
         return self._snap.generation
 
     def __len__(self) -> int:
-        return self._snap.manifest.n_live
+        return self._read().manifest.n_live
 
     def __contains__(self, id) -> bool:
-        snap = self._snap
-        return isinstance(id, str) and bool(snap.store.positions_of([id], snap.generation))
+        snap = self._read()
+        with named_damage(snap.store):
+            return isinstance(id, str) and bool(snap.store.positions_of([id], snap.generation))
 
     def __repr__(self) -> str:
         if self._snapshot is None:
@@ -245,25 +271,23 @@ class Index:
 
     def ids(self) -> list[str]:
         """All live document ids, in insertion order."""
-        snap = self._snap
-        return snap.store.live_ids(snap.generation)
+        snap = self._read()
+        with named_damage(snap.store):
+            return snap.store.live_ids(snap.generation)
 
     def get(self, id: str) -> Document:
-        """The stored document ``id`` (KeyError if there is none)."""
+        """The stored document ``id`` (KeyError if there is none): its whole text, however many
+        passages it was indexed as."""
         (doc,) = self.get_batch([one_id(id)])
         return doc
 
     def get_batch(self, ids: Sequence[str], *, embeddings: bool = True) -> list[Document]:
         """The stored documents ``ids``, in order (KeyError naming unknown ones); with
         ``embeddings=False`` their ``embeddings`` are None and no vectors are read."""
-        snap = self._snap
+        snap = self._read()
         ids = id_list(ids)
-        positions = snap.positions(list(dict.fromkeys(ids)))
-        rows = snap.store.rows(positions)
-        docs = {}
-        for pos in positions:
-            doc_id, meta, text = rows[pos]
-            docs[doc_id] = Document(doc_id, text, meta, snap.doc_matrix(pos) if embeddings else None)
+        with named_damage(snap.store):
+            docs = snap.documents(list(dict.fromkeys(ids)), embeddings)
         return [docs[i] for i in ids]
 
     def search(
@@ -315,23 +339,29 @@ class Index:
         except with [MASK] query expansion, which cuts queries to ``query_length`` by design.
         ``with_documents=False`` returns ids and scores only (metadata {}, text None), reading
         nothing else.
+
+        A document indexed as several passages scores its best passage's score (in hybrid mode,
+        each side's best passages are fused one by one and the document takes the best fused
+        passage); ``Hit.passage`` and ``Hit.span`` say which passage won. The ``k`` documents
+        are exactly the best ``k`` wherever the search is exact.
         """
-        snap = self._snap
+        snap = self._read()
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        how = hybrid.resolve(snap, query, mode, alpha, fusion)
-        where = hybrid.scope(snap, filter, how.name != "keyword")
-        return hybrid.search(
-            snap,
-            query,
-            lambda: query_matrix(query, snap.manifest.dim, lambda: self.encoder),
-            k,
-            where,
-            plan,
-            how,
-            self.threads,
-            with_documents,
-        )
+        with named_damage(snap.store):
+            how = hybrid.resolve(snap, query, mode, alpha, fusion)
+            where = hybrid.scope(snap, filter, how.name != "keyword")
+            return hybrid.search(
+                snap,
+                query,
+                lambda: query_matrix(query, snap.manifest.dim, lambda: self.encoder),
+                k,
+                where,
+                plan,
+                how,
+                self.threads,
+                with_documents,
+            )
 
     def search_batch(
         self,
@@ -350,88 +380,42 @@ class Index:
         """:meth:`search` for many queries, with the same checks (texts are encoded in one batch).
         The queries are searched concurrently, one per CPU (or per ``threads`` of the index, each
         on one thread)."""
-        snap = self._snap
+        snap = self._read()
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
         items = query_list(queries)
-        hows = [hybrid.resolve(snap, query, mode, alpha, fusion) for query in items]
-        semantic = any(how.name != "keyword" for how in hows)
-        matrices = [None] * len(items)
-        if semantic:
-            matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder)
-        where = hybrid.scope(snap, filter, semantic)
-        # Whole queries in parallel scale better than the stages of one: no barrier between stages.
-        # threads=None lets each call size itself by what the others leave free (the core does).
-        workers = min(len(items), self.threads or _core.default_threads())
-        each = self.threads if workers <= 1 or self.threads is None else 1
-
-        def one(query, q, how: hybrid.Mode) -> list[Hit]:
-            return hybrid.search(snap, query, lambda: q, k, where, plan, how, each, with_documents)
-
-        if workers <= 1:
-            return [one(*args) for args in zip(items, matrices, hows)]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, items, matrices, hows))
+        with named_damage(snap.store):
+            hows = [hybrid.resolve(snap, query, mode, alpha, fusion) for query in items]
+            semantic = any(how.name != "keyword" for how in hows)
+            matrices = [None] * len(items)
+            if semantic:
+                matrices = query_matrices(items, snap.manifest.dim, lambda: self.encoder)
+            where = hybrid.scope(snap, filter, semantic)
+            return hybrid.search_many(
+                snap, items, matrices, hows, k, where, plan, self.threads, with_documents
+            )
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
-        """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
-        snap = self._snap
+        """Score exactly the documents ``ids`` (KeyError for unknown ones), best first; a
+        document of several passages scores its best passage's MaxSim."""
+        snap = self._read()
         ids = list(dict.fromkeys(id_list(ids)))
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
         if not ids:
             return []
-        positions = np.array(sorted(snap.positions(ids)), dtype=np.int64)
-        positions, scores = search.rerank(snap, q, positions, self.threads)
-        return snap.hits(positions, scores, semantic=scores)
+        with named_damage(snap.store):
+            positions, scores = search.rerank(snap, q, snap.passage_positions(ids), self.threads)
+            positions, scores = best_per_document(snap.layout.heads(positions), positions, scores)
+            return snap.hits(positions, scores, semantic=scores)
 
     def explain(self, query, id: str) -> Explanation:
-        """Per query token: the best-matching token of document ``id`` and its similarity; for a
-        text query on an index with a keyword index, also the query terms the document holds."""
-        snap = self._snap
+        """Per query token: the best-matching token of document ``id`` and its similarity (of
+        its best passage by MaxSim, for a document of several); for a text query on an index
+        with a keyword index, also the query terms that passage holds."""
+        snap = self._read()
         q = query_matrix(query, snap.manifest.dim, lambda: self.encoder)
-        return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder)
-
-    # -- for a coordinator over several indexes (colmax.distributed) --------------------------
-
-    def keyword_statistics(self, query: str) -> keyword.Statistics:
-        """This index's share of the BM25 statistics of the text ``query``'s terms (summed over
-        the shards of a sharded index with ``+``)."""
-        snap = self._snap
-        terms = keyword.query_terms(one_text(query, "the query"))
-        if not snap.manifest.keyword:
-            raise ValueError("this index has no keyword index: add it with index.add_keyword_index()")
-        return keyword.statistics(snap.store.conn, terms)
-
-    def candidates(
-        self,
-        query: str,
-        k: int = 10,
-        *,
-        mode: str = "hybrid",
-        statistics: keyword.Statistics | None = None,
-        matrix=None,
-        filter: Mapping | None = None,
-        exact: bool = False,
-        nprobe: int | None = None,
-        ncandidates: int | None = None,
-    ) -> tuple[list[str], hybrid.Sides]:
-        """(ids, scores) of what a ``mode`` search ("hybrid" or "keyword") of the text ``query``
-        ranks before fusion, by ascending position: for hybrid the candidates of both sides, each
-        with its MaxSim and BM25 (``hybrid.side_scores``), for keyword the best ``k`` by BM25.
-        BM25 is computed under ``statistics`` (a whole sharded index's) when given. ``matrix``:
-        the query's matrix when the caller encoded it. Other arguments as in :meth:`search`."""
-        snap = self._snap
-        k = positive_int("k", k)
-        plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
-        how = hybrid.resolve(snap, query, mode, None, None)
-        where = hybrid.scope(snap, filter, how.name != "keyword")
-
-        def q():
-            return query_matrix(query if matrix is None else matrix, snap.manifest.dim, lambda: self.encoder)
-
-        sides = hybrid.candidates(snap, query, q, k, where, plan, how, self.threads, statistics)
-        ids = [hit.id for hit in snap.hits(sides.positions, sides.keyword, documents=False)]
-        return ids, sides
+        with named_damage(snap.store):
+            return explaining.explain(snap, query, q, one_id(id), lambda: self.encoder, self.threads)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -442,27 +426,40 @@ class Index:
         metadata: Sequence[Mapping] | None = None,
         *,
         batch_size: int | None = None,
-        progress: bool = False,
+        progress: bool | None = None,
         upsert: bool = False,
-    ) -> list[str]:
+        truncate: bool = False,
+    ) -> Added:
         """Encode and add documents in one commit; return their ids (generated when not given).
 
-        An id already in the index is an error, unless ``upsert``: then the document with that id
-        is replaced, in the same commit."""
-        texts = text_list(texts)
-        ids = inputs.new_ids(self._snap, len(texts), ids, existing_ok=upsert)
+        A document longer than the model's document length is indexed whole, as overlapping
+        passages under its id (see :meth:`create`): search finds it by its best passage, and
+        ``get``, ``delete`` and ``update`` act on the whole document. ``truncate=True`` indexes
+        only its first passage instead, and says so: a warning gives the count, and the
+        returned list's ``truncated`` names the documents cut. An id already in the index is an
+        error, unless ``upsert``: then the document with that id is replaced, in the same
+        commit. ``progress`` shows a bar moving per encoding batch (None: when stderr is a
+        terminal). No texts: nothing is written, and the result is empty."""
+        texts = text_list(texts, empty_ok=True)
+        snap = self._snap
+        ids = inputs.new_ids(snap, len(texts), ids, existing_ok=upsert)
         metas = inputs.metadata_json(len(texts), metadata)
+        if not texts:
+            return Added()
         encoder = self.encoder
-        bar = progress_bar(len(texts), progress, unit="doc", desc="encoding")
+        bar = progress_bar(len(texts), wanted(progress), unit="doc", desc="encoding")
         try:
             with self._transaction() as txn:
                 snap = txn.snapshot
                 replaced = list(snap.store.positions_of(ids, snap.generation)) if upsert else []
-                chunks = write.encoded_chunks(encoder, texts, batch_size, bar)
-                write.append(txn, chunks, ids, metas, texts, replaced, self.threads)
+                return write.add_texts(
+                    txn, encoder, texts, ids, metas, replaced, **self._how(batch_size, bar, truncate)
+                )
         finally:
             bar.close()
-        return ids
+
+    def _how(self, batch_size, bar, truncate) -> dict:
+        return {"batch_size": batch_size, "bar": bar, "truncate": truncate, "threads": self.threads}
 
     def add_embeddings(
         self,
@@ -472,18 +469,22 @@ class Index:
         *,
         texts: Sequence[str] | None = None,
     ) -> list[str]:
-        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays);
-        ``texts``, when given, are stored (returned in hits, used by explain) and keyword-indexed."""
+        """Add precomputed token matrices (a ``Ragged`` or a list of ``(n_i, dim)`` arrays), one
+        per document; ``texts``, when given, are stored (returned in hits, used by explain) and
+        keyword-indexed. No matrices: nothing is written, and the result is empty."""
         ragged = inputs.embeddings(embeddings, self.dim)
         ids = inputs.new_ids(self._snap, len(ragged), ids)
         metas = inputs.metadata_json(len(ragged), metadata)
         texts = inputs.stored_texts(texts, len(ragged))
+        if not ids:
+            return []
         with self._transaction() as txn:
             write.append(txn, ragged, ids, metas, texts, [], self.threads)
         return ids
 
     def delete(self, ids) -> None:
-        """Delete documents (KeyError, and nothing deleted, if any id is unknown)."""
+        """Delete documents, every passage of each (KeyError, and nothing deleted, if any id is
+        unknown). No ids: nothing happens."""
         ids = list(dict.fromkeys(id_list(ids)))
         if ids:
             with self._transaction() as txn:
@@ -491,16 +492,41 @@ class Index:
 
     def update(self, id: str, text: str, metadata: Mapping | None = None) -> None:
         """Replace document ``id``'s text (and metadata; None keeps the current metadata)."""
-        one_id(id)
-        one_text(text, "text")
-        with self._transaction() as txn:
-            snap = txn.snapshot
-            (pos,) = snap.positions([id])
-            meta = snap.store.rows([pos], with_text=False)[pos][1] if metadata is None else metadata
-            ids = inputs.new_ids(snap, 1, [id], existing_ok=True)
-            metas = inputs.metadata_json(1, [meta])
-            ragged = self.encoder.encode_documents([text])
-            write.append(txn, ragged, ids, metas, [text], [id], self.threads)
+        self.update_many([one_id(id)], [text], None if metadata is None else [metadata])
+
+    def update_many(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadata: Sequence[Mapping | None] | None = None,
+        *,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        truncate: bool = False,
+    ) -> None:
+        """Replace the texts (and metadata) of the documents ``ids`` in one commit: KeyError, and
+        nothing written, if one is unknown. A metadata entry of None (or ``metadata=None``)
+        keeps that document's current metadata; the rest is as :meth:`add`. No ids: nothing
+        happens."""
+        texts = text_list(texts, empty_ok=True)
+        ids = inputs.fresh_ids(len(texts), id_list(ids))
+        given = [None] * len(ids) if metadata is None else list(metadata)
+        inputs.metadata_json(len(ids), [m or {} for m in given])  # checked before any work
+        if not ids:
+            return
+        encoder = self.encoder
+        bar = progress_bar(len(texts), wanted(progress), unit="doc", desc="encoding")
+        try:
+            with self._transaction() as txn:
+                snap = txn.snapshot
+                heads = snap.positions(ids)  # KeyError for an unknown id, before any work
+                current = snap.store.rows(heads, with_text=False)
+                metas = inputs.metadata_json(
+                    len(ids), [current[h].meta if m is None else m for h, m in zip(heads, given)]
+                )
+                write.add_texts(txn, encoder, texts, ids, metas, ids, **self._how(batch_size, bar, truncate))
+        finally:
+            bar.close()
 
     def rollback(self, generation: int) -> None:
         """Undo every commit after ``generation``: the index becomes exactly what that commit
@@ -543,9 +569,16 @@ class Index:
 
     # -- maintenance -------------------------------------------------------------------------
 
-    def verify(self) -> None:
-        """Hash every file against the manifest and check the store (IndexFormatError if damaged)."""
-        maintenance.verify(self._snap)
+    def verify(self) -> dict:
+        """Hash every segment and codebook file against the manifest and check the store
+        (SQLite's integrity check, every row's CRC, the keyword index, the document count):
+        IndexFormatError naming every damaged file, else a report (files, bytes, seconds) that
+        is also recorded in the index directory, where ``info()`` and ``colmax info`` show it."""
+        snap = self._read()
+        report = integrity.verify(snap.path, snap.manifest, snap.store)
+        integrity.raise_problems(snap.path, report)
+        recorded = integrity.record(snap.path, snap.manifest, report)
+        return {"files": report.files, "bytes": report.bytes, "seconds": report.seconds, "recorded": recorded}
 
     def warm(self) -> int:
         """Read every file of the current commit once, front to back, so that the page cache
@@ -564,4 +597,4 @@ class Index:
 
     def info(self) -> dict:
         """Facts about the index, as shown by ``colmax info INDEX``."""
-        return maintenance.info(self._snap)
+        return maintenance.info(self._read())

@@ -18,6 +18,7 @@ from .errors import IndexFormatError
 
 MANIFEST = "colmax-index.json"
 LOCK = "lock"
+VERIFIED = "colmax-verified.json"  # the last full verification (integrity.py); not part of a commit
 # prefixes of the files a commit writes; anything with one that no manifest names is garbage
 GENERATED_PREFIXES = ("seg-", "store-", "codebook-")
 _CHUNK = 1 << 24  # bytes per read when hashing or warming

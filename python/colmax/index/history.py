@@ -49,14 +49,17 @@ def manifest_at(m: Manifest, store: Store, generation: int) -> Manifest:
     )
 
 
-def load_at(path: Path, generation: int | None, previous: Snapshot | None = None) -> Snapshot:
-    """Commit ``generation`` of the index at ``path`` (None: the newest)."""
+def load_at(
+    path: Path, generation: int | None, previous: Snapshot | None = None, *, verify: bool = False
+) -> Snapshot:
+    """Commit ``generation`` of the index at ``path`` (None: the newest); ``verify`` hashes
+    its files."""
     newest = read_manifest(path)
     if generation is None or generation == newest.generation:
-        return load(path, newest, previous)
+        return load(path, newest, previous, verify=verify)
     snap = load(path, newest, previous)  # opens the store and maps the segments it shares with G
     try:
-        return load(path, manifest_at(newest, snap.store, generation), snap)
+        return load(path, manifest_at(newest, snap.store, generation), snap, verify=verify)
     except BaseException:
         if previous is None or snap.store is not previous.store:
             snap.store.close()

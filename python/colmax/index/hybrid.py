@@ -4,6 +4,12 @@ two scores are fused (fusion.py).
 
 ``side_scores`` is the hybrid search before fusion; a coordinator over several indexes (shards)
 can call it on each and fuse the union of the candidates with ``fusion.fuse`` itself.
+
+Passages are what both sides score. Each side ranks documents by their best passage; in hybrid
+search those passages (a document may bring two, one per side) are the candidates, each gets
+its score on the other side, the two are fused per passage, and a document takes its best
+passage's fused score (README "Long documents"; fusing per-document maxima instead has not
+been compared by a benchmark).
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _core
 from .._validate import one_text
 from . import fusion, keyword
 from . import search as semantic_search
 from .filters import compile_filter
+from .passages import best_per_document, distinct
 from .query import Plan
 from .snapshot import Snapshot
 from .types import Hit
@@ -134,17 +142,32 @@ def scope(snap: Snapshot, filter: Mapping | None, semantic: bool = True) -> Scop
     return Scope(rows, snap.store.visible(gen, sql, params))
 
 
-def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``n`` documents in scope by BM25, best first."""
+def _keyword_passages(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
     if where.where is None:
         return keyword.top_live(snap.store.conn, expression, n, snap.manifest.next_pos, snap.deleted)
     return keyword.top(snap.store.conn, expression, n, *where.where)
 
 
+def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``n`` documents in scope by BM25 (their best passage's), as the positions of
+    those passages and their scores, best first. Passages come best first, so the first ``n``
+    documents among them are the answer: asked for twice as many until they hold ``n``."""
+    if not snap.layout.split:
+        return _keyword_passages(snap, expression, n, where)
+    m = 2 * n
+    while True:
+        positions, scores = _keyword_passages(snap, expression, m, where)
+        heads = snap.layout.heads(positions)
+        if positions.size < m or distinct(heads) >= n:
+            return best_per_document(heads, positions, scores, n)
+        m *= 2
+
+
 class Lexical:
-    """The keyword side of one search of ``terms``: its top documents and the BM25 of given ones,
-    under the store's own statistics (``whole`` None: FTS5 scores, as one index ranks) or under
-    ``whole``, the statistics of a collection this store is part of (a sharded index's)."""
+    """The keyword side of one search of ``terms``: its top documents and the BM25 of given
+    passages, under the store's own statistics (``whole`` None: FTS5 scores, as one index ranks)
+    or under ``whole``, the statistics of a collection this store is part of (a sharded index's).
+    Statistics count passages (the keyword table's rows), as FTS5 does."""
 
     def __init__(self, snap: Snapshot, terms: list[str], where: Scope, whole: keyword.Statistics | None):
         self.snap, self.terms, self.where, self.whole = snap, terms, where, whole
@@ -158,26 +181,29 @@ class Lexical:
         return keyword.bm25(*keyword.frequencies(conn, self.terms, positions, self.local), self.whole)
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The best ``n`` in scope, best first (ties: lower position first). Under ``whole`` the
-        store's own ranking is read deeper until it provably holds them: a document below the
-        ``m`` read scores at most ``keyword.growth`` times the m-th's own score under ``whole``."""
+        """The best ``n`` documents in scope, as their best passages, best first (ties: lower
+        position first). Under ``whole`` the store's own ranking of passages is read deeper
+        until it provably holds them: a passage below the ``m`` read scores at most
+        ``keyword.growth`` times the m-th's own score under ``whole``, so once the n-th
+        document scores more, no passage unread can enter the top ``n`` or raise a document's
+        score in it."""
         if self.whole is None or self.whole == self.local:
             return keyword_top(self.snap, self.expression, n, self.where)
         bound = keyword.growth(self.local, self.whole) * (1 + 1e-9)  # the margin: rounding
         m = 2 * n
         while True:
-            positions, local = keyword_top(self.snap, self.expression, m, self.where)
+            positions, local = _keyword_passages(self.snap, self.expression, m, self.where)
             scores = self.scores(positions)
-            best = np.lexsort((positions, -scores))[:n]
-            if positions.size < m or scores[best[-1]] > bound * local[-1]:
-                return positions[best], scores[best]
+            best, top = best_per_document(self.snap.layout.heads(positions), positions, scores, n)
+            if positions.size < m or (best.size == n and top[-1] > bound * local[-1]):
+                return best, top
             m *= 4
 
 
 @dataclass(frozen=True)
 class Sides:
-    """Hybrid candidates before fusion, by ascending position: every candidate's MaxSim and BM25
-    (0.0 where it holds none of the query's terms)."""
+    """Hybrid candidates (passages) before fusion, by ascending position: every candidate's
+    MaxSim and BM25 (0.0 where it holds none of the query's terms)."""
 
     positions: np.ndarray
     semantic: np.ndarray
@@ -196,15 +222,15 @@ def side_scores(
     whole: keyword.Statistics | None = None,
 ) -> Sides:
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
-    BM25 for the query text ``text``, each completed with its score on the other side: MaxSim of
-    a keyword-only candidate is computed as the semantic side's last stage computes it
-    (``search.rerank``: a plaid index without a copy scores from the residuals in a staged
-    search), BM25 of a semantic-only one
-    read from the keyword index. ``q`` is the text's query matrix, or a function returning it.
-    BM25 takes its statistics (document count, lengths, frequencies) from the snapshot's store
-    file, which also counts documents deleted since the last compact and those of newer commits;
-    or, with ``whole``, from the collection it describes (every shard of a sharded index), so
-    that the scores are the ones a single index holding the collection would give.
+    BM25 for the query text ``text``, each as the passage that won it there, completed with its
+    score on the other side: MaxSim of a keyword-only candidate is computed as the semantic
+    side's last stage computes it (``search.rerank``: a plaid index without a copy scores from
+    the residuals in a staged search), BM25 of a semantic-only one read from the keyword index.
+    ``q`` is the text's query matrix, or a function returning it. BM25 takes its statistics
+    (passage count, lengths, frequencies) from the snapshot's store file, which also counts
+    passages deleted since the last compact and those of newer commits; or, with ``whole``, from
+    the collection it describes (every shard of a sharded index), so that the scores are the ones
+    a single index holding the collection would give.
 
     BM25 runs on another thread (SQLite, the encoder and the MaxSim kernels release the GIL):
     its top-k while the query is encoded and MaxSim searched, then the semantic-only candidates'
@@ -306,8 +332,34 @@ def search(
         return snap.hits(positions, scores, documents=documents, semantic=scores)
     sides = side_scores(snap, query, matrix, k, where, plan, threads)
     fused = fusion.fuse(mode.fusion, sides.semantic, sides.keyword, mode.alpha)
-    best = np.lexsort((sides.positions, -fused))[:k]
-    semantic, lexical = sides.semantic[best], sides.keyword[best]
-    return snap.hits(
-        sides.positions[best], fused[best], documents=documents, semantic=semantic, keyword=lexical
-    )
+    positions, scores = best_per_document(snap.layout.heads(sides.positions), sides.positions, fused, k)
+    at = np.searchsorted(sides.positions, positions)
+    semantic, lexical = sides.semantic[at], sides.keyword[at]
+    return snap.hits(positions, scores, documents=documents, semantic=semantic, keyword=lexical)
+
+
+def search_many(
+    snap: Snapshot,
+    queries: list,
+    matrices: list,
+    modes: list[Mode],
+    k: int,
+    where: Scope,
+    plan: Plan | None,
+    threads,
+    documents: bool = True,
+) -> list[list[Hit]]:
+    """:func:`search` for each query (with its checked matrix, None for keyword ones, and its
+    mode), searched concurrently: one query per CPU, or per ``threads``, each on one thread."""
+    # Whole queries in parallel scale better than the stages of one: no barrier between stages.
+    # threads=None lets each call size itself by what the others leave free (the core does).
+    workers = min(len(queries), threads or _core.default_threads())
+    each = threads if workers <= 1 or threads is None else 1
+
+    def one(query, q, mode: Mode) -> list[Hit]:
+        return search(snap, query, lambda: q, k, where, plan, mode, each, documents)
+
+    if workers <= 1:
+        return [one(*args) for args in zip(queries, matrices, modes)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, queries, matrices, modes))

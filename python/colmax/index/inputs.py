@@ -93,8 +93,6 @@ def embeddings(value, dim: int) -> Ragged:
     else:
         mats = [float_matrix(m, f"embeddings[{i}]", dim, rows=False) for i, m in enumerate(value)]
         ragged = Ragged.from_list(mats) if mats else Ragged.from_list([], dim)
-    if len(ragged) == 0:
-        raise ValueError("embeddings is empty: nothing to add")
     empty = np.flatnonzero(ragged.lengths == 0)
     if empty.size:
         raise ValueError(f"document {int(empty[0])} has no token vectors: every document needs at least one")

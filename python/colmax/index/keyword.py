@@ -2,11 +2,12 @@
 and the FTS5 queries built from user text.
 
 The table is contentless (``content=''``): it holds only the inverted index and the token counts,
-the text stays in ``docs``. Its rows are exactly the ``docs`` rows that have a text, under the
-same rowid (``pos``); they are written, rolled back and compacted with those rows, in the same
-SQLite transaction, so a reader's generation filter (``Store.visible``) applies to both sides
-alike and a crash can never leave text and vectors disagreeing (docs/format.md). Tombstoned
-rows stay indexed until ``compact()``, as in ``docs``.
+the text stays in ``docs``. It has one row per passage whose document has a text, under the
+passage's rowid (``pos``), indexing the passage's part of the text; rows are written, rolled
+back and compacted with the ``docs`` rows, in the same SQLite transaction, so a reader's
+generation filter (``Store.visible``) applies to both sides alike and a crash can never leave
+text and vectors disagreeing (docs/format.md). Tombstoned rows stay indexed until
+``compact()``, as in ``docs``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,24 @@ SCHEMA = f"CREATE VIRTUAL TABLE {TABLE} USING fts5(title, text, content='', toke
 # The title column: metadata "title" when it is a string (the corpus readers put it there). The
 # same expression feeds inserts and deletes: a contentless table must be given back the exact
 # values it indexed to forget a row.
-_TITLE = "CASE json_type(meta, '$.title') WHEN 'text' THEN json_extract(meta, '$.title') END"
-_INDEXED = "text IS NOT NULL"
+_TITLE = "CASE json_type(d.meta, '$.title') WHEN 'text' THEN json_extract(d.meta, '$.title') END"
+# A passage's text: the part of its document's text (on the document's first row, h) that its
+# span names, or all of it for a document of one passage. SQLite's substr counts characters, as
+# the spans do.
+_PASSAGE_TEXT = (
+    "CASE WHEN d.span_start IS NULL THEN h.text "
+    "ELSE substr(h.text, d.span_start + 1, d.span_end - d.span_start) END"
+)
+
+
+def _rows(passages: bool) -> tuple[str, str, str]:
+    """(FROM clause, indexed text, condition for having one) over ``docs`` rows ``d``, for a
+    store with passage columns or an older one (one row per document, its text on it)."""
+    if passages:
+        return "docs d JOIN docs h ON h.pos = d.pos - d.passage", _PASSAGE_TEXT, "h.text IS NOT NULL"
+    return "docs d", "d.text", "d.text IS NOT NULL"
+
+
 _BATCH = 5000  # positions per IN (...) query
 
 # Lucene's English stop set (as BM25 baselines such as Anserini and bm25s use): left out of
@@ -63,8 +80,8 @@ def exists(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
-def create(conn: sqlite3.Connection) -> None:
-    """Create the table and index every stored text (the caller holds a transaction)."""
+def create(conn: sqlite3.Connection, passages: bool) -> None:
+    """Create the table and index every stored passage (the caller holds a transaction)."""
     try:
         conn.execute(SCHEMA)
     except sqlite3.OperationalError as e:
@@ -75,25 +92,28 @@ def create(conn: sqlite3.Connection) -> None:
             "index needs: create the index with keyword=False (semantic search only), or use a Python "
             "whose SQLite has FTS5"
         ) from None
-    conn.execute(
-        f"INSERT INTO {TABLE}(rowid, title, text) SELECT pos, {_TITLE}, text FROM docs WHERE {_INDEXED}"
-    )
+    source, text, indexed = _rows(passages)
+    insert = f"INSERT INTO {TABLE}(rowid, title, text) SELECT d.pos, {_TITLE}, {text}"
+    conn.execute(f"{insert} FROM {source} WHERE {indexed}")
 
 
 def index_rows(conn: sqlite3.Connection, first: int, last: int) -> None:
-    """Index the texts of the ``docs`` rows at positions ``first..last``, just inserted."""
+    """Index the passages of the ``docs`` rows at positions ``first..last``, just inserted (by a
+    writer: the store has passage columns)."""
+    source, text, indexed = _rows(True)
     conn.execute(
-        f"INSERT INTO {TABLE}(rowid, title, text) SELECT pos, {_TITLE}, text FROM docs "
-        f"WHERE pos BETWEEN ? AND ? AND {_INDEXED}",
+        f"INSERT INTO {TABLE}(rowid, title, text) SELECT d.pos, {_TITLE}, {text} FROM {source} "
+        f"WHERE d.pos BETWEEN ? AND ? AND {indexed}",
         (first, last),
     )
 
 
-def forget_added_after(conn: sqlite3.Connection, gen: int) -> None:
+def forget_added_after(conn: sqlite3.Connection, gen: int, passages: bool) -> None:
     """Remove the rows of ``docs`` rows added after generation ``gen`` (before those go)."""
+    source, text, indexed = _rows(passages)
     conn.execute(
-        f"INSERT INTO {TABLE}({TABLE}, rowid, title, text) SELECT 'delete', pos, {_TITLE}, text FROM docs "
-        f"WHERE added > ? AND {_INDEXED}",
+        f"INSERT INTO {TABLE}({TABLE}, rowid, title, text) SELECT 'delete', d.pos, {_TITLE}, {text} "
+        f"FROM {source} WHERE d.added > ? AND {indexed}",
         (gen,),
     )
 
@@ -102,7 +122,7 @@ def drop(conn: sqlite3.Connection) -> None:
     conn.execute(f"DROP TABLE {TABLE}")
 
 
-def check(conn: sqlite3.Connection) -> str | None:
+def check(conn: sqlite3.Connection, passages: bool) -> str | None:
     """What is wrong with the table (its own integrity check, then its rows against ``docs``)."""
     try:
         conn.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('integrity-check')")
@@ -110,11 +130,12 @@ def check(conn: sqlite3.Connection) -> str | None:
         raise  # locked or read-only: not a verdict on the table
     except sqlite3.DatabaseError as e:
         return f"its keyword index is damaged ({e})"
+    source, _, indexed = _rows(passages)
     (unindexed,) = conn.execute(
-        f"SELECT count(*) FROM docs WHERE {_INDEXED} AND pos NOT IN (SELECT id FROM {TABLE}_docsize)"
+        f"SELECT count(*) FROM {source} WHERE {indexed} AND d.pos NOT IN (SELECT id FROM {TABLE}_docsize)"
     ).fetchone()
     (stray,) = conn.execute(
-        f"SELECT count(*) FROM {TABLE}_docsize WHERE id NOT IN (SELECT pos FROM docs WHERE {_INDEXED})"
+        f"SELECT count(*) FROM {TABLE}_docsize WHERE id NOT IN (SELECT d.pos FROM {source} WHERE {indexed})"
     ).fetchone()
     if unindexed or stray:
         return f"its keyword index disagrees with its texts ({unindexed} not indexed, {stray} stray rows)"

@@ -1,32 +1,12 @@
-"""Looking after a commit's files: full verification, warming the page cache, facts for `colmax info`."""
+"""Looking after a commit's files: warming the page cache, facts for `colmax info`
+(verification is integrity.py)."""
 
 from __future__ import annotations
 
-from . import keyword
-from .codebook import Codebook
-from .errors import IndexFormatError
 from .files import missing, read_chunks
+from .integrity import last_verified
 from .manifest import FORMAT_VERSION
-from .segments import verify_segment
 from .snapshot import Snapshot
-
-
-def verify(snap: Snapshot) -> None:
-    """Hash every file against the manifest and check the store (IndexFormatError if damaged)."""
-    m = snap.manifest
-    if m.trained:
-        Codebook.load(snap.path, m.codebook, m.dim)
-    for seg in m.segments:
-        verify_segment(snap.path, seg)
-    (result,) = snap.store.conn.execute("PRAGMA integrity_check").fetchone()
-    if result != "ok":
-        raise IndexFormatError(f"the document store {m.store} is damaged: {result}")
-    problem = keyword.check(snap.store.conn) if m.keyword else None
-    if problem:
-        raise IndexFormatError(f"the document store {m.store} is damaged: {problem}")
-    visible = len(snap.store.live_ids(m.generation))
-    if visible != m.n_live:
-        raise IndexFormatError(f"the store holds {visible} live documents, the manifest says {m.n_live}")
 
 
 def warm(snap: Snapshot) -> int:
@@ -71,10 +51,13 @@ def info(snap: Snapshot) -> dict:
         "storage": m.storage,
         **plaid,
         "keyword_index": m.keyword,
+        "passage_settings": m.passages,
         "documents": m.n_live,
-        "deleted": m.next_pos - m.n_live,
+        "passages": m.next_pos - int(snap.deleted.size),  # live positions: documents' passages
+        "deleted": int(snap.deleted.size),  # deleted positions, until compact() removes them
         "segments": len(m.segments),
         "tokens": m.n_tokens,
         "bytes_per_token": round(stored / m.n_tokens, 2) if m.n_tokens else None,
         "size_on_disk": size,
+        "last_verified": last_verified(path, m),
     }

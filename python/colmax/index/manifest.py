@@ -19,9 +19,12 @@ from .files import MANIFEST, replace_durably
 FORMAT = "colmax-index"
 # 2: segment files by kind, compressed (plaid) indexes; 3: plaid document codes per document and an
 # Elias-Fano inverted file; 4: the keyword index (an FTS5 table in the store, "keyword": true), so
-# that a colmax that would not keep it in step refuses to write. Exact indexes of formats 1-3 and
-# plaid ones of 3 are still read (without a keyword index); plaid ones of 2 are not.
-FORMAT_VERSION = 4
+# that a colmax that would not keep it in step refuses to write; 5: documents split into
+# passages (several positions under one id, store version 2, "passages": the window settings),
+# which an older colmax would count and return as separate documents. Exact indexes of formats
+# 1-4 and plaid ones of 3-4 are still read (one passage per document; 1-3 without a keyword
+# index); plaid ones of 2 are not.
+FORMAT_VERSION = 5
 PLAID_SINCE = 3
 # storage dtype of a full-precision token copy -> its little-endian NumPy dtype (bfloat16 as bits;
 # int8 with a float32 scale per token in a segment's "scales" file)
@@ -64,6 +67,9 @@ class Manifest:
     # only the requested {"nbits", "n_centroids"}
     codebook: dict | None = None
     keyword: bool = False  # the store holds the keyword (FTS5) index
+    # how documents are cut into passages: {"length", "stride"} in tokens (encoding/passages.py);
+    # None until a write records them (indexes of format 4 and earlier, embeddings only)
+    passages: dict | None = None
 
     @property
     def trained(self) -> bool:
@@ -95,6 +101,7 @@ class Manifest:
             "storage": self.storage,
             "codebook": self.codebook,
             "keyword": self.keyword,
+            "passages": self.passages,
             "model": self.model,
             "store": self.store,
             "next_pos": self.next_pos,
@@ -113,8 +120,24 @@ def body_checksum(body: dict) -> str:
 
 def read_manifest(directory: Path) -> Manifest:
     """Parse and check ``directory``'s manifest; every problem is an IndexFormatError naming it."""
+    return parse_manifest(directory, read_manifest_bytes(directory))
+
+
+def read_manifest_bytes(directory: Path) -> bytes:
+    """The manifest file's bytes, as they are (equal bytes: the same commit)."""
     path = directory / MANIFEST
-    body, version = read_described(directory, MANIFEST, FORMAT, FORMAT_VERSION, "index")
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no index at {directory}: the directory does not exist")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFormatError(f"{directory} is not a colmax index: it has no {MANIFEST}") from None
+
+
+def parse_manifest(directory: Path, data: bytes) -> Manifest:
+    """The manifest ``data`` read from ``directory``, checked (IndexFormatError naming it)."""
+    path = directory / MANIFEST
+    body, version = read_described(directory, MANIFEST, FORMAT, FORMAT_VERSION, "index", data)
     try:
         segments = tuple(_segment(s, version) for s in body["segments"])
         manifest = Manifest(
@@ -130,6 +153,7 @@ def read_manifest(directory: Path) -> Manifest:
             kind=str(body.get("kind", "exact")),
             codebook=None if body.get("codebook") is None else dict(body["codebook"]),
             keyword=body.get("keyword", False),
+            passages=None if body.get("passages") is None else dict(body["passages"]),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise IndexFormatError(f"{path} is damaged: missing or malformed field ({e})") from None
@@ -162,18 +186,22 @@ def _segment(body: dict, version: int) -> SegmentInfo:
     return SegmentInfo(**body)
 
 
-def read_described(directory: Path, name: str, format: str, newest: int, what: str) -> tuple[dict, int]:
-    """The JSON description ``name`` in ``directory`` (an index manifest, a sharded root) and its
-    format version, checked: it exists, parses, names ``format``, is not newer than ``newest``
-    and matches its checksum. Every problem is an IndexFormatError (IndexVersionError for a
-    newer format) naming the file and the fix."""
+def read_described(
+    directory: Path, name: str, format: str, newest: int, what: str, data: bytes | None = None
+) -> tuple[dict, int]:
+    """The JSON description ``name`` in ``directory`` (an index manifest, a sharded root; its
+    bytes ``data`` if already read) and its format version, checked: it exists, parses, names
+    ``format``, is not newer than ``newest`` and matches its checksum. Every problem is an
+    IndexFormatError (IndexVersionError for a newer format) naming the file and the fix."""
     path = directory / name
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no {what} at {directory}: the directory does not exist")
-    if not path.is_file():
-        raise IndexFormatError(f"{directory} is not a colmax {what}: it has no {name}")
+    if data is None:
+        if not directory.is_dir():
+            raise FileNotFoundError(f"no {what} at {directory}: the directory does not exist")
+        if not path.is_file():
+            raise IndexFormatError(f"{directory} is not a colmax {what}: it has no {name}")
+        data = path.read_bytes()
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IndexFormatError(f"{path} is damaged (not valid JSON: {e})") from None
     if not isinstance(body, dict) or body.get("format") != format:
@@ -191,6 +219,9 @@ def read_described(directory: Path, name: str, format: str, newest: int, what: s
     return body, version
 
 
-def write_manifest(directory: Path, manifest: Manifest) -> None:
-    """Commit: the manifest replaced durably (a temporary file, fsync, rename, fsync)."""
-    replace_durably(directory / MANIFEST, json.dumps(manifest.to_json(), indent=1).encode("utf-8"))
+def write_manifest(directory: Path, manifest: Manifest) -> bytes:
+    """Commit: the manifest replaced durably (a temporary file, fsync, rename, fsync); return
+    the bytes written."""
+    data = json.dumps(manifest.to_json(), indent=1).encode("utf-8")
+    replace_durably(directory / MANIFEST, data)
+    return data

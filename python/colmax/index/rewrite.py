@@ -49,7 +49,7 @@ def rewrite(txn: Transaction, retrain: dict | None, threads) -> None:
         segments = (writer.finish(),)
     n = int(old_positions.size)
     new = txn.commit(
-        m.replace(generation=gen, store=store_name(gen), next_pos=n, n_live=n, segments=segments)
+        m.replace(generation=gen, store=store_name(gen), next_pos=n, n_live=m.n_live, segments=segments)
     )
     recover(new)  # the previous generation's files are garbage now
 

@@ -1,5 +1,10 @@
 """The semantic side of a search: exact MaxSim over the stored vectors of the candidate rows, the
-staged plaid search in the core, exact reranking of given documents."""
+staged plaid search in the core, exact reranking of given passages.
+
+Positions are passages. Over an index without split documents a position is a document and the
+kernels' top-k is the answer; otherwise enough passages are scored to hold the best k
+documents (passages.py), so exact search stays exact over documents.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import numpy as np
 
 from .. import _core
 from ..scoring import maxsim, maxsim_topk
+from .passages import Layout, best_per_document, distinct
 from .query import Plan
 from .snapshot import Snapshot
 
@@ -25,9 +31,80 @@ def ranked(positions: list[np.ndarray], scores: list[np.ndarray], k: int | None 
 def topk(
     snap: Snapshot, q: np.ndarray, k: int, cands: list[np.ndarray | None], plan: Plan | None, threads
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The best k positions by MaxSim: exact over the stored vectors, or staged (plaid)."""
-    if snap.manifest.kind == "plaid" and (plan is not None or snap.manifest.storage is None):
-        return plaid_topk(snap, q, k, cands, plan, threads)
+    """The best k documents by MaxSim (their best passage's), as the positions of those
+    passages and their scores, best first: exact over the stored vectors, or staged (plaid)."""
+    staged = snap.manifest.kind == "plaid" and (plan is not None or snap.manifest.storage is None)
+    if not snap.layout.split:
+        return (
+            plaid_topk(snap, q, k, cands, plan, threads)
+            if staged
+            else _exact_topk(snap, q, k, cands, threads)
+        )
+    if staged and plan is not None:
+        return _staged_documents(snap, q, k, cands, plan, threads)
+    if staged:  # no full-precision copy: every candidate decompressed and scored
+        positions, scores = plaid_topk(snap, q, _count(snap, cands), cands, None, threads)
+    else:
+        positions, scores = _exact_scores(snap, q, cands, threads)
+    return top_documents(snap.layout, positions, scores, k)
+
+
+def top_documents(
+    layout: Layout, positions: np.ndarray, scores: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` documents of scored passages. Only passages scoring at least the m-th best
+    can hold them, once those span ``k`` documents: m starts at 2k and grows until they do."""
+    m = min(2 * k, positions.size)
+    while True:
+        if m < positions.size:
+            threshold = -np.partition(-scores, m - 1)[m - 1]
+            chosen = np.flatnonzero(scores >= threshold)  # ties at the threshold too: exact
+        else:
+            chosen = np.arange(positions.size)
+        heads = layout.heads(positions[chosen])
+        if chosen.size == positions.size or distinct(heads) >= k:
+            return best_per_document(heads, positions[chosen], scores[chosen], k)
+        m *= 4
+
+
+def _count(snap: Snapshot, cands: list[np.ndarray | None]) -> int:
+    return sum(seg.info.n_docs if c is None else c.size for seg, c in zip(snap.segments, cands))
+
+
+def _exact_scores(
+    snap: Snapshot, q: np.ndarray, cands: list[np.ndarray | None], threads
+) -> tuple[np.ndarray, np.ndarray]:
+    """MaxSim of every candidate passage (positions ascending)."""
+    positions, scores = [], []
+    for seg, cand in zip(snap.segments, cands):
+        if cand is not None and cand.size == 0:
+            continue
+        scores.append(maxsim(q, seg.tokens, seg.offsets, candidates=cand, threads=threads))
+        rows = np.arange(seg.info.n_docs, dtype=np.int64) if cand is None else cand
+        positions.append(rows + seg.first_pos)
+    if not positions:
+        return _NONE
+    return np.concatenate(positions), np.concatenate(scores)
+
+
+def _staged_documents(
+    snap: Snapshot, q: np.ndarray, k: int, cands: list[np.ndarray | None], plan: Plan, threads
+) -> tuple[np.ndarray, np.ndarray]:
+    """Staged search over passages: every passage the last stage scores exactly is ranked, and
+    the stage doubles its candidates while they hold fewer than k documents."""
+    total, n = _count(snap, cands), max(plan.ncandidates, k)
+    while True:
+        positions, scores = plaid_topk(snap, q, n, cands, Plan(plan.nprobe, n), threads)
+        heads = snap.layout.heads(positions)
+        if distinct(heads) >= k or n >= total:
+            return best_per_document(heads, positions, scores, k)
+        n *= 2
+
+
+def _exact_topk(
+    snap: Snapshot, q: np.ndarray, k: int, cands: list[np.ndarray | None], threads
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best k positions by exact MaxSim over the stored vectors (one passage a document)."""
     positions, scores = [], []
     for seg, cand in zip(snap.segments, cands):
         if cand is not None and cand.size == 0:
@@ -93,7 +170,7 @@ def plaid_topk(
 def rerank(
     snap: Snapshot, q: np.ndarray, positions: np.ndarray, threads, staged: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Exact MaxSim of the documents at sorted ``positions``, best first. ``staged``: scored as
+    """Exact MaxSim of the passages at sorted ``positions``, best first. ``staged``: scored as
     the last stage of a staged search scores them (plaid without a copy: from the residuals)."""
     cands = snap.split(positions)
     if any(seg.tokens is None for seg in snap.segments):  # plaid without a copy

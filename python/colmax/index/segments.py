@@ -24,7 +24,7 @@ from .. import _core
 from ..ragged import offsets_from_lengths
 from ..scoring import from_bfloat16, quantize_int8, to_bfloat16
 from .codebook import Codebook
-from .files import check_sha256, damaged, file_sha256, missing, will_need, write_file
+from .files import check_sha256, damaged, missing, will_need, write_file
 from .manifest import STORAGE_DTYPES, Manifest, SegmentInfo
 
 # Every file kind a segment may have; "tokens" takes the storage dtype.
@@ -235,8 +235,9 @@ def open_segment(
     directory: Path, info: SegmentInfo, manifest: Manifest, codebook: Codebook | None
 ) -> Segment:
     """Map a segment's files. Sizes and the small files (offsets, document-code and
-    inverted-file offsets) are checked here; the big ones' checksums only by
-    :func:`verify_segment`, since hashing them would make open O(size)."""
+    inverted-file offsets) are checked here; the big ones' checksums only when asked
+    (``integrity.py``: ``Index.open(verify=...)``, ``Index.verify()``), since hashing them
+    makes open O(size)."""
     dim, storage = manifest.dim, manifest.storage
     offsets = _map_checked(directory, info, "offsets", np.dtype("<i8"), (info.n_docs + 1,))
     seg = Segment(info, offsets)
@@ -268,13 +269,3 @@ def open_segment(
         # start does not fault their pages in one at a time (docs/plaid.md).
         will_need(directory / info.file("ivf"), directory / info.file("doc_codes"))
     return seg
-
-
-def verify_segment(directory: Path, info: SegmentInfo) -> None:
-    """Hash every file in full and compare with the manifest."""
-    for kind, expected in info.files.items():
-        path = directory / info.file(kind)
-        if not path.is_file():
-            raise missing(directory, path.name)
-        if file_sha256(path) != expected:
-            raise damaged(path)

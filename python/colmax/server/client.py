@@ -175,12 +175,18 @@ class Client:
             similarity=lambda v: np.asarray(v, dtype=np.float32),
             doc_token=lambda v: np.asarray(v, dtype=np.int64),
             doc_spans=lambda v: [tuple(s) if s is not None else None for s in v],
+            span=tuple,
         )
 
     def get(self, id: str) -> Document:
         """As ``Index.get``: the stored document with its token vectors."""
         path = self._path(f"/documents/{urllib.parse.quote(_string('id', id), safe='')}?embeddings=true")
-        return from_record(Document, self._request("GET", path), embeddings=matrix_from_wire)
+        return from_record(
+            Document,
+            self._request("GET", path),
+            embeddings=matrix_from_wire,
+            spans=lambda v: [tuple(s) for s in v],
+        )
 
     def encode(self, texts: Sequence[str], kind: str = "query") -> Ragged:
         """Token vectors of ``texts`` by the index's model (``kind``: "query" or "document")."""
@@ -243,4 +249,4 @@ def _search_body(k, filter, exact, nprobe, ncandidates, mode, alpha, fusion) -> 
 
 
 def _hit(data: Mapping) -> Hit:
-    return from_record(Hit, data)
+    return from_record(Hit, data, span=tuple)

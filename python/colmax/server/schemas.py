@@ -102,6 +102,13 @@ class HitOut(BaseModel):
     keyword_score: Optional[float] = Field(
         None, description="BM25 (0: no query term in the document), where the search computed it"
     )
+    passage: Optional[int] = Field(
+        None, description="the number of the passage that won the document its score (0: the first)"
+    )
+    span: Optional[list[int]] = Field(
+        None,
+        description="[start, end) characters of that passage in `text`; null: the document is one passage",
+    )
     explanation: Optional[dict[str, Any]] = Field(None, description="with `explain: true`")
 
     model_config = ConfigDict(extra="allow")
@@ -127,6 +134,11 @@ class ExplainResponse(BaseModel):
     keyword_terms: Optional[list[str]] = Field(
         None, description="the query's keyword terms the document holds (an index with a keyword index)"
     )
+    passage: Optional[int] = Field(None, description="the passage explained: the document's best by MaxSim")
+    span: Optional[list[int]] = Field(
+        None,
+        description="[start, end) characters of that passage in the text; null: the document is one passage",
+    )
 
     model_config = ConfigDict(extra="allow")
 
@@ -136,6 +148,10 @@ class DocumentOut(BaseModel):
     text: Optional[str]
     metadata: dict[str, Any]
     embeddings: Optional[Embeddings] = Field(None, description="with ?embeddings=true")
+    spans: Optional[list[list[int]]] = Field(
+        None,
+        description="[start, end) characters of each passage in `text`; null: the document is one passage",
+    )
 
 
 class AddResponse(BaseModel):
