@@ -11,7 +11,7 @@ import pytest
 from colmax.distributed.hybrid import fuse_candidates, summed_statistics
 from colmax.distributed.router import shard_of
 from colmax.index import Index, fusion, hybrid
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shard_data import WORDS, assert_same_ranking, random_docs, unit_rows, word_texts
 
@@ -79,6 +79,18 @@ def one_index(index: Index, text: str, q: np.ndarray, k: int, how: hybrid.Mode, 
     return [(h.id, h.score, h.semantic_score, h.keyword_score) for h in deeper]
 
 
+def tie_at_keyword_depth(index: Index, text: str, k: int, filter) -> bool:
+    """Whether the hybrid search's keyword candidates end inside a group of equal BM25 scores:
+    which of those documents become candidates then follows each side's tie order (one index:
+    the earlier added; shards: the lower shard), and through them the fused ranking can differ
+    (docs/distributed.md, the stated exceptions)."""
+    snap = index._snapshot
+    depth = max(k, hybrid.KEYWORD_DEPTH)
+    terms = hybrid.keyword.query_terms(text)
+    _, scores = hybrid.Lexical(snap, terms, hybrid.scope(snap, filter, False), None).top(depth + 1)
+    return scores.size > depth and scores[depth - 1] == scores[depth]
+
+
 def sharded(shards: list[Index], text: str, q: np.ndarray, k: int, how: hybrid.Mode, filter):
     stats = summed_statistics({s: [shard.keyword_statistics(text)] for s, shard in enumerate(shards)}, 1)[0]
     per_shard = {
@@ -107,6 +119,7 @@ def test_fused_over_shards_equals_one_index(split, words, k, mode, alpha, fusion
     q = unit_rows(np.random.default_rng(seed).standard_normal((4, DIM)))
     if mode == "hybrid" and not hybrid.keyword.query_terms(text):
         return  # searched semantically: ShardedIndex sends it the semantic way
+    assume(mode == "keyword" or not tie_at_keyword_depth(whole, text, k, FILTERS[which]))
     deeper = one_index(whole, text, q, k, how, FILTERS[which])
     got = sharded(shards, text, q, k, how, FILTERS[which])
     assert_same_ranking([(r[0], r[2]) for r in got], [(h[0], h[1]) for h in deeper], k)
