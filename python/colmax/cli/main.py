@@ -6,12 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import add_keyword_index, convert, demo, info, search, serve
+from . import add_keyword_index, compress, convert, demo, info, search, serve
 from . import eval as eval_
 from . import index as index_
 
 # Each module exposes register(subparsers), which adds its parser and sets `func`.
-COMMANDS = [info, convert, index_, add_keyword_index, search, eval_, demo, serve]
+COMMANDS = [info, convert, index_, add_keyword_index, compress, search, eval_, demo, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ import numpy as np
 from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
+from . import compress as compressing
 from . import explain as explaining
 from . import history, hybrid, inputs, keyword, maintenance, search, write
 from .codebook import Codebook
@@ -519,6 +520,30 @@ class Index:
             request["nbits"] = codebooks.check_nbits(nbits, self.dim)
         with self._transaction() as txn:
             rewrite(txn, request, self.threads)
+
+    def compress(
+        self,
+        path: str | os.PathLike | None = None,
+        *,
+        nbits: int | None = None,
+        n_centroids: int | None = None,
+        storage: str | None = None,
+    ) -> Index:
+        """Exact indexes: build the plaid form (:meth:`create`, ``kind="plaid"``) from the stored
+        vectors, without re-encoding; ids, metadata, texts and the keyword index carry over.
+        ``path`` None: in place, as one commit (readers of the exact commit keep it until they
+        reload); else a new index at ``path`` (new or empty), this one untouched. Either way
+        the original stays whole until the new form is complete. Returns the compressed index.
+        ``storage`` keeps a full-precision copy as in :meth:`create`. A plaid index is refused:
+        its residuals are lossy, there is no exact form to go back to."""
+        wanted = compressing.request(self._snap, nbits, n_centroids, storage)
+        if path is not None:
+            compressing.compress_to(self._snap, Path(path), wanted, self.threads)
+            return Index.open(path, model=self._model, threads=self.threads)
+        with self._transaction() as txn:
+            compressing.request(txn.snapshot, nbits, n_centroids, storage)  # the newest commit, again
+            compressing.compress(txn, txn.snapshot, wanted, self.threads)
+        return self
 
     def add_keyword_index(self) -> None:
         """Add the keyword index (for keyword and hybrid search) to an index that has none (one
