@@ -42,7 +42,18 @@ def run(capsys, *argv):
 def test_index_search_eval_with_a_model_directory(capsys, tmp_path, corpus, models):
     model = tmp_path / "model"
     shutil.copytree(models["a"], model)
-    code, out, _ = run(capsys, "index", corpus, "-o", tmp_path / "ix", "--model", model, "--no-progress")
+    code, out, _ = run(
+        capsys,
+        "index",
+        corpus,
+        "-o",
+        tmp_path / "ix",
+        "--model",
+        model,
+        "--storage",
+        "float32",
+        "--no-progress",
+    )  # float32: scores compared with the model's own to 1e-4
     assert code == 0 and f"indexed {len(DOCS)} documents" in out
     want = ranking(models["a"])
 
@@ -104,7 +115,16 @@ def test_index_command_commits_a_chunk_at_a_time(capsys, tmp_path, corpus, model
 
     monkeypatch.setattr(index_command, "CHUNK", chunk)
     code, _, err = run(
-        capsys, "index", corpus, "-o", tmp_path / "ix", "--model", models["a"], "--no-progress"
+        capsys,
+        "index",
+        corpus,
+        "-o",
+        tmp_path / "ix",
+        "--model",
+        models["a"],
+        "--storage",
+        "float32",
+        "--no-progress",
     )
     assert code == 0, err
     with Index.open(tmp_path / "ix") as index:

@@ -7,8 +7,10 @@ import sys
 import time
 from pathlib import Path
 
+from colmax.index import defaults
 from colmax.index.codebook import NBITS
-from colmax.index.manifest import INDEX_KINDS, STORAGES
+from colmax.index.defaults import AUTO_PLAID_TOKENS, KINDS
+from colmax.index.manifest import STORAGES
 
 CHUNK = 20_000  # documents per commit: a killed run keeps every finished chunk
 
@@ -27,15 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="model directory (default: the packaged model)")
     parser.add_argument(
         "--kind",
-        choices=INDEX_KINDS,
-        default="exact",
-        help="exact: every vector stored, exact search; plaid: compressed, staged search (docs/plaid.md)",
+        choices=KINDS,
+        default="auto",
+        help="exact: every vector stored, exact search; plaid: compressed, staged search (docs/plaid.md); "
+        f"auto (default): exact up to {AUTO_PLAID_TOKENS:,} token vectors (estimated from the corpus), "
+        "plaid above",
     )
     parser.add_argument(
         "--storage",
         choices=STORAGES,
         default=None,
-        help="precision of stored vectors (exact: default float32; plaid: an optional full-precision copy)",
+        help="precision of stored vectors (exact: default bfloat16 where the CPU has native bfloat16 "
+        "dot products, else float16; plaid: an optional full-precision copy, default none)",
     )
     parser.add_argument(
         "--nbits",
@@ -58,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from colmax.encoding.encoder import load_encoder
     from colmax.evaluation.corpus import read_corpus
     from colmax.index import Index
     from colmax.index.write import discard
@@ -68,12 +74,17 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     existed = output.exists()
     t0 = time.perf_counter()
-    plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if args.kind == "plaid" else {}
-    if args.kind == "exact" and (args.nbits is not None or args.centroids is not None):
+    encoder = load_encoder(args.model)
+    n_tokens = defaults.estimate_tokens(encoder, corpus.texts)
+    knobs = args.nbits is not None or args.centroids is not None
+    kind = "plaid" if args.kind == "auto" and knobs else defaults.resolve_kind(args.kind, n_tokens)
+    if kind == "exact" and knobs:
         raise SystemExit("colmax index: --nbits and --centroids apply to --kind plaid")
+    plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if kind == "plaid" else {}
     index = Index.create(
-        output, args.model, kind=args.kind, storage=args.storage, keyword=not args.no_keyword, **plaid
+        output, encoder, kind=kind, storage=args.storage, keyword=not args.no_keyword, **plaid
     )
+    project(index, n_tokens, sum(map(len, corpus.texts)), args.kind == "auto")
     try:
         for start in range(0, len(corpus), CHUNK):
             stop = start + CHUNK
@@ -102,3 +113,28 @@ def run(args: argparse.Namespace) -> int:
         f"{info['size_on_disk'] / 2**20:.1f} MiB on disk"
     )
     return 0
+
+
+def project(index, n_tokens: int, n_chars: int, auto: bool) -> None:
+    """Before encoding: the kind chosen and the index's projected size, with a warning when it
+    exceeds the memory available (searches would then read from disk)."""
+    info = index.info()
+    nbits = info.get("nbits")
+    per_token = defaults.bytes_per_token(info["kind"], info["dim"], info["storage"], nbits)
+    size = n_tokens * per_token + 2 * n_chars  # vectors, plus texts stored and keyword-indexed
+    how = info["storage"] if info["kind"] == "exact" else f"plaid {nbits}-bit"
+    limit = defaults.AUTO_PLAID_TOKENS
+    why = f" (auto: {'above' if info['kind'] == 'plaid' else 'up to'} {limit:,})" if auto else ""
+    print(
+        f"about {n_tokens:,} token vectors{why}, {how} at {per_token:g} bytes each: "
+        f"about {size / 2**20:,.1f} MiB on disk",
+        file=sys.stderr,
+    )
+    available = defaults.available_memory()
+    if available is not None and size > available:
+        print(
+            f"colmax index: warning: the index (about {size / 2**30:.1f} GiB) exceeds the memory "
+            f"available ({available / 2**30:.1f} GiB): searches will read from disk; consider "
+            + ("--kind plaid" if info["kind"] == "exact" else "--nbits 2"),
+            file=sys.stderr,
+        )

@@ -54,6 +54,19 @@ def print_info(path: str) -> None:
     else:
         print("keyword index:  no (semantic search only; add it with: colmax add-keyword-index INDEX)")
     print(f"size on disk:   {info['size_on_disk'] / 2**20:.1f} MiB")
+    print(f"fits in RAM:    {fits_in_memory(info['size_on_disk'])}")
+
+
+def fits_in_memory(size: int) -> str:
+    """Whether ``size`` bytes fit in the memory available now (searches then never wait on the
+    disk once the pages are cached), with the figures."""
+    from colmax.index.defaults import available_memory
+
+    available = available_memory()
+    if available is None:
+        return "unknown (no MemAvailable in /proc/meminfo)"
+    verdict = "yes" if size <= available else "no: searches will read from disk"
+    return f"{verdict} ({size / 2**30:.2f} GiB of {available / 2**30:.1f} GiB available)"
 
 
 def print_sharded_info(path: str) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import codebook as codebooks
 from .files import fsync_dir, segment_name, store_name
-from .manifest import STORAGES, Manifest
+from .manifest import STORAGES
 from .rewrite import reencode_rows
 from .segments import SegmentWriter
 from .snapshot import Snapshot, load_latest
@@ -75,9 +75,10 @@ def compress_to(source: Snapshot, out: Path, wanted: dict, threads) -> None:
     partial = out.parent / f".{out.name}.colmax-partial"
     shutil.rmtree(partial, ignore_errors=True)
     m = source.manifest
-    first = Manifest(
-        generation=0, dim=m.dim, storage=None, model=m.model, store=store_name(0), kind="plaid",
-        codebook={"nbits": wanted["nbits"], "n_centroids": wanted["n_centroids"]}, keyword=m.keyword,
+    # the source's manifest emptied, so that every field a later format adds carries over
+    first = m.replace(
+        generation=0, storage=None, store=store_name(0), next_pos=0, n_live=0, segments=(), kind="plaid",
+        codebook={"nbits": wanted["nbits"], "n_centroids": wanted["n_centroids"]},
     )  # fmt: skip
     try:
         create(partial, first)

@@ -24,11 +24,11 @@ from .._progress import progress_bar
 from .._validate import id_list, one_id, one_text, positive_int, text_list
 from . import codebook as codebooks
 from . import compress as compressing
+from . import defaults, history, hybrid, inputs, keyword, maintenance, search, write
 from . import explain as explaining
-from . import history, hybrid, inputs, keyword, maintenance, search, write
 from .codebook import Codebook
 from .files import store_name
-from .manifest import INDEX_KINDS, STORAGES, Manifest, read_manifest
+from .manifest import STORAGES, Manifest, read_manifest
 from .model import bind_encoder, model_record
 from .query import plan_search, query_list, query_matrices, query_matrix
 from .rewrite import rewrite
@@ -56,7 +56,7 @@ class Index:
         path: str | os.PathLike,
         model=None,
         *,
-        kind: str = "exact",
+        kind: str = "auto",
         storage: str | None = None,
         nbits: int | None = None,
         n_centroids: int | None = None,
@@ -71,9 +71,15 @@ class Index:
         ``dim`` without a model creates an embeddings-only index (``add_embeddings`` and query
         matrices only).
 
-        ``kind="exact"`` (default) stores every token vector and searches by exact MaxSim over all
-        documents; ``storage`` is their precision: "float32" (default), "float16" (half the
-        bytes) or "bfloat16" (half the bytes, float32's range).
+        ``kind="auto"`` (default) is "exact" for an index created empty: the kind is fixed at
+        creation, and an exact index whose adds take it past ``defaults.AUTO_PLAID_TOKENS``
+        stored tokens warns once, naming :meth:`compress` (``colmax index`` knows its corpus
+        up front and creates it "plaid" above that size: README "Defaults").
+
+        ``kind="exact"`` stores every token vector and searches by exact MaxSim over all
+        documents; ``storage`` is their precision: "float32", "float16" or "bfloat16" (half
+        float32's bytes, its range); by default bfloat16 where the CPU has native bfloat16 dot
+        products, else float16 (``defaults.default_storage()``).
 
         ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
         dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is about 33 bytes a token, and 4
@@ -90,10 +96,10 @@ class Index:
         FTS5, BM25), written in the same commits, for keyword and hybrid search (:meth:`search`);
         False leaves it out (semantic search only; :meth:`add_keyword_index` adds it later).
         """
-        if kind not in INDEX_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+        plaid_knobs = nbits is not None or n_centroids is not None or codebook is not None
+        kind = "plaid" if kind == "auto" and plaid_knobs else defaults.resolve_kind(kind, None)
         if storage is None and kind == "exact":
-            storage = "float32"
+            storage = defaults.default_storage()
         if storage is not None and storage not in STORAGES:
             raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
         if dim is not None:
@@ -192,6 +198,8 @@ class Index:
                 yield txn
             finally:
                 self._snapshot = txn.result or txn.snapshot
+        if txn.result is not None:
+            defaults.warn_if_grown_past(txn.snapshot.manifest, txn.result.manifest, self.path)
 
     # -- model -------------------------------------------------------------------------------
 
