@@ -70,11 +70,8 @@ def test_compressed_equals_built_as_plaid(docstrings, tmp_path):
         assert (a.text, a.metadata) == (b.text, b.metadata)
     for q in queries[:10]:  # the keyword side is the same table
         assert compressed.search(q, mode="keyword") == plaid.search(q, mode="keyword")
-    recall = []
-    for q in queries:
-        want = {h.id for h in plaid.search(q, mode="semantic")}
-        recall.append(len(want & {h.id for h in compressed.search(q, mode="semantic")}) / len(want))
-    assert np.mean(recall) >= 0.95, np.mean(recall)
+    for q in queries:  # the same codebook, the same codes: the same ranking and scores
+        assert compressed.search(q, mode="semantic") == plaid.search(q, mode="semantic")
     info, built = compressed.info(), plaid.info()
     assert info["bytes_per_token"] == pytest.approx(built["bytes_per_token"], rel=0.02)
     assert (info["nbits"], info["centroids"]) == (built["nbits"], built["centroids"])
@@ -148,7 +145,7 @@ def die(*a, **k):
 if point == "store":
     Store.write = die
 elif point == "codebook":
-    compress.train_codebook = die
+    compress.train_spread = die
 elif point == "segment":
     SegmentWriter.finish = die
 elif point == "manifest":

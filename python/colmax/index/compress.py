@@ -10,14 +10,16 @@ import shutil
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from . import codebook as codebooks
 from .files import fsync_dir, segment_name, store_name
 from .manifest import STORAGES
-from .rewrite import reencode_rows
+from .rewrite import REWRITE_CHUNK_DOCS, reencode_rows
 from .segments import SegmentWriter
 from .snapshot import Snapshot, load_latest
 from .store import Store
-from .training import train_codebook, training_sample
+from .training import save_codebook, train_spread
 from .write import Transaction, create, recover, transaction
 
 
@@ -48,10 +50,13 @@ def compress(txn: Transaction, source: Snapshot, wanted: dict, threads) -> Snaps
     txn.on_abort(target.close)
     positions = source.store.copy_live_to(target, m.generation, gen)
     target.close()
-    codebook_request = {"nbits": wanted["nbits"], "n_centroids": wanted["n_centroids"]}
-    plaid = txn.manifest.replace(kind="plaid", storage=wanted["storage"], codebook=codebook_request)
-    sample, n_tokens = training_sample(source, positions, codebook_request)
-    codebook, plaid = train_codebook(snap, plaid, gen, sample, n_tokens, threads)
+    # the codebook the first add of these vectors into a plaid index would train, reading only
+    # its sample: the result is the index built as plaid from the same vectors
+    n_tokens, rows_of = _live_rows(source, positions, threads)
+    nbits, n_centroids = wanted["nbits"], wanted["n_centroids"]
+    codebook = train_spread(n_tokens, rows_of, m.dim, nbits=nbits, n_centroids=n_centroids, threads=threads)
+    record = save_codebook(snap.path, gen, codebook, n_centroids)
+    plaid = txn.manifest.replace(kind="plaid", storage=wanted["storage"], codebook=record)
     writer = SegmentWriter(snap.path, segment_name(gen), 0, plaid, codebook, threads)
     txn.on_abort(writer.abort)
     for seg, rows in zip(source.segments, source.split(positions)):
@@ -64,6 +69,30 @@ def compress(txn: Transaction, source: Snapshot, wanted: dict, threads) -> Snaps
     )
     recover(new)  # in place: the exact commit's files are garbage now
     return new
+
+
+def _live_rows(source: Snapshot, positions: np.ndarray, threads):
+    """The token count of the documents at ``positions`` and ``rows_of(rows)``: float32 rows of
+    their vectors concatenated in position order (None: all), read through the segment reader
+    a chunk of documents at a time."""
+    parts = list(zip(source.segments, source.split(positions)))
+    n_tokens = int(sum(np.diff(np.asarray(seg.offsets))[rows].sum() for seg, rows in parts))
+
+    def rows_of(wanted: np.ndarray | None) -> np.ndarray:
+        out, start = [], 0  # start: the row number of the chunk's first token
+        for seg, rows in parts:
+            offsets = np.asarray(seg.offsets)
+            for first in range(0, rows.size, REWRITE_CHUNK_DOCS):
+                chunk = rows[first : first + REWRITE_CHUNK_DOCS]
+                n = int((offsets[chunk + 1] - offsets[chunk]).sum())
+                lo, hi = (0, n) if wanted is None else np.searchsorted(wanted, [start, start + n])
+                if hi > lo:
+                    matrix = source.rows_float32(seg, chunk, threads)
+                    out.append(matrix if wanted is None else matrix[wanted[lo:hi] - start])
+                start += n
+        return np.concatenate(out) if out else np.zeros((0, source.manifest.dim), np.float32)
+
+    return n_tokens, rows_of
 
 
 def compress_to(source: Snapshot, out: Path, wanted: dict, threads) -> None:
