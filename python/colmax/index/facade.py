@@ -71,7 +71,8 @@ class Index:
         ``dim`` without a model creates an embeddings-only index (``add_embeddings`` and query
         matrices only).
 
-        ``kind="auto"`` (default) is "exact" for an index created empty: the kind is fixed at
+        ``kind="auto"`` (default) is "exact" for an index created empty ("plaid" when ``nbits``,
+        ``n_centroids`` or ``codebook`` is given): the kind is fixed at
         creation, and an exact index whose adds take it past ``defaults.AUTO_PLAID_TOKENS``
         stored tokens warns once, naming :meth:`compress` (``colmax index`` knows its corpus
         up front and creates it "plaid" above that size: README "Defaults").
