@@ -39,10 +39,15 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def index_float32(capsys, corpus, out, model):
+    """`colmax index` with float32 storage: the scores are compared with the model's own to 1e-4."""
+    return run(capsys, "index", corpus, "-o", out, "--model", model, "--storage", "float32", "--no-progress")
+
+
 def test_index_search_eval_with_a_model_directory(capsys, tmp_path, corpus, models):
     model = tmp_path / "model"
     shutil.copytree(models["a"], model)
-    code, out, _ = run(capsys, "index", corpus, "-o", tmp_path / "ix", "--model", model, "--no-progress")
+    code, out, _ = index_float32(capsys, corpus, tmp_path / "ix", model)
     assert code == 0 and f"indexed {len(DOCS)} documents" in out
     want = ranking(models["a"])
 
@@ -103,9 +108,7 @@ def test_index_command_commits_a_chunk_at_a_time(capsys, tmp_path, corpus, model
     from colmax.index import Index
 
     monkeypatch.setattr(corpus_command, "CHUNK", chunk)
-    code, _, err = run(
-        capsys, "index", corpus, "-o", tmp_path / "ix", "--model", models["a"], "--no-progress"
-    )
+    code, _, err = index_float32(capsys, corpus, tmp_path / "ix", models["a"])
     assert code == 0, err
     with Index.open(tmp_path / "ix") as index:
         assert index.generation == -(-len(DOCS) // chunk)  # one commit per chunk

@@ -107,7 +107,7 @@ def test_an_installed_codebook_compresses_like_the_trained_one(tmp_path):
         assert ids_scores(trained.search(q, k=10)) == ids_scores(installed.search(q, k=10))
     assert Index.open(tmp_path / "b").info()["codebook_trained_tokens"] == len(tokens)
     with pytest.raises(ValueError, match="kind='plaid'"):
-        Index.create(tmp_path / "c", dim=32, codebook=codebook)
+        Index.create(tmp_path / "c", dim=32, kind="exact", codebook=codebook)
     with pytest.raises(ValueError, match="drop nbits"):
         Index.create(tmp_path / "c", dim=32, kind="plaid", codebook=codebook, nbits=8)
     with pytest.raises(ValueError, match="16-dim"):
@@ -120,7 +120,7 @@ def test_an_installed_codebook_compresses_like_the_trained_one(tmp_path):
 
 
 def test_texts_with_embeddings_documents_only_when_asked(tmp_path):
-    index = Index.create(tmp_path / "ix", dim=DIM)
+    index = Index.create(tmp_path / "ix", dim=DIM, storage="float32")  # embeddings returned as given
     docs = make_docs(4)
     index.add_embeddings(docs, ["a", "b", "c", "d"], [{"n": i} for i in range(4)], texts=["A", "B", "", "D"])
     q = make_query()

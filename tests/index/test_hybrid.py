@@ -43,7 +43,7 @@ def lexical(tmp_path):
     docs, texts = random_docs(60)
     ids = [f"d{i}" for i in range(60)]
     meta = [{"group": i % 3, **({"title": VOCAB[i % 5]} if i % 4 == 0 else {})} for i in range(60)]
-    index = Index.create(tmp_path / "ix", dim=DIM)
+    index = Index.create(tmp_path / "ix", dim=DIM, storage="float32")  # MaxSim checked to 1e-5
     index.add_embeddings(docs[:30], ids[:30], meta[:30], texts=texts[:30])
     index.add_embeddings(docs[30:], ids[30:], meta[30:], texts=texts[30:])
     return index, docs, texts, meta

@@ -45,7 +45,7 @@ def check_scores(index: Index, model_dir) -> None:
 
 
 def build(path, model_dir) -> Index:
-    index = Index.create(path, model=model_dir)
+    index = Index.create(path, model=model_dir, storage="float32")  # scores compared with the model's
     index.add(list(DOCS.values()), list(DOCS))
     return index
 
@@ -127,7 +127,7 @@ def test_dimension_mismatch(tmp_path, models):
         assert len(index) == len(DOCS)
     with pytest.raises(ValueError, match=r"dim=8 but the model .* produces 16-dim"):
         Index.create(tmp_path / "other", model=models["a"], dim=8)
-    embeddings_only = Index.create(tmp_path / "emb", dim=16)
+    embeddings_only = Index.create(tmp_path / "emb", dim=16, storage="float32")
     with pytest.raises(ValueError, match="no model"):
         embeddings_only.search(QUERY)
     with Index.open(tmp_path / "emb", model=models["a"]) as index:  # a model can be attached later

@@ -279,7 +279,7 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match="kind must be one of"):
         Index.create(tmp_path / "c", dim=DIM, kind="ivf")
     with pytest.raises(ValueError, match="plaid"):
-        Index.create(tmp_path / "d", dim=DIM, nbits=4)
+        Index.create(tmp_path / "d", dim=DIM, kind="exact", nbits=4)
     with pytest.raises(ValueError, match="n_centroids"):
         Index.create(tmp_path / "e", dim=DIM, kind="plaid", n_centroids=0)
     exact = Index.create(tmp_path / "f", dim=DIM)
@@ -392,7 +392,7 @@ def test_plaid_indexes_of_format_2_are_refused_naming_the_fix(path):
 def test_explain_maps_stored_tokens_back_to_the_text(tmp_path):
     texts = ["Paris is the capital of France.", "Berlin is the capital of Germany.", "Bananas are yellow."]
     question = "What is the capital of France?"
-    exact = Index.create(tmp_path / "exact")
+    exact = Index.create(tmp_path / "exact", storage="float32")
     exact.add(texts, ["paris", "berlin", "bananas"])
     plaid = Index.create(tmp_path / "plaid", kind="plaid", n_centroids=8, storage="float32")
     plaid.add(texts, ["paris", "berlin", "bananas"])

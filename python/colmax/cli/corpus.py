@@ -57,7 +57,11 @@ def add_all(index, corpus, args: argparse.Namespace, *, upsert: bool = False, ke
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # the ids carry what truncation cut
+            # the ids carry what truncation cut; other warnings (an index grown past exact
+            # search's range) still reach the user
+            warnings.filterwarnings(
+                "ignore", message=r".* were truncated to their first one", category=UserWarning
+            )
             ids = index.add(
                 [corpus.texts[i] for i in chunk],
                 [corpus.ids[i] for i in chunk],

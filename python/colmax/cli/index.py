@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
+from colmax.index import defaults
 from colmax.index.codebook import NBITS
-from colmax.index.manifest import INDEX_KINDS, STORAGES
+from colmax.index.defaults import AUTO_PLAID_TOKENS, KINDS
+from colmax.index.manifest import STORAGES
 
 from . import corpus as corpora
 
@@ -28,15 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=None, help="model directory (default: the packaged model)")
     parser.add_argument(
         "--kind",
-        choices=INDEX_KINDS,
-        default="exact",
-        help="exact: every vector stored, exact search; plaid: compressed, staged search (docs/plaid.md)",
+        choices=KINDS,
+        default="auto",
+        help="exact: every vector stored, exact search; plaid: compressed, staged search (docs/plaid.md); "
+        f"auto (default): exact up to {AUTO_PLAID_TOKENS:,} token vectors (estimated from the corpus), "
+        "plaid above",
     )
     parser.add_argument(
         "--storage",
         choices=STORAGES,
         default=None,
-        help="precision of stored vectors (exact: default float32; plaid: an optional full-precision copy)",
+        help="precision of stored vectors (exact: default bfloat16 where the CPU has native bfloat16 "
+        "dot products, else float16; plaid: an optional full-precision copy, default none)",
     )
     parser.add_argument(
         "--nbits",
@@ -70,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from colmax.encoding.encoder import load_encoder
     from colmax.index import Index
     from colmax.index.write import discard
 
@@ -77,19 +84,26 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     existed = output.exists()
     t0 = time.perf_counter()
-    plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if args.kind == "plaid" else {}
-    if args.kind == "exact" and (args.nbits is not None or args.centroids is not None):
+    encoder = load_encoder(args.model)
+    n_tokens = defaults.estimate_tokens(
+        encoder, corpus.texts, args.passage_length, args.passage_stride, truncate=args.truncate
+    )
+    knobs = args.nbits is not None or args.centroids is not None
+    kind = "plaid" if args.kind == "auto" and knobs else defaults.resolve_kind(args.kind, n_tokens)
+    if kind == "exact" and knobs:
         raise SystemExit("colmax index: --nbits and --centroids apply to --kind plaid")
+    plaid = {"nbits": args.nbits, "n_centroids": args.centroids} if kind == "plaid" else {}
     index = Index.create(
         output,
-        args.model,
-        kind=args.kind,
+        encoder,
+        kind=kind,
         storage=args.storage,
         keyword=not args.no_keyword,
         passage_length=args.passage_length,
         passage_stride=args.passage_stride,
         **plaid,
     )
+    project(index, n_tokens, sum(map(len, corpus.texts)), args.kind == "auto")
     try:
         done = corpora.add_all(index, corpus, args)
     except BaseException:
@@ -110,3 +124,28 @@ def run(args: argparse.Namespace) -> int:
         f"{info['size_on_disk'] / 2**20:.1f} MiB on disk"
     )
     return 0
+
+
+def project(index, n_tokens: int, n_chars: int, auto: bool) -> None:
+    """Before encoding: the kind chosen and the index's projected size, with a warning when it
+    exceeds the memory available (searches would then read from disk)."""
+    info = index.info()
+    nbits = info.get("nbits")
+    per_token = defaults.bytes_per_token(info["kind"], info["dim"], info["storage"], nbits)
+    size = n_tokens * per_token + 2 * n_chars  # vectors, plus texts stored and keyword-indexed
+    how = info["storage"] if info["kind"] == "exact" else f"plaid {nbits}-bit"
+    limit = defaults.AUTO_PLAID_TOKENS
+    why = f" (auto: {'above' if info['kind'] == 'plaid' else 'up to'} {limit:,})" if auto else ""
+    print(
+        f"about {n_tokens:,} token vectors{why}, {how} at {per_token:g} bytes each: "
+        f"about {size / 2**20:,.1f} MiB on disk",
+        file=sys.stderr,
+    )
+    available = defaults.available_memory()
+    if available is not None and size > available:
+        print(
+            f"colmax index: warning: the index (about {size / 2**30:.1f} GiB) exceeds the memory "
+            f"available ({available / 2**30:.1f} GiB): searches will read from disk; consider "
+            + ("--kind plaid" if info["kind"] == "exact" else "--nbits 2"),
+            file=sys.stderr,
+        )

@@ -69,6 +69,19 @@ def print_info(path: str) -> None:
     else:
         when = "this commit" if verified["current"] else "an earlier commit: run colmax verify again"
         print(f"verified:       {verified['verified_at']}, generation {verified['generation']} ({when})")
+    print(f"fits in RAM:    {fits_in_memory(info['size_on_disk'])}")
+
+
+def fits_in_memory(size: int) -> str:
+    """Whether ``size`` bytes fit in the memory available now (searches then never wait on the
+    disk once the pages are cached), with the figures."""
+    from colmax.index.defaults import available_memory
+
+    available = available_memory()
+    if available is None:
+        return "unknown (no MemAvailable in /proc/meminfo)"
+    verdict = "yes" if size <= available else "no: searches will read from disk"
+    return f"{verdict} ({size / 2**30:.2f} GiB of {available / 2**30:.1f} GiB available)"
 
 
 def print_sharded_info(path: str) -> None:

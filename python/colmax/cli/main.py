@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from colmax._version import __version__
 
-from . import add, add_keyword_index, compact, convert, delete, demo, info, search, serve, verify
+from . import add, add_keyword_index, compact, compress, convert, delete, demo, info, search, serve, verify
 from . import eval as eval_
 from . import index as index_
 
@@ -20,6 +20,7 @@ COMMANDS = [
     add,
     delete,
     compact,
+    compress,
     verify,
     add_keyword_index,
     search,

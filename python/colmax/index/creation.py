@@ -6,9 +6,10 @@ from pathlib import Path
 
 from .._validate import positive_int
 from . import codebook as codebooks
+from . import defaults
 from .codebook import Codebook
 from .files import store_name
-from .manifest import INDEX_KINDS, STORAGES, Manifest
+from .manifest import STORAGES, Manifest
 from .model import model_record, passage_settings
 
 
@@ -27,10 +28,10 @@ def first_manifest(
 ) -> tuple[object | None, Manifest]:
     """The encoder (None without a model) and the generation-0 manifest of an index to create
     at ``path`` (which must be new or an empty directory), every argument checked first."""
-    if kind not in INDEX_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(INDEX_KINDS)}, got {kind!r}")
+    plaid_knobs = nbits is not None or n_centroids is not None or codebook is not None
+    kind = "plaid" if kind == "auto" and plaid_knobs else defaults.resolve_kind(kind, None)
     if storage is None and kind == "exact":
-        storage = "float32"
+        storage = defaults.default_storage()
     if storage is not None and storage not in STORAGES:
         raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}")
     if dim is not None:

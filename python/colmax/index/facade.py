@@ -23,9 +23,8 @@ from pathlib import Path
 
 from .._progress import progress_bar, wanted
 from .._validate import id_list, one_id, positive_int, text_list
-from . import codebook as codebooks
+from . import defaults, history, hybrid, inputs, integrity, search, write
 from . import explain as explaining
-from . import history, hybrid, inputs, integrity, maintenance, search, write
 from .codebook import Codebook
 from .coordinator import CoordinatorReads
 from .creation import first_manifest
@@ -34,13 +33,13 @@ from .manifest import read_manifest
 from .model import bind_encoder
 from .passages import best_per_document
 from .query import plan_search, query_list, query_matrices, query_matrix
-from .rewrite import rewrite
 from .snapshot import Snapshot, load_latest
 from .store import named_damage
 from .types import Added, Document, Explanation, Hit
+from .upkeep import Upkeep
 
 
-class Index(CoordinatorReads):
+class Index(CoordinatorReads, Upkeep):
     """A late-interaction index on disk. Create with :meth:`create`, reopen with :meth:`open`."""
 
     def __init__(
@@ -64,7 +63,7 @@ class Index(CoordinatorReads):
         path: str | os.PathLike,
         model=None,
         *,
-        kind: str = "exact",
+        kind: str = "auto",
         storage: str | None = None,
         nbits: int | None = None,
         n_centroids: int | None = None,
@@ -81,10 +80,17 @@ class Index(CoordinatorReads):
         ``dim`` without a model creates an embeddings-only index (``add_embeddings`` and query
         matrices only).
 
-        ``kind="exact"`` (default) stores every token vector and searches by exact MaxSim over all
-        documents; ``storage`` is their precision: "float32" (default), "float16" (half the
-        bytes), "bfloat16" (half the bytes, float32's range) or "int8" (a quarter, plus a
-        float32 scale per token; scored in integers, see ``colmax.quantize_int8``).
+        ``kind="auto"`` (default) is "exact" for an index created empty ("plaid" when ``nbits``,
+        ``n_centroids`` or ``codebook`` is given): the kind is fixed at creation, and an exact
+        index whose adds take it past ``defaults.AUTO_PLAID_TOKENS`` stored tokens warns once,
+        naming :meth:`compress` (``colmax index`` knows its corpus up front and creates it
+        "plaid" above that size: README "Defaults").
+
+        ``kind="exact"`` stores every token vector and searches by exact MaxSim over all
+        documents; ``storage`` is their precision: "float32", "float16" (half the bytes),
+        "bfloat16" (half the bytes, float32's range) or "int8" (a quarter, plus a float32 scale
+        per token; scored in integers, see ``colmax.quantize_int8``); by default bfloat16 where
+        the CPU has native bfloat16 dot products, else float16 (``defaults.default_storage()``).
 
         ``kind="plaid"`` stores each token as a centroid id plus a residual of ``nbits`` bits per
         dimension (1, 2, 4 or 8; default 2 up to dim 128, where it is about 33 bytes a token, and 4
@@ -219,6 +225,8 @@ class Index(CoordinatorReads):
                 yield txn
             finally:
                 self._snapshot = txn.result or txn.snapshot
+        if txn.result is not None:
+            defaults.warn_if_grown_past(txn.snapshot.manifest, txn.result.manifest, self.path)
 
     # -- model -------------------------------------------------------------------------------
 
@@ -527,74 +535,3 @@ class Index(CoordinatorReads):
                 write.add_texts(txn, encoder, texts, ids, metas, ids, **self._how(batch_size, bar, truncate))
         finally:
             bar.close()
-
-    def rollback(self, generation: int) -> None:
-        """Undo every commit after ``generation``: the index becomes exactly what that commit
-        was, and the files and store rows written since are removed. Only adds, deletes and
-        updates can be undone (ValueError past a compact or retrain). Other readers of the
-        undone commits must reload."""
-        with self._transaction() as txn:
-            target = history.manifest_at(txn.manifest, txn.snapshot.store, generation)
-            if target != txn.manifest:
-                write.recover(txn.commit(target))
-
-    def compact(self) -> None:
-        """Rewrite the index without deleted documents, as one segment and a fresh store.
-
-        Readers that opened before keep their memory maps; call ``reload()`` to move on."""
-        with self._transaction() as txn:
-            rewrite(txn, None, self.threads)
-
-    def retrain(self, *, n_centroids: int | None = None, nbits: int | None = None) -> None:
-        """Plaid indexes: learn a new codebook from the live documents and re-encode them all
-        (compacting too). Worth it when the corpus has grown well past what the codebook was
-        trained on (``info()["codebook_trained_tokens"]``) or changed topic. Without a
-        full-precision copy the documents are re-encoded from their decompressed vectors."""
-        if self.kind != "plaid":
-            raise ValueError("retrain() applies to kind='plaid' indexes: an exact index has no codebook")
-        request = {}
-        if n_centroids is not None:
-            request["n_centroids"] = codebooks.check_n_centroids(n_centroids)
-        if nbits is not None:
-            request["nbits"] = codebooks.check_nbits(nbits, self.dim)
-        with self._transaction() as txn:
-            rewrite(txn, request, self.threads)
-
-    def add_keyword_index(self) -> None:
-        """Add the keyword index (for keyword and hybrid search) to an index that has none (one
-        written in index format 3 or earlier, or created with ``keyword=False``), in one commit
-        that indexes every stored text. Does nothing if the index has one already."""
-        with self._transaction() as txn:
-            write.add_keyword_index(txn)
-
-    # -- maintenance -------------------------------------------------------------------------
-
-    def verify(self) -> dict:
-        """Hash every segment and codebook file against the manifest and check the store
-        (SQLite's integrity check, every row's CRC, the keyword index, the document count):
-        IndexFormatError naming every damaged file, else a report (files, bytes, seconds) that
-        is also recorded in the index directory, where ``info()`` and ``colmax info`` show it."""
-        snap = self._read()
-        report = integrity.verify(snap.path, snap.manifest, snap.store)
-        integrity.raise_problems(snap.path, report)
-        recorded = integrity.record(snap.path, snap.manifest, report)
-        return {"files": report.files, "bytes": report.bytes, "seconds": report.seconds, "recorded": recorded}
-
-    def warm(self) -> int:
-        """Read every file of the current commit once, front to back, so that the page cache
-        holds the index; return the bytes read.
-
-        Searches read the memory-mapped files in place: after a cold start (a reboot, or other
-        work evicting the cache) their pages come from disk as they are first touched. Plaid
-        search hints those reads so that they overlap (docs/format.md), which keeps a cold first
-        pass near a warm one: on a 3.45 GB plaid index, first queries 25-34 ms and pass p99
-        42-56 ms, where warm passes have p50 21 ms and p99 38 ms (0.2-1.3 s per first query
-        before the hints). After warm() nothing waits on the disk; reading sequentially takes
-        seconds (2-5.5 s for those 3.45 GB, docs/plaid.md). Worth it when the index fits in
-        memory; pointless when it does not.
-        """
-        return maintenance.warm(self._snap)
-
-    def info(self) -> dict:
-        """Facts about the index, as shown by ``colmax info INDEX``."""
-        return maintenance.info(self._read())

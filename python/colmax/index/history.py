@@ -34,7 +34,7 @@ def manifest_at(m: Manifest, store: Store, generation: int) -> Manifest:
     if rewritten > generation:
         raise ValueError(
             f"commit {generation} of {store.path.parent} is gone: the index was compacted or retrained "
-            f"at commit {rewritten}, which removed the files of earlier commits"
+            f"(or compressed) at commit {rewritten}, which removed the files of earlier commits"
         )
     segments = tuple(s for s in m.segments if generation_of(s.name) <= generation)
     codebook = m.codebook

@@ -45,7 +45,7 @@ def rewrite(txn: Transaction, retrain: dict | None, threads) -> None:
             if retrain is None:
                 _copy_rows(writer, seg, rows)
             else:
-                _reencode_rows(snap, writer, seg, rows, threads)
+                reencode_rows(snap, writer, seg, rows, threads)
         segments = (writer.finish(),)
     n = int(old_positions.size)
     new = txn.commit(
@@ -59,7 +59,7 @@ def _chunks(rows: np.ndarray):
         yield rows[start : start + REWRITE_CHUNK_DOCS]
 
 
-def _reencode_rows(snap: Snapshot, writer: SegmentWriter, seg: Segment, rows: np.ndarray, threads) -> None:
+def reencode_rows(snap: Snapshot, writer: SegmentWriter, seg: Segment, rows: np.ndarray, threads) -> None:
     """Append the documents ``rows`` of ``seg`` as float32 (copy, or decompressed) to a writer
     with a new codebook."""
     offsets = np.asarray(seg.offsets)
