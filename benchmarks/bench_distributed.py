@@ -126,12 +126,14 @@ def compare_builds(tmp: Path, texts, ids, args) -> colmax.Ragged:
     for r in range(args.rounds):
 
         def build_one(r=r):
-            index = colmax.Index.create(tmp / f"build-one-{r}", threads=2)
+            index = colmax.Index.create(tmp / f"build-one-{r}", storage="float32", threads=2)
             index.add(sub_texts, sub_ids)
             index.close()
 
         def build_sharded(r=r):
-            with ShardedIndex.create(tmp / f"build-sharded-{r}", 2, threads_per_shard=1) as index:
+            with ShardedIndex.create(
+                tmp / f"build-sharded-{r}", 2, storage="float32", threads_per_shard=1
+            ) as index:
                 index.add(sub_texts, sub_ids)
 
         if r % 2 == 0:
@@ -147,7 +149,7 @@ def compare_builds(tmp: Path, texts, ids, args) -> colmax.Ragged:
     # Each shard encodes its own documents in its own batches, and the int8 model scales
     # activations per batch: the vectors differ slightly from one index's. The search
     # comparisons use one index holding the sharded index's own vectors.
-    with ShardedIndex.create(tmp / "sharded", 2, threads_per_shard=1) as sharded:
+    with ShardedIndex.create(tmp / "sharded", 2, storage="float32", threads_per_shard=1) as sharded:
         sharded.add(texts, ids)
         return colmax.Ragged.from_list([d.embeddings for d in sharded.get_batch(ids)])
 
@@ -211,7 +213,7 @@ def main() -> None:
             vectors = encoder.encode_documents(texts)
         else:
             vectors = compare_builds(tmp, texts, ids, args)
-        one = colmax.Index.create(tmp / "same", dim=vectors.tokens.shape[1], threads=2)
+        one = colmax.Index.create(tmp / "same", dim=vectors.tokens.shape[1], storage="float32", threads=2)
         one.add_embeddings(vectors, ids, texts=texts)
         truth = [{h.id for h in hits} for hits in one.search_batch(queries, 10)]
         if not args.plaid_only:

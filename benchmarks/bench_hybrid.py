@@ -72,7 +72,7 @@ def exact_index(work: Path, data: Path, threads) -> colmax.Index:
     if not path.exists():
         corpus = read_corpus(data)
         t0 = time.perf_counter()
-        index = colmax.Index.create(path, threads=threads)
+        index = colmax.Index.create(path, kind="exact", storage="float32", threads=threads)
         index.add(corpus.texts, corpus.ids, corpus.metadata, progress=True)
         print(f"built {path} in {time.perf_counter() - t0:.0f} s", flush=True)
         index.close()
@@ -153,7 +153,7 @@ def keyword_table_cost(store: Path) -> tuple[int, float]:
             without = copy.stat().st_size
             t0 = time.perf_counter()
             conn.execute("BEGIN")
-            keyword.create(conn)
+            keyword.create(conn, passages=True)  # a store of this colmax: one keyword row per passage
             conn.execute("COMMIT")
             seconds = time.perf_counter() - t0
             conn.execute("VACUUM")

@@ -63,7 +63,7 @@ def main() -> None:
             t0 = time.perf_counter()
             encoder.encode_documents(corpus.texts[sub])
             t_encode = min(t_encode, time.perf_counter() - t0)
-            index = colmax.Index.create(Path(tmp) / "ix", encoder)
+            index = colmax.Index.create(Path(tmp) / "ix", encoder, storage="float32")
             t0 = time.perf_counter()
             index.add(corpus.texts[sub], corpus.ids[sub])
             t_add = min(t_add, time.perf_counter() - t0)

@@ -33,7 +33,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 
 def build(path: Path, corpus, encoder) -> None:
     t0 = time.perf_counter()
-    index = colmax.Index.create(path, encoder)
+    index = colmax.Index.create(path, encoder, kind="exact", storage="float32")
     index.add(corpus.texts, corpus.ids, corpus.metadata, progress=False)
     info = index.info()
     index.close()
@@ -97,7 +97,7 @@ def bench_splitting(corpus, encoder, subset: int, rounds: int) -> None:
     for r in range(rounds):
         for truncate in (r % 2 == 0, r % 2 != 0):
             with tempfile.TemporaryDirectory() as tmp:
-                index = colmax.Index.create(Path(tmp) / "ix", encoder)
+                index = colmax.Index.create(Path(tmp) / "ix", encoder, storage="float32")
                 t0 = time.perf_counter()
                 added = index.add(texts, ids, truncate=truncate, progress=False)
                 seconds = time.perf_counter() - t0

@@ -33,7 +33,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 INDEXES = {
     "plaid": {"kind": "plaid", "nbits": 4},
     "plaid-int8": {"kind": "plaid", "nbits": 4, "storage": "int8"},
-    "exact": {},
+    "exact": {"kind": "exact", "storage": "float32"},
 }
 CONCURRENCY = (1, 2, 4)
 BATCH = 32
