@@ -9,6 +9,7 @@ from pathlib import Path
 from .._validate import positive_int
 from .._version import __version__
 from ..index import Index
+from ..index.model import describe as describe_model
 from ..index.model import model_record
 from ..index.write import discard
 from .root import FORMAT_VERSION, Root, Shard, shard_dir, write_root
@@ -90,8 +91,7 @@ def describe(path: Path, root: Root, shard_infos: list[dict | None]) -> dict:
         "generation": root.generation,
         "router": root.router,
         "n_shards": root.n_shards,
-        "model": root.model.get("name") or "(none: embeddings only)",
-        "model_path": root.model.get("path") or ("packaged default" if root.model.get("default") else None),
+        **describe_model(root.model),
         "kind": root.kind,
         "dim": root.dim,
         "storage": root.storage,

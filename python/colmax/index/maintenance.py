@@ -6,6 +6,7 @@ from __future__ import annotations
 from .files import missing, read_chunks
 from .integrity import last_verified
 from .manifest import FORMAT_VERSION
+from .model import describe as describe_model
 from .snapshot import Snapshot
 
 
@@ -44,8 +45,7 @@ def info(snap: Snapshot) -> dict:
         "format_version": FORMAT_VERSION,
         "created_with": m.created_with,
         "generation": m.generation,
-        "model": m.model.get("name") or "(none: embeddings only)",
-        "model_path": m.model.get("path") or ("packaged default" if m.model.get("default") else None),
+        **describe_model(m.model),
         "kind": m.kind,
         "dim": m.dim,
         "storage": m.storage,

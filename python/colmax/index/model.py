@@ -37,6 +37,12 @@ def model_record(model, dim: int | None) -> tuple[object | None, dict, int]:
     return encoder, record, encoder.dim
 
 
+def describe(record: dict) -> dict:
+    """A model record as ``info()`` shows it: its name and where it is loaded from."""
+    where = record.get("path") or ("packaged default" if record.get("default") else None)
+    return {"model": record.get("name") or "(none: embeddings only)", "model_path": where}
+
+
 def bind_encoder(record: dict, dim: int, override, threads: int | None = None) -> object:
     """The encoder for an index whose manifest holds model ``record`` and vectors of ``dim``:
     ``override`` (a model directory or an Encoder) when given, else the recorded model,
