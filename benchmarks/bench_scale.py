@@ -1,6 +1,7 @@
 """Exact against compressed (plaid) search: quality, latency, size, build time (issue 5's targets).
 
     python benchmarks/bench_scale.py [--data ../shared/data] [--synthetic-docs 1000000] [--threads N]
+    python benchmarks/bench_scale.py --skip-real --baseline OTHER_PYTHON [--keep] [--reuse]
 
 Part 1, real data (SciFact and Cranfield with the default model): exact float32 and int8 indexes
 and plaid indexes (2 and 4 bits, and 4 bits with an int8 copy for the last stage) built from the
@@ -15,16 +16,22 @@ vectors (SciFact's, projected to 128 dims by a random orthonormal map: each synt
 takes 100 tokens of one real document plus noise, so documents keep the topical structure that
 pruning relies on; i.i.d. Gaussian vectors would make every centroid equally far). Streamed into
 a plaid index in chunks; prints the build time, peak RSS, size on disk, open time and query
-latency (and with --profile its stages). Encoded vectors are cached under $COLMAX_CACHE_DIR/bench
-(or ~/.cache/colmax/bench).
+latency (and with --profile its stages). With ``--baseline`` (the Python of another colmax
+installation, e.g. the previous commit's venv) the baseline builds the index, in a format both
+read, and both installations search it in fresh processes, alternating for ``--rounds`` rounds:
+the warm p50 ratio is this installation's against the baseline's on the same files. Encoded
+vectors are cached under $COLMAX_CACHE_DIR/bench (or ~/.cache/colmax/bench).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -233,20 +240,19 @@ def synthetic_chunk(pool: colmax.Ragged, n_docs: int, length: int, noise: float,
     return colmax.Ragged(tokens, np.arange(n_docs + 1, dtype=np.int64) * length)
 
 
-def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
+def build_scale(docs: colmax.Ragged, path: Path, args) -> dict:
+    """Stream the synthetic corpus into a plaid index at `path`; the build's figures."""
     n_docs, length, dim = args.synthetic_docs, 100, 128
-    n_tokens = n_docs * length
     pool = projected_pool(docs, dim, seed=1)
-    k_centroids = default_n_centroids(n_tokens)
-    print(
-        f"\nscale: {n_docs} synthetic documents x {length} tokens x {dim} dims ({n_tokens} tokens), "
-        f"plaid 2-bit, {k_centroids} centroids (the default for the final corpus size)"
-    )
     rng = np.random.default_rng(2)
-    path = Path(args.workdir) / "colmax-scale-index"
     shutil.rmtree(path, ignore_errors=True)
     index = colmax.Index.create(
-        path, dim=dim, kind="plaid", nbits=2, n_centroids=k_centroids, threads=args.threads
+        path,
+        dim=dim,
+        kind="plaid",
+        nbits=2,
+        n_centroids=default_n_centroids(n_docs * length),
+        threads=args.threads,
     )
     build_s, train_s = 0.0, None  # time inside the index only: generating the vectors is not building
     for start in range(0, n_docs, args.chunk):
@@ -260,39 +266,102 @@ def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
         done = start + n
         print(
             f"  {done:>9} docs  build {build_s:7.0f} s  (eta {build_s / done * (n_docs - done):6.0f} s)",
+            file=sys.stderr,  # stdout is a worker's answer
             flush=True,
         )
         del batch
     index.close()
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    return {
+        "build_s": build_s,
+        "train_s": train_s,
+        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "built_with": colmax.__version__,
+    }
 
+
+def search_scale(qs: colmax.Ragged, path: Path, args) -> dict:
+    """Open the scale index and time `args.passes` passes of k=10 searches over its queries."""
     t0 = time.perf_counter()
     index = colmax.Index.open(path, threads=args.threads)
     open_ms = (time.perf_counter() - t0) * 1000
-    info = index.info()
     # queries: real SciFact queries projected the same way, so they are about the pool's topics
-    queries = [np.ascontiguousarray(q) for q in projected_pool(qs, dim, seed=1)][: args.queries]
-    print(
-        f"build {build_s / 60:.1f} min (first chunk incl. codebook training {train_s:.0f} s), "
-        f"peak RSS {peak_rss / 2**30:.2f} GiB\n"
-        f"size on disk {size / 1e9:.3f} GB ({size / 2**30:.3f} GiB), "
-        f"{info['bytes_per_token']} bytes/token stored + inverted file "
-        f"({size / n_tokens:.2f} bytes/token all files)\n"
-        f"open {open_ms:.1f} ms; search k=10 over {len(queries)} queries:"
-    )
+    queries = [np.ascontiguousarray(q) for q in projected_pool(qs, 128, seed=1)][: args.queries]
+    passes = []
     # the first pass reads the index from disk (or from pages the build left behind), later
     # passes from the page cache: both are shown
-    for rep in range(args.passes):
+    for _ in range(args.passes):
         _, ms, _ = timed_search(index, queries, 10)
+        passes.append(
+            {"p50": float(np.median(ms)), "p99": float(np.percentile(ms, 99)), "max": float(ms.max())}
+        )
+    out = {"open_ms": open_ms, "passes": passes, "queries": len(queries), "version": colmax.__version__}
+    out["bytes_per_token"] = index.info()["bytes_per_token"]
+    if args.profile:
+        out["profile"] = stage_profile(index, queries)
+    index.close()
+    return out
+
+
+def in_worker(python: str, mode: str, path: Path, args) -> dict:
+    """`build_scale` or `search_scale` run by another colmax installation (e.g. the previous
+    commit's venv), on the same files, so that both sides measure the same index."""
+    cmd = [python, __file__, "--scale-worker", mode, "--workdir", str(path.parent), "--data", str(args.data)]
+    for flag in ("synthetic_docs", "chunk", "noise", "queries", "passes"):
+        cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    # the other installation must import its own colmax, not this checkout's neighbours
+    result = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def print_passes(label: str, result: dict) -> None:
+    print(f"{label} (colmax {result['version']}): open {result['open_ms']:.1f} ms")
+    for i, row in enumerate(result["passes"]):
         print(
-            f"  pass {rep + 1}: median {np.median(ms):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, "
-            f"max {ms.max():.1f} ms",
+            f"  pass {i + 1}: median {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms, max {row['max']:.1f} ms",
             flush=True,
         )
-    if args.profile:
-        print(f"\nstages of the staged search, medians over the queries\n\n{PROFILE_HEADER}")
-        print_profile(f"{n_docs} synthetic documents", stage_profile(index, queries))
+
+
+def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
+    n_docs, length, dim = args.synthetic_docs, 100, 128
+    n_tokens = n_docs * length
+    print(
+        f"\nscale: {n_docs} synthetic documents x {length} tokens x {dim} dims ({n_tokens} tokens), "
+        f"plaid 2-bit, {default_n_centroids(n_tokens)} centroids (the default for the final corpus size)"
+    )
+    path = Path(args.workdir) / "colmax-scale-index"
+    if args.reuse and (path / "manifest.json").exists():
+        print(f"reusing {path}")
+    else:
+        # with a baseline, the baseline builds: its format is one both sides read
+        built = (
+            in_worker(args.baseline, "build", path, args) if args.baseline else build_scale(docs, path, args)
+        )
+        size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+        print(
+            f"build {built['build_s'] / 60:.1f} min by colmax {built['built_with']} (first chunk incl. "
+            f"codebook training {built['train_s']:.0f} s), peak RSS {built['peak_rss'] / 2**30:.2f} GiB\n"
+            f"size on disk {size / 1e9:.3f} GB ({size / 2**30:.3f} GiB), "
+            f"{size / n_tokens:.2f} bytes/token all files"
+        )
+    sides = [("this", sys.executable)] + ([("baseline", args.baseline)] if args.baseline else [])
+    medians: dict[str, list[float]] = {side: [] for side, _ in sides}
+    for round_ in range(args.rounds if args.baseline else 1):
+        for side, python in sides if round_ % 2 == 0 else sides[::-1]:
+            result = (
+                search_scale(qs, path, args)
+                if python == sys.executable and not args.baseline
+                else in_worker(python, "search", path, args)
+            )
+            print_passes(f"{side}, round {round_ + 1}", result)
+            medians[side] += [row["p50"] for row in result["passes"][1:]] or [result["passes"][0]["p50"]]
+            if "profile" in result:
+                print(f"\nstages of the staged search, medians over the queries\n\n{PROFILE_HEADER}")
+                print_profile(f"{n_docs} synthetic documents", result["profile"])
+    if args.baseline:
+        this, base = np.median(medians["this"]), np.median(medians["baseline"])
+        print(f"warm p50: this {this:.1f} ms, baseline {base:.1f} ms: {this / base:.2f}x the baseline's time")
     if not args.keep:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -310,6 +379,12 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3, help="timed passes over the scale run's queries")
     parser.add_argument("--workdir", default=tempfile.gettempdir(), help="where the scale index is built")
     parser.add_argument("--keep", action="store_true", help="keep the scale index")
+    parser.add_argument("--reuse", action="store_true", help="search a kept scale index instead of building")
+    parser.add_argument(
+        "--baseline", help="python of another colmax installation: it builds, both search, alternating"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternating search rounds with --baseline")
+    parser.add_argument("--scale-worker", choices=("build", "search"), help=argparse.SUPPRESS)
     parser.add_argument("--skip-real", action="store_true", help="only the scale run")
     parser.add_argument("--datasets", default="scifact,cranfield", help="real datasets, comma-separated")
     parser.add_argument("--profile", action="store_true", help="time each stage of the staged search")
@@ -324,6 +399,12 @@ def main() -> None:
     args = parser.parse_args()
 
     encoder = colmax.Encoder()
+    if args.scale_worker:
+        _, docs, _, qs, _ = encoded("scifact", args.data / "scifact", encoder)
+        path = Path(args.workdir) / "colmax-scale-index"
+        work = build_scale if args.scale_worker == "build" else search_scale
+        print(json.dumps(work(docs if args.scale_worker == "build" else qs, path, args)))
+        return
     machine = f"ISA {colmax.active_isa()}, {cpu_name()}, {os.cpu_count()} CPUs"
     print(f"colmax {colmax.__version__}, {machine}, {encoder}")
     if not args.skip_real:
