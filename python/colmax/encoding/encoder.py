@@ -12,6 +12,7 @@ import numpy as np
 from .._progress import progress_bar
 from .._validate import positive_int
 from ..ragged import Ragged, offsets_from_lengths
+from .attention import fused_model
 from .default_model import default_model_dir
 from .models import ModelFormatError, resolve_model
 from .passages import Passages
@@ -52,7 +53,7 @@ def _session(onnx_path: Path, threads: int | None):
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only: warnings about unused initializers are noise
     try:
-        return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(fused_model(onnx_path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for unreadable files
         raise ModelFormatError(f"onnxruntime cannot load {onnx_path}: {e}") from None
 
@@ -134,6 +135,12 @@ class Encoder:
     def encode_queries(self, texts: Iterable[str], *, batch_size: int | None = None) -> Ragged:
         """One (n_tokens, dim) matrix per query: all positions, [MASK] expansion included."""
         return self._encode(self.tokenizer.queries(texts), batch_size, progress=False)
+
+    def encode_tokenized(self, items: Tokenized, *, batch_size: int | None = None) -> Ragged:
+        """The vectors of items this encoder's ``tokenizer`` made (``tokenizer.queries(texts)``,
+        ``tokenizer.documents(texts)``), e.g. once their ``truncated`` flags are checked:
+        ``encode_tokenized(tokenizer.queries(texts))`` equals ``encode_queries(texts)``."""
+        return self._encode(items, batch_size, progress=False)
 
     def encode_documents(
         self, texts: Iterable[str], *, batch_size: int | None = None, progress: bool = False

@@ -222,7 +222,10 @@ class ColbertTokenizer:
     ) -> Iterator[tuple[np.ndarray, bool]]:
         """(ids, whether the text was truncated) per text."""
         for start in range(0, len(texts), TOKENIZE_CHUNK):
-            for enc in tok.encode_batch(texts[start : start + TOKENIZE_CHUNK]):
+            chunk = texts[start : start + TOKENIZE_CHUNK]
+            # one text (a search's query) on this thread: encode_batch hands even one text to the
+            # tokenizer's thread pool, whose wake-up costs more than the text
+            for enc in [tok.encode(chunk[0])] if len(chunk) == 1 else tok.encode_batch(chunk):
                 ids = np.array(enc.ids, dtype=np.int64)
                 if marker is not None:
                     ids = np.insert(ids, 1, marker)

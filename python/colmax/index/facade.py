@@ -47,6 +47,7 @@ class Index(CoordinatorReads, Upkeep):
     ) -> None:
         # use Index.create / Index.open
         self.path = snapshot.path
+        self._manifest_file = self.path / MANIFEST  # read by every search (auto_reload)
         self.threads = threads
         self._model = model  # what the caller asked for: None (the recorded model), a directory or an Encoder
         self._encoder = None  # the bound encoder, loaded on first use
@@ -206,7 +207,7 @@ class Index(CoordinatorReads, Upkeep):
         if not self._auto_reload or snap.stamp is None:
             return snap
         try:
-            current = (self.path / MANIFEST).read_bytes()
+            current = self._manifest_file.read_bytes()
         except OSError:  # being replaced or gone: the loaded commit stays readable
             return snap
         if current != snap.stamp and self._write_mutex.acquire(blocking=False):

@@ -43,14 +43,15 @@ def plan_search(kind: str, k: int, exact: bool, nprobe, ncandidates) -> Plan | N
 def _encoded(encoder, texts: list[str]) -> list[np.ndarray]:
     """Encode query texts, refusing any that the model would truncate (with [MASK] expansion,
     ColBERT's queries are cut to their fixed length by design)."""
+    items = encoder.tokenizer.queries(texts)  # tokenized once: checked, then encoded
     if not encoder.config.do_query_expansion:
-        for i in np.flatnonzero(encoder.tokenizer.queries(texts).truncated):
+        for i in np.flatnonzero(items.truncated):
             which = "the query" if len(texts) == 1 else f"query {i}"
             raise ValueError(
                 f"{which} is longer than the model's limit of {encoder.query_length} tokens and "
                 "would be truncated: shorten it, or pass its token matrix"
             )
-    return [np.ascontiguousarray(q, dtype=np.float32) for q in encoder.encode_queries(texts)]
+    return [np.ascontiguousarray(q, dtype=np.float32) for q in encoder.encode_tokenized(items)]
 
 
 def query_matrix(query, dim: int, encoder: Callable[[], object]) -> np.ndarray:
