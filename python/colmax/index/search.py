@@ -40,10 +40,10 @@ def topk(
     staged = snap.manifest.kind == "plaid" and snap.manifest.storage is None
     if not snap.layout.split:
         if staged:
-            return plaid_topk(snap, q, k, cands, None, threads)
+            return plaid_topk(snap, q, k, cands, None, threads)[:2]
         return _exact_topk(snap, q, k, cands, threads)
     if staged:  # no full-precision copy: every candidate decompressed and scored
-        positions, scores = plaid_topk(snap, q, _count(snap, cands), cands, None, threads)
+        positions, scores, _ = plaid_topk(snap, q, _count(snap, cands), cands, None, threads)
     else:
         positions, scores = _exact_scores(snap, q, cands, threads)
     return top_documents(snap.layout, positions, scores, k)
@@ -118,10 +118,10 @@ def staged_topk(
     more = None if complete is None else listing
 
     if not snap.layout.split:
-        return _plaid_call(snap, q, k, cands, plan, threads, complete=more)
+        return plaid_topk(snap, q, k, cands, plan, threads, complete=more)
     total, n = _count(snap, cands), max(plan.ncandidates, k)
     while True:
-        found = _plaid_call(snap, q, n, cands, Plan(plan.nprobe, n), threads, complete=more)
+        found = plaid_topk(snap, q, n, cands, Plan(plan.nprobe, n), threads, complete=more)
         positions, scores, completed = found
         heads = snap.layout.heads(positions)
         if distinct(heads) >= k or n >= total:
@@ -155,26 +155,14 @@ def plaid_topk(
     plan: Plan | None,
     threads,
     decompress: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Staged search, or with ``plan`` None every candidate scored on its copied vectors or, for
-    an index that keeps no copy, on its decompressed ones (exact MaxSim); ``decompress=False``
-    scores those from their residuals instead, as the staged search's last stage does."""
-    return _plaid_call(snap, q, k, cands, plan, threads, decompress)[:2]
-
-
-def _plaid_call(
-    snap: Snapshot,
-    q: np.ndarray,
-    k: int,
-    cands: list[np.ndarray | None],
-    plan: Plan | None,
-    threads,
-    decompress: bool | None = None,
     complete: Callable[[], list[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`plaid_topk`, and the scores of the passages ``complete()`` lists (local rows, one
-    array per segment; None without ``complete``). Segments without candidates are left
-    out, unless passages are to be completed (they might lie there)."""
+    """Staged search, or with ``plan`` None every candidate scored on its copied vectors or, for
+    an index that keeps no copy, on its decompressed ones (exact MaxSim); ``decompress=False``
+    scores those from their residuals instead, as the staged search's last stage does. Third:
+    the scores of the passages ``complete()`` lists (local rows, one array per segment), None
+    without ``complete``. Segments without candidates are left out, unless passages are to be
+    completed (they might lie there)."""
     cb = snap.codebook
     keep = [complete is not None or cand is None or cand.size > 0 for cand in cands]
     segments = [
@@ -221,7 +209,7 @@ def rerank(
     the last stage of a staged search scores them (plaid without a copy: from the residuals)."""
     cands = snap.split(positions)
     if any(seg.tokens is None for seg in snap.segments):  # plaid without a copy
-        return plaid_topk(snap, q, len(positions), cands, None, threads, decompress=not staged)
+        return plaid_topk(snap, q, len(positions), cands, None, threads, decompress=not staged)[:2]
     pos_parts, score_parts = [], []
     for seg, cand in zip(snap.segments, cands):
         if cand.size:
