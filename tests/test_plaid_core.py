@@ -332,6 +332,67 @@ def test_ncandidates_is_one_budget_over_all_segments(isa, rng):
     np.testing.assert_array_equal(ids, want)
 
 
+def test_search_completes_listed_documents_in_its_last_stage(isa, rng):
+    """``complete``: the listed documents' last-stage scores come back beside a ranking that
+    they do not change, equal to an exhaustive search's from the residuals (or the copy)."""
+    corpus = Corpus(rng)
+    query = unit_rows(rng.standard_normal((5, 32)))
+    listed = [np.array([0, 3, 7, 20, 49], dtype=np.int64), np.array([1, 7], dtype=np.int64)]
+    calls = []
+
+    def complete():
+        calls.append(1)
+        return listed
+
+    alone = {"exhaustive": True, "decompress": False}
+    for exact in (None, corpus.x.astype(np.float16)):
+        segments = [corpus.segment(exact=exact), corpus.segment(exact=exact, first_pos=100)]
+        plain = corpus.search(query, segments, 4, 2, 6)
+        ids, scores, completed = corpus.search(query, segments, 4, 2, 6, complete=complete, threads=2)
+        np.testing.assert_array_equal(ids, plain[0])
+        np.testing.assert_array_equal(scores, plain[1])
+        # every document scored alone, as an exhaustive search from the residuals scores it
+        want = [
+            corpus.search(query, [corpus.segment(allowed=np.array([d]), exact=exact)], 1, 1, 1, **alone)[1]
+            for d in np.concatenate(listed).tolist()
+        ]
+        np.testing.assert_array_equal(completed, np.concatenate(want))  # document 3 has no tokens, too
+        # a document the search ranks itself gets the same score in both places
+        for pos, score in zip(ids.tolist(), scores.tolist()):
+            seg, local = divmod(pos, 100)
+            if local in listed[seg].tolist():
+                offset = 0 if seg == 0 else listed[0].size
+                assert completed[offset + listed[seg].tolist().index(local)] == score
+    assert len(calls) == 2  # once per search
+    empty = corpus.search(query, [corpus.segment()], 4, 2, 6, complete=lambda: [np.zeros(0, np.int64)])
+    assert empty[2].size == 0
+
+
+def test_complete_errors_leave_the_search_as_raised(rng):
+    corpus = Corpus(rng)
+    query = unit_rows(rng.standard_normal((3, 32)))
+    segments = [corpus.segment()]
+
+    def fails():
+        raise KeyError("from the keyword side")
+
+    with pytest.raises(KeyError, match="from the keyword side"):
+        corpus.search(query, segments, 4, 2, 6, complete=fails)
+    with pytest.raises(TypeError, match="complete must be a function"):
+        corpus.search(query, segments, 4, 2, 6, complete=[np.zeros(0, np.int64)])
+    with pytest.raises(TypeError, match="one int64 array of local document ids per segment"):
+        corpus.search(query, segments, 4, 2, 6, complete=lambda: [])
+    with pytest.raises(TypeError, match="int64"):
+        corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.zeros(2, np.float32)])
+    with pytest.raises(ValueError, match="sorted ascending"):
+        corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.array([5, 2], dtype=np.int64)])
+    with pytest.raises(ValueError, match="below the segment's 50 documents"):
+        corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.array([50], dtype=np.int64)])
+    # the search still works afterwards (no state left behind)
+    again = corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.array([1], dtype=np.int64)])
+    assert again[2].size == 1
+
+
 def staged_search(corpus, query, first_positions, k, nprobe, ncandidates, allowed=None):
     """The staged search in NumPy over copies of one corpus at the given positions."""
     table = corpus.centroids @ query.T  # n_centroids x nq

@@ -517,7 +517,7 @@ void segment_args(const py::handle& item, std::size_t i, const colmax::plaid::Co
 py::tuple plaid_search(const py::object& query, const py::object& centroids, const py::object& weights, int nbits,
                        bool normalize, const py::sequence& segments, std::int64_t k, std::int64_t nprobe,
                        std::int64_t ncandidates, bool exhaustive, const py::object& decompress,
-                       const py::object& threads, const py::object& stats) {
+                       const py::object& threads, const py::object& stats, const py::object& complete) {
   if (!stats.is_none() && !py::isinstance<py::dict>(stats))
     throw py::type_error("stats must be a dict to fill, or None");
   if (!decompress.is_none() && !py::isinstance<py::bool_>(decompress))
@@ -531,13 +531,36 @@ py::tuple plaid_search(const py::object& query, const py::object& centroids, con
   for (std::size_t i = 0; i < segs.size(); ++i) segment_args(segments[i], i, args.cb, segs[i]);
   std::vector<colmax::plaid::Segment> plain;
   for (const SegmentArgs& s : segs) plain.push_back(s.segment);
+  if (!complete.is_none() && !PyCallable_Check(complete.ptr()))
+    throw py::type_error("complete must be a function returning one int64 array of local document ids per segment");
+  // Called by the search with the GIL released: takes it to call `complete`; a Python exception
+  // raised there (or by the checks) leaves the search as itself.
+  std::vector<py::array> complete_ids;
+  colmax::plaid::CompleteFn more;
+  if (!complete.is_none())
+    more = [&]() {
+      const py::gil_scoped_acquire gil;
+      const py::object lists = complete();
+      if (!py::isinstance<py::sequence>(lists) || py::len(lists) != segs.size())
+        throw py::type_error("complete() must return a list with one int64 array of local document ids per segment");
+      std::vector<colmax::DocSelection> out;
+      for (std::size_t i = 0; i < segs.size(); ++i) {
+        const std::string name = "complete()[" + std::to_string(i) + "]";
+        complete_ids.push_back(typed_array(py::sequence(lists)[i], name, 'i', 8, "int64", 1, "(n,)"));
+        out.push_back(colmax::DocSelection::subset(static_cast<const std::int64_t*>(complete_ids.back().data()),
+                                                   complete_ids.back().shape(0)));
+      }
+      return out;
+    };
   const int n_threads = thread_count(threads);
   colmax::TopK top;
   colmax::plaid::SearchStats st;
+  std::vector<float> completed;
   {
     py::gil_scoped_release release;
-    top = colmax::plaid::search(qm, args.cb, plain.data(), static_cast<std::int64_t>(plain.size()),
-                                {k, nprobe, ncandidates, exhaustive, decompress_rows}, n_threads, &st);
+    top =
+        colmax::plaid::search(qm, args.cb, plain.data(), static_cast<std::int64_t>(plain.size()),
+                              {k, nprobe, ncandidates, exhaustive, decompress_rows}, n_threads, &st, more, &completed);
   }
   if (!stats.is_none()) {
     py::dict d = py::reinterpret_borrow<py::dict>(stats);
@@ -556,7 +579,8 @@ py::tuple plaid_search(const py::object& query, const py::object& centroids, con
   py::array_t<float> scores(static_cast<py::ssize_t>(top.scores.size()));
   std::copy(top.ids.begin(), top.ids.end(), ids.mutable_data());
   std::copy(top.scores.begin(), top.scores.end(), scores.mutable_data());
-  return py::make_tuple(ids, scores);
+  if (complete.is_none()) return py::make_tuple(ids, scores);
+  return py::make_tuple(ids, scores, to_numpy(completed));
 }
 
 std::vector<std::string> isa_names(const std::vector<colmax::Isa>& isas) {
@@ -613,12 +637,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("plaid_search", &plaid_search, py::arg("query"), py::arg("centroids"), py::arg("weights"), py::arg("nbits"),
         py::arg("normalize"), py::arg("segments"), py::arg("k"), py::arg("nprobe"), py::arg("ncandidates"),
         py::kw_only(), py::arg("exhaustive") = false, py::arg("decompress") = py::none(),
-        py::arg("threads") = py::none(), py::arg("stats") = py::none(),
+        py::arg("threads") = py::none(), py::arg("stats") = py::none(), py::arg("complete") = py::none(),
         "PLAID search over compressed segments (doc_codes, doc_code_offsets, residuals, offsets, ivf_offsets, ivf, "
         "allowed, exact_tokens, exact_scales, first_pos): (int64 positions, float32 scores), best first, ties to the "
         "lower position. decompress (default: exhaustive) scores rows without an exact copy on their float32 "
         "decompressed vectors instead of from the residuals. A dict passed as stats receives each stage's seconds "
-        "and document counts.");
+        "and document counts. complete, a function returning one sorted int64 array of local ids per segment (called "
+        "once, "
+        "before the last stage), has those documents scored in the last stage too: a third array, their float32 "
+        "scores segment after segment.");
 
   m.def(
       "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },

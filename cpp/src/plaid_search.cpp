@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -81,6 +82,27 @@ void validate_segment(const QueryMatrix& query, const Codebook& cb, const Segmen
         fail(where + "allowed document ids must be sorted ascending without repeats; pass numpy.unique(allowed)");
   if (s.codes.offsets[0] != 0 || s.codes.offsets[s.n_docs] != s.codes.n_bytes)
     fail(where + "the document codes' offsets must run from 0 to their size; build them with encode_doc_codes");
+}
+
+// The documents `complete` lists, one selection per segment, checked.
+std::vector<DocSelection> to_complete(const CompleteFn& complete, const Segment* segments, std::int64_t n_segments) {
+  std::vector<DocSelection> out = complete ? complete() : std::vector<DocSelection>();
+  if (!complete) out.assign(static_cast<std::size_t>(n_segments), DocSelection::subset(nullptr, 0));
+  if (static_cast<std::int64_t>(out.size()) != n_segments)
+    fail("documents to complete: " + str(static_cast<std::int64_t>(out.size())) + " lists for " + str(n_segments) +
+         " segments; pass one list per segment");
+  for (std::int64_t i = 0; i < n_segments; ++i) {
+    const DocSelection& c = out[i];
+    const std::string where = "segment " + str(i) + ": documents to complete ";
+    if (c.all) fail(where + "must be listed (an empty list for none)");
+    for (std::int64_t j = 0; j < c.count; ++j) {
+      if (c.ids[j] < 0 || c.ids[j] >= segments[i].n_docs)
+        fail(where + "must be below the segment's " + str(segments[i].n_docs) + " documents, got " + str(c.ids[j]));
+      if (j > 0 && c.ids[j] <= c.ids[j - 1])
+        fail(where + "must be sorted ascending without repeats; pass numpy.unique(ids)");
+    }
+  }
+  return out;
 }
 
 // The byte offset of each inverted list of a segment, checked against the file's size.
@@ -373,7 +395,8 @@ std::vector<float> exact_scores(const QueryMatrix& query, const Codebook& cb, co
 }  // namespace
 
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
-            const SearchParams& p, int threads, SearchStats* stats) {
+            const SearchParams& p, int threads, SearchStats* stats, const CompleteFn& complete,
+            std::vector<float>* completed) {
   const BusyCall busy;
   SearchStats local;
   SearchStats& st = stats != nullptr ? *stats : local;
@@ -463,20 +486,37 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   }
   lap(st.approx_s);
 
-  // Stage (d), its reads hinted for every segment first: rows without an exact copy scored from
-  // their residuals, or decompressed to float32 (exact scores of the decoded rows).
-  for (std::int64_t i = 0; i < n_segments; ++i) will_need_vectors(cb, segments[i], ids[i]);
+  // Stage (d) over the kept candidates and the documents to complete (their union, ascending),
+  // its reads hinted for every segment first: rows without an exact copy scored from their
+  // residuals, or decompressed to float32 (exact scores of the decoded rows).
+  const std::vector<DocSelection> extra = to_complete(complete, segments, n_segments);
+  std::vector<std::vector<std::int64_t>> scored(static_cast<std::size_t>(n_segments));
+  for (std::int64_t i = 0; i < n_segments; ++i) {
+    const DocSelection& more = extra[i];
+    std::set_union(ids[i].begin(), ids[i].end(), more.ids, more.ids + more.count, std::back_inserter(scored[i]));
+    will_need_vectors(cb, segments[i], scored[i]);
+  }
   std::optional<kernels::ResidualTables> residual;
   if (from_residuals)
     residual.emplace(cb.centroids, cb.n_centroids, cb.dim, cb.nbits, cb.weights, cb.normalize, table.data(), nq_pad);
   std::vector<float> scores;
   std::vector<std::int64_t> positions;
+  if (completed != nullptr) completed->clear();
+  st.scored = 0;
   for (std::int64_t i = 0; i < n_segments; ++i) {
-    const std::vector<float> exact = exact_scores(query, cb, decode, segments[i], ids[i],
+    st.scored += static_cast<std::int64_t>(scored[i].size());
+    const std::vector<float> exact = exact_scores(query, cb, decode, segments[i], scored[i],
                                                   residual ? &residual->book : nullptr, threads, st.decode_s);
-    for (std::size_t b = 0; b < ids[i].size(); ++b) {
-      scores.push_back(exact[b]);
-      positions.push_back(segments[i].first_pos + ids[i][b]);
+    const DocSelection& more = extra[i];
+    for (std::size_t b = 0, kept = 0, extra = 0; b < scored[i].size(); ++b) {
+      if (kept < ids[i].size() && ids[i][kept] == scored[i][b]) {
+        scores.push_back(exact[b]);
+        positions.push_back(segments[i].first_pos + ids[i][kept++]);
+      }
+      if (extra < static_cast<std::size_t>(more.count) && more.ids[extra] == scored[i][b]) {
+        if (completed != nullptr) completed->push_back(exact[b]);
+        ++extra;
+      }
     }
   }
 
@@ -491,7 +531,6 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
     top.ids.push_back(positions[order[r]]);
     top.scores.push_back(scores[order[r]]);
   }
-  st.scored = n;
   lap(st.exact_s);
   return top;
 }

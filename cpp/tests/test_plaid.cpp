@@ -695,6 +695,39 @@ TEST(PlaidSearch, ThreadCountDoesNotChangeResults) {
   }
 }
 
+TEST(PlaidSearch, CompletedDocumentsAreScoredAsAnExhaustiveSearchScoresThem) {
+  const Corpus c(120);
+  const auto q = uniform(6 * Corpus::dim, 59);
+  const colmax::QueryMatrix query{q.data(), 6, Corpus::dim};
+  const plaid::Segment seg = c.segment();
+  std::vector<std::int64_t> listed = {0, 5, 17, 64, 119};
+  int calls = 0;
+  const plaid::CompleteFn complete = [&] {
+    ++calls;
+    return std::vector<colmax::DocSelection>{colmax::DocSelection::subset(listed.data(), 5)};
+  };
+  std::vector<float> completed;
+  const colmax::TopK got = plaid::search(query, c.book.cb, &seg, 1, params(8, 2, 20), 2, nullptr, complete, &completed);
+  EXPECT_EQ(calls, 1);
+  expect_same(got, plaid::search(query, c.book.cb, &seg, 1, params(8, 2, 20), 1), "ranking unchanged");
+  plaid::Segment alone = seg;
+  alone.allowed = colmax::DocSelection::subset(listed.data(), 5);
+  plaid::SearchParams residual = params(5, 1, 1, true);
+  residual.decompress = false;
+  const colmax::TopK each = plaid::search(query, c.book.cb, &alone, 1, residual, 1);
+  ASSERT_EQ(completed.size(), 5u);
+  for (std::size_t r = 0; r < each.ids.size(); ++r) {
+    const auto at = std::find(listed.begin(), listed.end(), each.ids[r]) - listed.begin();
+    EXPECT_EQ(completed[at], each.scores[r]) << "document " << each.ids[r];
+  }
+  std::vector<std::int64_t> unsorted = {3, 2};
+  const plaid::CompleteFn bad = [&] {
+    return std::vector<colmax::DocSelection>{colmax::DocSelection::subset(unsorted.data(), 2)};
+  };
+  EXPECT_THROW(plaid::search(query, c.book.cb, &seg, 1, params(8, 2, 20), 1, nullptr, bad, &completed),
+               std::invalid_argument);
+}
+
 TEST(PlaidSearch, EmptyCandidatesGiveAnEmptyResult) {
   const Corpus c(10);
   const auto q = uniform(2 * Corpus::dim, 3);

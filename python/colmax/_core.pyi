@@ -1,5 +1,7 @@
 """Stubs for colmax._core: the C++ MaxSim engine and the compressed index (documented in colmax.scoring)."""
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
 def maxsim(
@@ -136,7 +138,8 @@ def plaid_search(
     decompress: bool | None = None,
     threads: int | None = None,
     stats: dict | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    complete: Callable[[], Sequence[np.ndarray]] | None = None,
+) -> tuple[np.ndarray, ...]:
     """PLAID search: (int64 positions, float32 scores), best first, ties to the lower position.
 
     Each query token probes its nprobe best centroids; when all segments together hold more
@@ -147,6 +150,10 @@ def plaid_search(
     A dict passed as ``stats`` receives the wall-clock seconds of each stage (check_s, probe_s,
     gather_s, approx_s, exact_s; decode_s is exact_s's decompression summed over threads) and
     the documents each kept (probed centroids, gathered, pruned, scored).
+    ``complete``, a function returning one sorted int64 array of local document ids per segment,
+    is called once before the last stage, which scores those documents too (allowed or not,
+    without ranking them): their float32 scores come back as a third array, segment after
+    segment. An exception it raises leaves the search as itself.
     """
 
 def compiled_isas() -> list[str]: ...

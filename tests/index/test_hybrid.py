@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from colmax.index import Index, IndexFormatError, fusion, hybrid, keyword
+from colmax.index import Index, IndexFormatError, fusion, hybrid, keyword, search
 from colmax.index.files import MANIFEST
 from colmax.index.manifest import FORMAT_VERSION, body_checksum
 from colmax.index.query import Plan
@@ -381,6 +381,10 @@ def test_plaid_hybrid_scores_keyword_candidates_as_its_last_stage(tmp_path):
         # every document through the staged search's last stage (all centroids probed, none cut)
         staged = {h.id: h.score for h in index.search(q, k=300, nprobe=16, ncandidates=300)}
         exact = {h.id: h.score for h in index.rerank(q, [f"d{p}" for p in sides.positions.tolist()])}
+        # the staged search scored the keyword candidates in its last stage: exactly as a second
+        # search over them alone scores them
+        want = dict(zip(*search.rerank(snap, q, sides.positions, None, staged=True)))
+        assert sides.semantic.tolist() == [float(want[p]) for p in sides.positions.tolist()]
         for p, s in zip(sides.positions.tolist(), sides.semantic.tolist()):
             assert s == pytest.approx(staged[f"d{p}"], rel=1e-6)
             # the last stage scores within int8 rounding of exact MaxSim (residuals or the copy)
@@ -391,6 +395,32 @@ def test_plaid_hybrid_scores_keyword_candidates_as_its_last_stage(tmp_path):
         exact = {h.id: h.score for h in index.rerank(q, [f"d{p}" for p in exact_sides.positions.tolist()])}
         for p, s in zip(exact_sides.positions.tolist(), exact_sides.semantic.tolist()):
             assert s == pytest.approx(exact[f"d{p}"], rel=1e-5)
+
+
+def test_plaid_hybrid_filters_both_sides_and_raises_the_keyword_sides_error(tmp_path):
+    docs, texts = random_docs(200, seed=6)
+    index = Index.create(tmp_path / "p", dim=DIM, kind="plaid", n_centroids=16, nbits=4)
+    index.add_embeddings(docs, [f"d{i}" for i in range(200)], [{"g": i % 4} for i in range(200)], texts=texts)
+    snap, q, plan = index._snapshot, unit_query(12), Plan(nprobe=2, ncandidates=30)
+    where = hybrid.scope(snap, {"g": 2})
+    sides = hybrid.side_scores(snap, "t3 t4 t5", q, 5, where, plan, None, depths=(10, 10))
+    assert sides.positions.size > 10 and all(p % 4 == 2 for p in sides.positions.tolist())
+    want = dict(zip(*search.rerank(snap, q, sides.positions, None, staged=True)))
+    assert sides.semantic.tolist() == [float(want[p]) for p in sides.positions.tolist()]
+    how = hybrid.Mode("hybrid", 0.5, "minmax")
+    hits = hybrid.search(snap, "t3 t4 t5", lambda: q, 20, where, plan, how, None)
+    assert len(hits) == 20 and all(h.metadata["g"] == 2 for h in hits)
+
+    # the keyword table vanishes under the open index: its query fails while MaxSim searches
+    conn = sqlite3.connect(index.path / snap.manifest.store)
+    conn.execute("DROP TABLE keyword")
+    conn.commit()
+    conn.close()
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        hybrid.side_scores(snap, "t3 t4", q, 5, hybrid.scope(snap, None), plan, None)
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        hybrid.search(snap, "t3 t4", lambda: q, 5, hybrid.scope(snap, None), plan, how, None)
+    assert index.search(q, k=5)  # nothing left running on the connection
 
 
 # -- text queries through the packaged model ------------------------------------------------------

@@ -7,7 +7,8 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from colmax.index import Index
+from colmax.index import Index, hybrid, search
+from colmax.index.query import Plan
 from long_documents import FACTS, QUERIES, documents
 
 DOCS = documents()
@@ -55,6 +56,22 @@ def test_hits_name_the_passage_that_holds_the_answer(indexes):
         assert FACTS[want][:40] in hit.passage_text and hit.text == dict(DOCS)[want]
         ex = exact.explain(query, want)
         assert FACTS[want][:40] in hit.text[ex.span[0] : ex.span[1]]
+
+
+def test_plaid_hybrid_completes_passages_in_its_staged_search(indexes):
+    """Over passages the staged search (doubling its candidates until they span k documents)
+    scores the keyword candidates' passages in its last stage, as a second search would."""
+    plaid = indexes[1]
+    snap = plaid._snapshot
+    where = hybrid.scope(snap, None)
+    for query, _ in QUERIES[:4]:
+        q = plaid.encoder.encode_queries([query])[0]
+        for k in (10, 15):  # 15 of the 20 documents: the last stage doubles its candidates
+            plan = Plan(nprobe=2, ncandidates=16)
+            sides = hybrid.side_scores(snap, query, q, k, where, plan, None, depths=(k, 8))
+            assert snap.layout.split and len(set(snap.layout.heads(sides.positions).tolist())) >= k
+            want = dict(zip(*search.rerank(snap, q, sides.positions, None, staged=True)))
+            assert sides.semantic.tolist() == [float(want[p]) for p in sides.positions.tolist()]
 
 
 def test_each_document_is_all_its_passages(indexes):

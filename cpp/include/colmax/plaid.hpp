@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "colmax/maxsim.hpp"
@@ -121,6 +122,13 @@ struct Segment {
   std::int64_t first_pos = 0;        // added to local ids in the result
 };
 
+// Documents scored in stage (d) besides the search's own candidates and returned apart: per
+// segment, sorted unique local ids (allowed or not), which the callee keeps alive until search
+// returns. Called once, after stage (c), so a caller can find them while stages (a)-(c) run: a
+// hybrid search's keyword candidates get their MaxSim from the tables stage (a) built, instead
+// of in a second search building them again.
+using CompleteFn = std::function<std::vector<DocSelection>()>;
+
 struct SearchParams {
   std::int64_t k;
   std::int64_t nprobe;       // centroids probed per query token (clipped to n_centroids)
@@ -144,6 +152,9 @@ struct SearchParams {
 // clipped to the documents scored. exhaustive scores every allowed document in stage (d).
 // decompress scores rows without `exact` on their float32 decompressed vectors (exact MaxSim of
 // the decoded rows) instead of from the residuals. Results do not depend on the thread count.
+// With `complete`, `completed` receives the stage (d) score of each document it lists, segment
+// after segment (the scores an exhaustive search with the same `decompress` gives them); they
+// take no part in the ranking unless stage (c) kept them too.
 //
 // Where one search spent its time (wall clock, per stage) and how many documents each stage
 // kept: the profile of docs/plaid.md.
@@ -158,6 +169,7 @@ struct SearchStats {
 };
 
 TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segments, std::int64_t n_segments,
-            const SearchParams& params, int threads = 0, SearchStats* stats = nullptr);
+            const SearchParams& params, int threads = 0, SearchStats* stats = nullptr, const CompleteFn& complete = {},
+            std::vector<float>* completed = nullptr);
 
 }  // namespace colmax::plaid
