@@ -103,7 +103,7 @@ def test_search_matches_numpy_reference(path, storage, batches):
     got = {h.id: h.score for h in hits}
     for h in hits:
         assert h.score == pytest.approx(scores[ids.index(h.id)], abs=tol)
-    if storage != "bfloat16":
+    if storage not in ("bfloat16", "int8"):  # rounded queries may swap near-ties with the float order
         assert ids_of(hits) == expected[:10]
     else:
         assert len(set(got) & set(expected[:10])) >= 8
