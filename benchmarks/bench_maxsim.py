@@ -11,6 +11,7 @@ AVX2 kernel on a VNNI machine): both timed alternately, call after call, so that
 elsewhere falls on both.
 
     python benchmarks/bench_maxsim.py [--sizes 10000,100000] [--repeats 5] [--threads 1,2] [--isas avx2]
+        [--int8-dims 128,384] [--int8-docs 10000] [--int8-layout fixed|ragged|scifact]
 
 NumPy baseline: Q @ D.T then np.maximum.reduceat over document offsets, in chunks of ~1M
 tokens to bound memory. maxsim-cpu (PyPI) is run when installed: padded for fixed-length
@@ -32,14 +33,19 @@ DIM, QUERY_TOKENS, SEED = 128, 32, 0
 FLOPS_PER_DOC_TOKEN = 2 * QUERY_TOKENS * DIM
 
 
-def make_docs(n_docs: int, layout: str, rng: np.random.Generator):
-    lengths = np.full(n_docs, 128) if layout == "fixed" else rng.integers(32, 301, n_docs)
+# Document lengths per layout; "scifact" is SciFact's with the default model (title + abstract
+# cut at 180 tokens, punctuation dropped: 136..168 tokens from the 5th to the 95th percentile).
+LAYOUTS = {"fixed": (128, 129), "ragged": (32, 301), "scifact": (136, 177)}
+
+
+def make_docs(n_docs: int, layout: str, rng: np.random.Generator, dim: int = DIM):
+    lengths = rng.integers(*LAYOUTS[layout], n_docs)
     offsets = np.zeros(n_docs + 1, np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    tokens = np.empty((int(offsets[-1]), DIM), np.float32)
+    tokens = np.empty((int(offsets[-1]), dim), np.float32)
     step = 1 << 20
     for start in range(0, tokens.shape[0], step):  # chunked: no float64 copy of the whole matrix
-        block = rng.standard_normal((min(step, tokens.shape[0] - start), DIM), dtype=np.float32)
+        block = rng.standard_normal((min(step, tokens.shape[0] - start), dim), dtype=np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         tokens[start : start + len(block)] = block
     return tokens, offsets
@@ -176,25 +182,29 @@ def run_worker(args) -> None:
 
 def int8_ratios(colmax, args, threads, rng):
     """int8 / float32 doc-tokens per second on the default ISA and each of --isas, alternating
-    the two within every repeat (10,000 documents x 128 tokens)."""
-    tokens, offsets = make_docs(min(args.sizes), "fixed", rng)
-    values, scales = colmax.quantize_int8(tokens)
-    query = rng.standard_normal((QUERY_TOKENS, DIM), dtype=np.float32)
+    the two within every repeat: --int8-docs documents of --int8-layout lengths, per --int8-dims."""
     default = colmax.active_isa()
     out = []
-    for isa in dict.fromkeys([default, *args.isas]):
-        if isa not in colmax.supported_isas():
-            continue
-        colmax.set_active_isa(isa)
-        f32, i8 = interleaved(
-            [
-                lambda: colmax.maxsim(query, tokens, offsets, threads=threads),
-                lambda: colmax.maxsim(query, values, offsets, doc_scales=scales, threads=threads),
-            ],
-            2 * args.repeats + 1,
-        )
-        out.append({"isa": isa, "threads": threads, "float32": f32, "int8": i8, "tokens": int(offsets[-1])})
-    colmax.set_active_isa(default)
+    for dim in args.int8_dims:
+        tokens, offsets = make_docs(args.int8_docs, args.int8_layout, rng, dim)
+        values, scales = colmax.quantize_int8(tokens)
+        query = rng.standard_normal((QUERY_TOKENS, dim), dtype=np.float32)
+        for isa in dict.fromkeys([default, *args.isas]):
+            if isa not in colmax.supported_isas():
+                continue
+            colmax.set_active_isa(isa)
+            f32, i8 = interleaved(
+                [
+                    lambda q=query, t=tokens, o=offsets: colmax.maxsim(q, t, o, threads=threads),
+                    lambda q=query, v=values, o=offsets, s=scales: colmax.maxsim(
+                        q, v, o, doc_scales=s, threads=threads
+                    ),
+                ],
+                2 * args.repeats + 1,
+            )
+            row = {"isa": isa, "dim": dim, "threads": threads, "float32": f32, "int8": i8}
+            out.append(row | {"tokens": int(offsets[-1])})
+        colmax.set_active_isa(default)
     return out
 
 
@@ -208,10 +218,14 @@ def main() -> None:
     parser.add_argument(
         "--isas", default="avx2", help="instruction sets to compare int8 with float32 on, beside the default"
     )
+    parser.add_argument("--int8-dims", default="128", help="dimensions of the int8 / float32 table")
+    parser.add_argument("--int8-docs", type=int, default=10000, help="documents of the int8 / float32 table")
+    parser.add_argument("--int8-layout", default="fixed", choices=sorted(LAYOUTS), help="their lengths")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.isas = [i for i in args.isas.split(",") if i]
+    args.int8_dims = [int(d) for d in args.int8_dims.split(",")]
     if args.worker:
         run_worker(args)
         return
@@ -249,6 +263,12 @@ def main() -> None:
             str(args.repeats),
             "--isas",
             ",".join(args.isas),
+            "--int8-dims",
+            ",".join(map(str, args.int8_dims)),
+            "--int8-docs",
+            str(args.int8_docs),
+            "--int8-layout",
+            args.int8_layout,
         ]
         out = json.loads(subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout)
         for r in out["rows"]:
@@ -269,12 +289,25 @@ def main() -> None:
     print(
         "\n1-core FMA peak (GFLOP/s, measured per worker): " + ", ".join(f"{p:.0f}" for p, _ in batches[::2])
     )
-    print(f"\nint8 against float32, {min(args.sizes):,} documents x 128 tokens, alternating calls ({cpu})\n")
-    print("| ISA | threads | float32 M doc-tokens/s | int8 M doc-tokens/s | int8 / float32 |")
-    print("|---|---|---|---|---|")
+    low, high = LAYOUTS[args.int8_layout]
+    lengths = f"{low}..{high - 1}"
+    print(
+        f"\nint8 against float32, {args.int8_docs:,} documents of {lengths} tokens ({args.int8_layout}), "
+        f"alternating calls ({cpu})\n"
+    )
+    print("| ISA | dim | threads | float32 M doc-tokens/s | int8 M doc-tokens/s | int8 / float32 |")
+    print("|---|---|---|---|---|---|")
     for r in ratios:
         f32, i8 = r["tokens"] / r["float32"] / 1e6, r["tokens"] / r["int8"] / 1e6
-        print(f"| {r['isa']} | {r['threads']} | {f32:.1f} | {i8:.1f} | {r['float32'] / r['int8']:.2f}x |")
+        cells = [
+            r["isa"],
+            r["dim"],
+            r["threads"],
+            f"{f32:.1f}",
+            f"{i8:.1f}",
+            f"{r['float32'] / r['int8']:.2f}x",
+        ]
+        print("| " + " | ".join(map(str, cells)) + " |")
 
 
 if __name__ == "__main__":

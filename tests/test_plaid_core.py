@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from colmax import _core
-from colmax.scoring import QUERY_LEVELS
+from colmax._core import RESIDUAL_QUERY_LEVELS
 from int8_model import int8_maxsim, quantize_reference
 
 
@@ -236,7 +236,7 @@ class Corpus:
         dim = self.centroids.shape[1]
         (weights8,), (k,) = quantize_reference(self.weights[None, :], 127)
         residual = weights8[unpack(self.residuals, self.nbits, dim)].astype(np.int64)  # rows x dim
-        q8, q_scales = quantize_reference(query, QUERY_LEVELS)
+        q8, q_scales = quantize_reference(query, RESIDUAL_QUERY_LEVELS)
         w = (q_scales * k).astype(np.float32)
         table = (self.centroids @ query.T).astype(np.float32)  # n_centroids x nq
         c8, c_scales = quantize_reference(self.centroids, 127)

@@ -609,6 +609,7 @@ PYBIND11_MODULE(_core, m) {
         "Symmetric int8 quantization per row of float32 x: (int8 values (n, dim), float32 scales (n,)), "
         "x ~ scales[:, None] * values; values in [-127, 127], round half to even.");
   m.attr("QUERY_LEVELS") = colmax::kQueryLevels;
+  m.attr("RESIDUAL_QUERY_LEVELS") = colmax::kResidualQueryLevels;
 
   m.def("kmeans_assign", &kmeans_assign, py::arg("x"), py::arg("centroids"), py::kw_only(), py::arg("probe_groups") = 0,
         py::arg("threads") = py::none(),

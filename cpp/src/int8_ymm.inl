@@ -10,6 +10,7 @@ struct I8Ymm {
   using d_elem = std::uint32_t;  // four biased (unsigned) document values
   static constexpr int lanes = 8;
   static constexpr bool quantized = true;
+  static constexpr bool paired = false;
 
   static std::int64_t steps(std::int64_t dim) { return (dim + 3) / 4; }
   static acc zero() { return _mm256_setzero_si256(); }

@@ -20,6 +20,7 @@ struct F32 {
   static constexpr int lanes = 8;
   static constexpr int tile_rows = 6;
   static constexpr bool quantized = false;
+  static constexpr bool paired = false;
 
   static std::int64_t steps(std::int64_t dim) { return dim; }
   static float pack_query(const float* row, std::int64_t s, std::int64_t) { return row[s]; }
@@ -138,16 +139,29 @@ struct F32 {
   }
 };
 
-// int8: vpmaddubsw multiplies biased document bytes (0..255) by query values (-64..64) and adds
-// pairs in 16 bits, which kQueryLevels keeps below saturation; vpmaddwd by ones widens the pairs
-// to 32 bits. Five rows: ten accumulators, the pair temporary, the ones, two query and one
-// document register fit the 16 ymm registers without spilling.
+// int8: vpmaddubsw multiplies biased document bytes (0..255) by query values and adds pairs in
+// 16 bits; vpmaddwd by ones widens them to 32 bits. I8 (the compressed index's residual rows,
+// kResidualQueryLevels = 64) widens every step: 2 * 255 * 64 = 32,640 cannot saturate. I8Pairs
+// (int8 documents, kQueryLevels = 32) first adds the pairs of two steps in 16 bits (vpaddw):
+// 4 * 255 * 32 = 32,640 cannot overflow, and five instructions per 64 byte products instead of
+// six is what the ALU ports allow. Its steps come in pairs, so a row's steps round up to an even
+// count (zero bytes past dim meet zero query values). Five rows: ten accumulators, the ones, query,
+// document and pair registers fit the 16 ymm registers (the second step's query loads from memory).
 #include "int8_ymm.inl"
 
 struct I8 : I8Ymm {
   static constexpr int tile_rows = 5;
   static acc madd(acc a, oper q, oper d) {
     const __m256i pairs = _mm256_maddubs_epi16(d, q);
+    return _mm256_add_epi32(a, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  }
+};
+
+struct I8Pairs : I8 {
+  static constexpr bool paired = true;
+  static std::int64_t steps(std::int64_t dim) { return (dim + 7) / 8 * 2; }
+  static acc madd2(acc a, oper q, oper d, oper r, oper e) {
+    const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(d, q), _mm256_maddubs_epi16(e, r));
     return _mm256_add_epi32(a, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
   }
 };
@@ -164,7 +178,7 @@ void quantize_avx2(const float* x, std::int64_t n, std::int64_t dim, int levels,
 
 void score_residuals_avx2(const ResidualBatch& batch) { avx2::score_residuals<avx2::I8>(batch); }
 
-void score_int8_avx2(const Batch& batch) { avx2::score_batch<avx2::I8, avx2::RowSource::bias_i8>(batch); }
+void score_int8_avx2(const Batch& batch) { avx2::score_batch<avx2::I8Pairs, avx2::RowSource::bias_i8>(batch); }
 
 void score_avx2(const Batch& batch) {
   if (batch.docs->dtype == DType::i8)

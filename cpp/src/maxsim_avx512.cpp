@@ -17,6 +17,7 @@ struct F32 {
   static constexpr int lanes = 16;
   static constexpr int tile_rows = 10;
   static constexpr bool quantized = false;
+  static constexpr bool paired = false;
 
   static std::int64_t steps(std::int64_t dim) { return dim; }
   static float pack_query(const float* row, std::int64_t s, std::int64_t) { return row[s]; }

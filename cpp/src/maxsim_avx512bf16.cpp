@@ -18,6 +18,7 @@ struct BF16Dot {
   static constexpr int lanes = 16;
   static constexpr int tile_rows = 10;
   static constexpr bool quantized = false;
+  static constexpr bool paired = false;
 
   static std::int64_t steps(std::int64_t dim) { return dim / 2; }
   static std::uint32_t pack_query(const float* row, std::int64_t s, std::int64_t) {

@@ -17,6 +17,7 @@ struct I8 {
   static constexpr int lanes = 16;
   static constexpr int tile_rows = 10;
   static constexpr bool quantized = true;
+  static constexpr bool paired = false;
 
   static std::int64_t steps(std::int64_t dim) { return (dim + 3) / 4; }
   static acc zero() { return _mm512_setzero_si512(); }

@@ -16,6 +16,7 @@
 //   acc (accumulators), reg (float32 vectors), oper (multiply operands), lanes, tile_rows,
 //   quantized, q_elem (query table element), d_elem (document step element), steps(dim),
 //   zero() -> acc, load_q(const q_elem*), bcast_d(const d_elem*), madd(acc, q, d) -> acc + q*d,
+//   paired (true: madd2(acc, q, d, r, e) -> acc + q*d + r*e takes steps two at a time instead),
 //   load_f(const float*), store_f(float*, reg), max(reg, reg);
 //   float policies (acc = reg): pack_query(row, step, dim), and widen_f16 / widen_bf16
 //   (const uint16_t*, float*, n) when they score half-precision documents;
@@ -25,7 +26,7 @@
 // A step is one dimension for float32 kernels, a pair of dimensions for bf16 dot products and
 // four for int8 ones.
 //
-// int8: a query token is quantized to kQueryLevels (a signed operand, four bytes per lane and
+// int8: a query token is quantized to `levels` (kQueryLevels; a signed operand, four bytes per lane and
 // step); document rows are copied to a tile scratch as unsigned bytes (value + 128), the operand
 // order of vpdpbusd / vpmaddubsw. The bias adds 128 * sum_k q8[k] to every dot product of token
 // i, a per-lane constant removed before the scale: exact integers, so every instruction set
@@ -57,14 +58,26 @@ struct PreparedQuery {
   AlignedBuffer<float> token_scale;
 };
 
+// One step s, or for policies whose multiply-accumulate takes two steps (P::paired) steps s
+// and s + 1.
 template <class P, int NQV>
 COLMAX_ALWAYS_INLINE void tile_step(typename P::acc (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
                                     const typename P::d_elem* const* rows, std::int64_t s) {
+  constexpr std::int64_t width = NQV * P::lanes;
   typename P::oper q[NQV];
-  COLMAX_UNROLL for (int v = 0; v < NQV; ++v) q[v] = P::load_q(qt + s * (NQV * P::lanes) + v * P::lanes);
-  COLMAX_UNROLL for (int t = 0; t < P::tile_rows; ++t) {
-    const typename P::oper d = P::bcast_d(rows[t] + s);
-    COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::madd(acc[t][v], q[v], d);
+  COLMAX_UNROLL for (int v = 0; v < NQV; ++v) q[v] = P::load_q(qt + s * width + v * P::lanes);
+  if constexpr (P::paired) {
+    typename P::oper r[NQV];
+    COLMAX_UNROLL for (int v = 0; v < NQV; ++v) r[v] = P::load_q(qt + (s + 1) * width + v * P::lanes);
+    COLMAX_UNROLL for (int t = 0; t < P::tile_rows; ++t) {
+      const typename P::oper d = P::bcast_d(rows[t] + s), e = P::bcast_d(rows[t] + s + 1);
+      COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::madd2(acc[t][v], q[v], d, r[v], e);
+    }
+  } else {
+    COLMAX_UNROLL for (int t = 0; t < P::tile_rows; ++t) {
+      const typename P::oper d = P::bcast_d(rows[t] + s);
+      COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = P::madd(acc[t][v], q[v], d);
+    }
   }
 }
 
@@ -86,13 +99,15 @@ COLMAX_ALWAYS_INLINE void accumulate(typename P::acc (&acc)[P::tile_rows][NQV], 
   COLMAX_UNROLL for (int t = 0; t < NT; ++t) COLMAX_UNROLL for (int v = 0; v < NQV; ++v) acc[t][v] = start[v];
 
   // Steps in groups covering one 64-byte line of each source row, prefetching the next tile.
-  const std::int64_t group = 64 / prefetch_bytes_per_step;
+  // Paired policies advance two steps at a time (their steps(dim) is even).
+  constexpr std::int64_t stride = P::paired ? 2 : 1;
+  const std::int64_t group = std::max<std::int64_t>(stride, 64 / prefetch_bytes_per_step / stride * stride);
   std::int64_t s = 0;
   for (; s + group <= steps; s += group) {
     COLMAX_UNROLL for (int t = 0; t < NT; ++t) _mm_prefetch(prefetch[t] + s * prefetch_bytes_per_step, _MM_HINT_T0);
-    for (std::int64_t u = 0; u < group; ++u) tile_step<P, NQV>(acc, qt, rows, s + u);
+    for (std::int64_t u = 0; u < group; u += stride) tile_step<P, NQV>(acc, qt, rows, s + u);
   }
-  for (; s < steps; ++s) tile_step<P, NQV>(acc, qt, rows, s);
+  for (; s < steps; s += stride) tile_step<P, NQV>(acc, qt, rows, s);
 }
 
 // Folds one tile of document rows into the running maxima of one query block. Quantized
@@ -131,7 +146,8 @@ inline std::uint32_t pack_bytes(const std::int8_t* row, std::int64_t s, std::int
 }
 
 template <class P>
-PreparedQuery<P> prepare_query(const QueryMatrix& q, std::int64_t steps, std::size_t runmax_offset) {
+PreparedQuery<P> prepare_query(const QueryMatrix& q, std::int64_t steps, std::size_t runmax_offset,
+                               int levels = kQueryLevels) {
   constexpr int L = P::lanes;
   PreparedQuery<P> prepared;
   prepared.runmax_offset = runmax_offset;
@@ -158,7 +174,7 @@ PreparedQuery<P> prepare_query(const QueryMatrix& q, std::int64_t steps, std::si
       const float* row = q.data + (b.first_token + j) * q.dim;
       if constexpr (P::quantized) {
         const std::size_t lane = static_cast<std::size_t>(b.first_token + j);
-        prepared.token_scale.data()[lane] = quantize_row(row, q.dim, kQueryLevels, row8.data());
+        prepared.token_scale.data()[lane] = quantize_row(row, q.dim, levels, row8.data());
         std::int32_t sum = 0;
         for (std::int8_t v : row8) sum += v;
         prepared.correction.data()[lane] = -128 * sum;
@@ -203,6 +219,8 @@ void score_batch(const Batch& batch) {
   // Rows are prefetched a tile ahead, or further when a tile is too short to cover the memory
   // latency: at least kPrefetchBytes ahead (int8 rows of 128 bytes: four tiles).
   const std::int64_t ahead = std::max<std::int64_t>(NT, kPrefetchBytes / static_cast<std::int64_t>(src_row_bytes));
+  // source bytes per step, for the prefetch addresses (a paired policy's padding step may have none)
+  const std::int64_t per_step = std::max<std::int64_t>(static_cast<std::int64_t>(src_row_bytes) / steps, 1);
   const d_elem* rows[NT];
   const char* prefetch[NT];
   float row_scale[NT] = {};
@@ -252,9 +270,9 @@ void score_batch(const Batch& batch) {
           float* rm = runmax.data() + q.runmax_offset + blk.first_token;
           const std::int32_t* correction = P::quantized ? q.correction.data() + blk.first_token : nullptr;
           if (blk.nqv == 2)
-            tile<P, 2>(qt, steps, rows, prefetch, src_row_bytes / steps, rm, correction, row_scale);
+            tile<P, 2>(qt, steps, rows, prefetch, per_step, rm, correction, row_scale);
           else
-            tile<P, 1>(qt, steps, rows, prefetch, src_row_bytes / steps, rm, correction, row_scale);
+            tile<P, 1>(qt, steps, rows, prefetch, per_step, rm, correction, row_scale);
         }
       }
     }

@@ -5,7 +5,7 @@
 //   <q, x> / |x| = (<q, C[c]> + <q, w>) / |x|
 // where <q, C[c]> is S[c][i], stage (a)'s table, computed already. Only <q, w> and |x| remain,
 // and both come from small integers: the bucket weights as int8 (K = quantize_row(weights, 127),
-// scale k) replace w, and the query token as int8 (quantize_row(q, kQueryLevels), scale s):
+// scale k) replace w, and the query token as int8 (quantize_row(q, kResidualQueryLevels), scale s):
 //   sim_ij = (float(<q8_i, K_j>) * w_i + S[c_j][i]) * inv_j,   w_i = s_i * k,
 //   |x_j|^2 ~ |C[c]|^2 + 2 (cs_c * k) * float(<C8_c, K_j>) + (k * k) * float(<K_j, K_j>),
 // with C8_c, cs_c the centroid as int8 (quantize_row, per search), inv_j = 1 / sqrt(|x_j|^2) (0 for

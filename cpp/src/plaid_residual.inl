@@ -36,7 +36,7 @@ void score_residuals(const ResidualBatch& batch) {
   constexpr int NT = P::tile_rows;
   const ResidualBook& book = *batch.book;
   const std::int64_t dim = book.dim, steps = P::steps(dim), row_bytes = dim * book.nbits / 8;
-  const PreparedQuery<P> q = prepare_query<P>(*batch.query, steps, 0);
+  const PreparedQuery<P> q = prepare_query<P>(*batch.query, steps, 0, kResidualQueryLevels);
   AlignedBuffer<float> weight, runmax;  // per lane: s_i * k, and the running maxima
   weight.assign_zero(q.lanes);
   runmax.assign_zero(q.lanes);

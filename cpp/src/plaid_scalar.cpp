@@ -104,7 +104,7 @@ void score_residuals_scalar(const ResidualBatch& batch) {
   std::vector<std::int8_t> q8(static_cast<std::size_t>(q.n_tokens * dim));
   std::vector<float> w(static_cast<std::size_t>(q.n_tokens)), best(w.size());
   for (std::int64_t i = 0; i < q.n_tokens; ++i)
-    w[i] = quantize_row(q.data + i * dim, dim, kQueryLevels, q8.data() + i * dim) * book.weight_scale;
+    w[i] = quantize_row(q.data + i * dim, dim, kResidualQueryLevels, q8.data() + i * dim) * book.weight_scale;
   std::vector<std::uint8_t> biased(static_cast<std::size_t>(dim));
   for (std::int64_t b = 0; b < batch.count; ++b) {
     const std::int64_t begin = batch.offsets[b], end = batch.offsets[b + 1];

@@ -35,6 +35,8 @@ def maxsim_topk(
 
 QUERY_LEVELS: int
 """Levels a side of the int8 kernels' query quantization (colmax/quantize.hpp)."""
+RESIDUAL_QUERY_LEVELS: int
+"""Levels a side of the query quantization of the compressed index's residual scoring."""
 
 def quantize_int8(x: np.ndarray, *, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """float32 rows as (int8 values (n, dim), float32 scales (n,)), x ~ scales[:, None] * values.

@@ -200,6 +200,6 @@ def test_int8_shards_equal_one_int8_index(ray_local, tmp_path):
         got, want = sharded.explain("quasar w3", "q5"), one.explain("quasar w3", "q5")
         assert got.score == want.score and got.keyword_terms == want.keyword_terms
         # explain scores the stored int8 rows (times their scales) with the float32 query, the
-        # search quantizes each query token too (64 levels a side)
+        # search quantizes each query token too (32 levels a side)
         hit = {h.id: h for h in one.search("quasar w3", n, mode="semantic")}["q5"]
         assert got.score == pytest.approx(hit.score, abs=5e-2)

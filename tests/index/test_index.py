@@ -98,12 +98,12 @@ def test_search_matches_numpy_reference(path, storage, batches):
     assert len(hits) == 10
     # widening float16 to float32 is exact, so only the sums' order differs from the reference;
     # bfloat16 kernels (AVX512-BF16, AMX) round the query to bfloat16 too; int8 kernels quantize
-    # it (64 levels a side)
+    # it (32 levels a side)
     tol = {"bfloat16": 2e-2, "int8": 5e-2}.get(storage, 1e-5)
     got = {h.id: h.score for h in hits}
     for h in hits:
         assert h.score == pytest.approx(scores[ids.index(h.id)], abs=tol)
-    if storage != "bfloat16":
+    if storage not in ("bfloat16", "int8"):  # rounded queries may swap near-ties with the float order
         assert ids_of(hits) == expected[:10]
     else:
         assert len(set(got) & set(expected[:10])) >= 8

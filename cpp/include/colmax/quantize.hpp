@@ -18,10 +18,13 @@ namespace colmax {
 
 // Document rows: the full int8 range but -128, so that negating a row stays in range.
 constexpr int kDocLevels = 127;
-// Query tokens: 64 levels a side, so that the AVX2 kernel's 16-bit pair sums (vpmaddubsw: a
-// biased document byte up to 255 times a query value, two at a time) can never saturate:
-// 2 * 255 * 64 = 32,640 <= 32,767.
-constexpr int kQueryLevels = 64;
+// Query tokens: 32 levels a side, so that the AVX2 kernel's 16-bit sums of four products (two
+// vpmaddubsw pairs of a biased document byte up to 255 times a query value, added in 16 bits)
+// can never overflow: 4 * 255 * 32 = 32,640 <= 32,767.
+constexpr int kQueryLevels = 32;
+// The compressed index's residual rows (plaid_residual.hpp) keep 64: their AVX2 kernel widens
+// every vpmaddubsw pair (2 * 255 * 64 = 32,640 <= 32,767).
+constexpr int kResidualQueryLevels = 64;
 
 // One row of dim values (finite) into out[0 .. dim) with `levels` a side; returns the scale.
 float quantize_row(const float* x, std::int64_t dim, int levels, std::int8_t* out);
