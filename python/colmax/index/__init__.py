@@ -6,7 +6,7 @@ Beside the facade: ``snapshot`` (a loaded commit), ``query``, ``hybrid``, ``sear
 ``files`` (the on-disk format), ``filters``, ``model``, ``explain``, ``maintenance``.
 """
 
-from .errors import IndexFormatError, IndexLockedError, IndexVersionError
+from .errors import IndexFormatError, IndexLockedError, IndexReadOnlyError, IndexVersionError
 from .facade import Index
 from .types import Document, Explanation, Hit
 
@@ -17,5 +17,6 @@ __all__ = [
     "Index",
     "IndexFormatError",
     "IndexLockedError",
+    "IndexReadOnlyError",
     "IndexVersionError",
 ]

@@ -126,8 +126,11 @@ def check(conn: sqlite3.Connection, passages: bool) -> str | None:
     """What is wrong with the table (its own integrity check, then its rows against ``docs``)."""
     try:
         conn.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('integrity-check')")
-    except sqlite3.OperationalError:
-        raise  # locked or read-only: not a verdict on the table
+    except sqlite3.OperationalError as e:
+        # FTS5 runs its own check as an INSERT, which a store this process may only read refuses;
+        # SQLite's integrity_check has read the table's pages, and the rows are compared below
+        if "readonly" not in str(e):
+            raise  # locked: not a verdict on the table
     except sqlite3.DatabaseError as e:
         return f"its keyword index is damaged ({e})"
     source, _, indexed = _rows(passages)

@@ -141,7 +141,9 @@ def writable(path: Path) -> Iterator[None]:
             raise
         raise read_only(path, e) from None
     except sqlite3.OperationalError as e:
-        if "readonly" not in str(e):
+        # SQLite cannot open a new file (a store, a journal) in a directory it may not write
+        refused = "readonly" in str(e) or ("unable to open" in str(e) and not os.access(path, os.W_OK))
+        if not refused:
             raise
         raise read_only(path, e) from None
 
