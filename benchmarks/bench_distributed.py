@@ -1,6 +1,7 @@
 """A sharded index on local Ray against one index, on SciFact (issue 17's targets).
 
     python benchmarks/bench_distributed.py [--data ../shared/data/scifact] [--docs N] [--rounds R]
+        [--no-build | --plaid-only | --hybrid]
 
 On one machine 2 shards cannot be faster than one index using the same cores; what this shows is
 what the fan-out costs. Every pair is measured interleaved in the same run, on the same queries:
@@ -11,6 +12,8 @@ what the fan-out costs. Every pair is measured interleaved in the same run, on t
 - overhead: search p50 over 2 shards x 1 thread against one index with 2 threads, query
   matrices given (encoding left out of both, which makes the ratio stricter); target
   <= 1.2x + 3 ms. Exact (float32) and plaid (4-bit, shared codebook, built from the same vectors).
+- CPU per search, one at a time: this process's CPU time plus the shard actors' (from /proc),
+  against one index's: the work a search costs, which other load moves less than latencies.
 - throughput at concurrency 4 (four client threads): 2 shards x 1 thread against one index with
   2 threads; target >= 0.8x.
 - ``--hybrid``: the default (hybrid) search of the query texts, encoding included on both sides,
@@ -22,6 +25,7 @@ what the fan-out costs. Every pair is measured interleaved in the same run, on t
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
@@ -75,6 +79,24 @@ def throughput(index, queries, clients: int = 4, **knobs) -> float:
         return len(queries) / (time.perf_counter() - t0)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_search(index, queries, actors=(), **knobs) -> float:
+    """ms of CPU per search in this process and the processes ``actors``, searching one query
+    at a time: what a search costs in work, which the machine's other load moves less than it
+    moves latencies. It includes Ray's cost of waking each process for each call, which
+    concurrent searches share (an actor with calls queued runs them back to back)."""
+    here, there = time.process_time(), sum(map(process_cpu, actors))
+    for q in queries:
+        index.search(q, 10, **knobs)
+    spent = time.process_time() - here + sum(map(process_cpu, actors)) - there
+    return spent / len(queries) * 1000
+
+
 def p50(xs: list[float]) -> float:
     return statistics.median(xs) * 1000
 
@@ -92,6 +114,13 @@ def compare(name, one, sharded, queries, truth, rounds, sharded_knobs=None, **kn
         f"p99 {np.percentile(a, 99) * 1000:.1f} / {np.percentile(b, 99) * 1000:.1f} ms; "
         f"equal top-10 on {agree:.1%} of queries; "
         f"recall of the exact top-10 {recall_one:.3f} / {recall_sharded:.3f}"
+    )
+    actors = [pid for replicas in sharded.placement() for pid, _ in replicas]
+    one_cpu = cpu_per_search(one, queries, **knobs)
+    sharded_cpu = cpu_per_search(sharded, queries, actors, **sharded_knobs)
+    print(
+        f"{name} CPU per search (coordinator and shard actors, one search at a time): one index "
+        f"{one_cpu:.2f} ms, 2 shards {sharded_cpu:.2f} ms; one / sharded {one_cpu / sharded_cpu:.3f}"
     )
     qps_one, qps_sharded = [], []
     for _ in range(rounds):  # interleaved rounds: drift in machine speed hits both
@@ -189,6 +218,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of builds and throughput")
     parser.add_argument("--plaid-only", action="store_true", help="only the plaid comparisons")
     parser.add_argument("--build-docs", type=int, default=1500, help="documents in the build comparison")
+    parser.add_argument(
+        "--no-build", action="store_true", help="no build comparison: the search comparisons only"
+    )
     parser.add_argument("--hybrid", action="store_true", help="only the hybrid comparisons (text queries)")
     args = parser.parse_args()
 
@@ -209,7 +241,7 @@ def main() -> None:
             compare_hybrid(tmp, encoder.encode_documents(texts), ids, texts, questions, args.rounds)
             ray.shutdown()
             return
-        if args.plaid_only:  # the vectors from one pass of the encoder, no builds compared
+        if args.plaid_only or args.no_build:  # the vectors from one pass of the encoder
             vectors = encoder.encode_documents(texts)
         else:
             vectors = compare_builds(tmp, texts, ids, args)
@@ -217,6 +249,11 @@ def main() -> None:
         one.add_embeddings(vectors, ids, texts=texts)
         truth = [{h.id for h in hits} for hits in one.search_batch(queries, 10)]
         if not args.plaid_only:
+            if args.no_build:
+                with ShardedIndex.create(
+                    tmp / "sharded", 2, dim=vectors.tokens.shape[1], storage="float32"
+                ) as sharded:
+                    sharded.add_embeddings(vectors, ids, texts=texts)
             sharded = ShardedIndex.open(tmp / "sharded")
             compare("exact", one, sharded, queries, truth, args.rounds)
             sharded.close()
@@ -232,6 +269,9 @@ def main() -> None:
             "(training included)"
         )
         compare("plaid", one_p, sharded_p, queries, truth, args.rounds)
+        # an even split of one index's budget: the same exact-scoring work as one index
+        even = {"ncandidates": 128}
+        compare("plaid, ncandidates 128 on each shard", one_p, sharded_p, queries, truth, args.rounds, even)
         # every shard scoring one index's whole default budget: more recall, twice the work
         full = {"ncandidates": 256}
         compare("plaid, ncandidates 256 on each shard", one_p, sharded_p, queries, truth, args.rounds, full)

@@ -91,5 +91,5 @@ def test_import_colmax_does_not_import_ray():
 def test_plaid_shards_split_one_index_candidate_budget():
     from colmax.distributed.sharded import shard_candidates
 
-    assert [shard_candidates(10, s) for s in (1, 2, 3, 10, 100)] == [256, 162, 114, 41, 10]
-    assert shard_candidates(100, 4) == 460  # 16 k = 1,600 in one index
+    assert [shard_candidates(10, s) for s in (1, 2, 3, 10, 100)] == [256, 152, 108, 40, 10]
+    assert shard_candidates(100, 4) == 452  # 16 k = 1,600 in one index

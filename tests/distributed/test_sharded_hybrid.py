@@ -100,6 +100,17 @@ def test_sharded_hybrid_and_keyword_search_equal_one_index(pair, options):
         assert_same_ranking(ranking(got), ranking(want), 12)
 
 
+@pytest.mark.parametrize("k", [5, 400])  # 400 on 3 shards: the documents come in a second call
+def test_semantic_hits_name_the_winning_passage_as_one_index(pair, k):
+    sharded, one = pair
+    words = one.get("long1").text.split()
+    for query in ("w0 w1 w2", " ".join(words[-12:-4])):  # the last: a later passage wins
+        got, want = sharded.search(query, k, mode="semantic"), one.search(query, k, mode="semantic")
+        assert list(got) == want  # ids, scores, metadata, texts, passages and spans
+        assert got.complete and len(got) == min(k, len(one))
+    assert any(h.passage > 0 and h.passage_text != h.text for h in got)
+
+
 def test_modes_mixed_in_one_batch(pair):
     sharded, one = pair
     queries = ["w3 quasar", "the of", unit_rows(np.random.default_rng(5).standard_normal((4, DIM)))]

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..index import Index
 from ..ragged import Ragged
+from .merge import Ranking
 
 # readers kept open per actor: the root's current generation and the one before it, which
 # searches already under way may still name
@@ -49,10 +50,12 @@ class ShardActor:
                 self._readers.pop(min(self._readers)).close()
         return index
 
-    def search_batch(self, generation: int, queries: list[np.ndarray], k: int, options: dict):
-        """Per query: (ids, scores) of this shard's best ``k``, best first, without documents."""
-        hits = self._reader(generation).search_batch(queries, k, with_documents=False, **options)
-        return [([h.id for h in hs], np.array([h.score for h in hs], dtype=np.float64)) for hs in hits]
+    def search_batch(self, generation: int, queries: list, k: int, options: dict, documents: bool):
+        """Per query, this shard's best ``k``, best first, as a ``merge.Ranking``: its documents'
+        metadata and text too when ``documents`` (so that a search takes one round trip)."""
+        index = self._reader(generation)
+        hits = index.search_batch(queries, k, with_documents=documents, **options)
+        return [Ranking.of(hs, documents) for hs in hits]
 
     def lexical(self, generation: int) -> tuple[bool, str]:
         """(whether the shard has a keyword index, the mode a text query gets by default there)."""

@@ -3,6 +3,9 @@ search returns, which says which shards answered."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import NamedTuple
+
 import numpy as np
 
 from ..index.types import Hit
@@ -23,30 +26,49 @@ class Hits(list):
         return not self.missing_shards
 
 
-def merge_ranked(per_shard: dict[int, tuple[list[str], np.ndarray]], k: int) -> list[tuple[str, float, int]]:
-    """The best ``k`` of the shards' rankings as (id, score, shard): score descending, ties by
-    shard number, then by rank within the shard (insertion order, as in one index)."""
-    ids: list[str] = []
+class Ranking(NamedTuple):
+    """One shard's best hits for one query, best first, as its actor returns them: ids, scores,
+    each hit's winning passage and span, and with documents their metadata and texts (else
+    None: fetched later for the final hits only)."""
+
+    ids: list[str]
+    scores: np.ndarray
+    passages: list[int | None]
+    spans: list[tuple[int, int] | None]
+    metadata: list[dict] | None = None
+    texts: list[str | None] | None = None
+
+    @classmethod
+    def of(cls, hits: list[Hit], documents: bool) -> Ranking:
+        return cls(
+            [h.id for h in hits],
+            np.array([h.score for h in hits], dtype=np.float64),
+            [h.passage for h in hits],
+            [h.span for h in hits],
+            [h.metadata for h in hits] if documents else None,
+            [h.text for h in hits] if documents else None,
+        )
+
+
+def merge_ranked(per_shard: Mapping[int, Ranking], k: int) -> list[tuple[int, int, float]]:
+    """The best ``k`` of the shards' rankings (anything with ``ids`` and ``scores``) as (shard,
+    rank in the shard, score): score descending, ties by shard number, then by rank within the
+    shard (insertion order, as in one index)."""
     scores, shards, ranks = [], [], []
     for shard in sorted(per_shard):
-        shard_ids, shard_scores = per_shard[shard]
-        ids.extend(shard_ids)
-        scores.append(np.asarray(shard_scores, dtype=np.float64))
-        shards.append(np.full(len(shard_ids), shard, dtype=np.int64))
-        ranks.append(np.arange(len(shard_ids), dtype=np.int64))
-    if not ids:
+        n = len(per_shard[shard].ids)
+        scores.append(np.asarray(per_shard[shard].scores, dtype=np.float64))
+        shards.append(np.full(n, shard, dtype=np.int64))
+        ranks.append(np.arange(n, dtype=np.int64))
+    if not scores or not sum(len(s) for s in scores):
         return []
-    score = np.concatenate(scores)
-    shard = np.concatenate(shards)
-    order = np.lexsort((np.concatenate(ranks), shard, -score))[:k]
-    return [(ids[i], float(score[i]), int(shard[i])) for i in order.tolist()]
+    score, shard, rank = np.concatenate(scores), np.concatenate(shards), np.concatenate(ranks)
+    order = np.lexsort((rank, shard, -score))[:k]
+    return list(zip(shard[order].tolist(), rank[order].tolist(), score[order].tolist()))
 
 
 def merge_hits(per_shard: dict[int, list[Hit]]) -> list[Hit]:
     """Complete hits from several shards (rerank), best first; ties as in :func:`merge_ranked`."""
-    ranked = merge_ranked(
-        {s: ([h.id for h in hits], np.array([h.score for h in hits])) for s, hits in per_shard.items()},
-        sum(len(h) for h in per_shard.values()),
-    )
-    by_id = {h.id: h for hits in per_shard.values() for h in hits}
-    return [by_id[i] for i, _, _ in ranked]
+    rankings = {s: Ranking.of(hits, False) for s, hits in per_shard.items()}
+    ranked = merge_ranked(rankings, sum(len(h) for h in per_shard.values()))
+    return [per_shard[s][r] for s, r, _ in ranked]

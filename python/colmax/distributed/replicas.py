@@ -146,6 +146,14 @@ class Replicas:
                     raise ShardUnavailableError(call.shard, self.paths[call.shard], e) from None
                 call = self.submit(call.shard, call.method, *call.args, tried=call.tried + 1)
 
+    def results(self, calls: list[Call], retry: bool = True) -> list:
+        """:meth:`result` of each call: in one ``ray.get`` when all succeed (one wait instead of
+        one per shard), else call by call so that each failure is retried or raised as above."""
+        try:
+            return self.ray.get([c.ref for c in calls])
+        except self.ray.exceptions.RayError:
+            return [self.result(c, retry) for c in calls]
+
     def call(self, shard: int, method: str, *args, retry: bool = True):
         return self.result(self.submit(shard, method, *args), retry)
 
@@ -153,7 +161,7 @@ class Replicas:
         """``method`` on every shard (or ``shards``) at once, with ``args_of(shard)``; results by shard."""
         shards = range(len(self.actors)) if shards is None else shards
         calls = [self.submit(s, method, *args_of(s)) for s in shards]
-        return {c.shard: self.result(c, retry) for c in calls}
+        return {c.shard: r for c, r in zip(calls, self.results(calls, retry))}
 
     def close(self) -> None:
         from ray.util.placement_group import remove_placement_group
@@ -185,6 +193,10 @@ class FanOut:
         ]
 
     def gather(self, calls: list[Call]) -> dict:
+        try:
+            return {c.shard: r for c, r in zip(calls, self.replicas.ray.get([c.ref for c in calls]))}
+        except self.replicas.ray.exceptions.RayError:  # one by one: retried, raised or left out
+            pass
         answers = {}
         for call in calls:
             try:

@@ -28,7 +28,7 @@ from ..index.types import Document, Explanation, Hit
 from . import writes
 from .hybrid import fuse_candidates, summed_statistics
 from .layout import create_root, describe
-from .merge import Hits, merge_hits, merge_ranked
+from .merge import Hits, Ranking, merge_hits, merge_ranked
 from .replicas import FanOut, Replicas, import_ray
 from .root import Root, read_root
 from .router import route, shard_of
@@ -37,15 +37,41 @@ from .router import route, shard_of
 def shard_candidates(k: int, n_shards: int) -> int:
     """A plaid shard's default ``ncandidates``: one index's default split over the shards, plus
     three standard deviations of how many of those candidates one shard holds (documents are
-    spread by a hash, so binomially), and at least ``k``. The shards together score a little
-    more than one index would (324 for 2 shards at k=10, against 256) rather than ``n_shards``
-    times as much. On SciFact with 2 shards an even split (128 each) lost 0.001 of the exact
-    top-10 recall against one index; this margin kept it (docs/distributed.md)."""
+    spread by a hash, so binomially: ``total`` draws of probability ``1 / n_shards``), and at
+    least ``k``. The shards together score a little more than one index would (304 for 2
+    shards at k=10, against 256) rather than ``n_shards`` times as much. On SciFact with 2
+    shards an even split (128 each) lost 0.001 of the exact top-10 recall against one index;
+    this margin kept it (docs/distributed.md)."""
     total = Plan.default(k).ncandidates
     if n_shards == 1:
         return total
     share = total / n_shards
-    return max(k, math.ceil(share + 3 * math.sqrt(share)))
+    return max(k, math.ceil(share + 3 * math.sqrt(share * (1 - 1 / n_shards))))
+
+
+# a semantic search's shards send their hits' documents along when all shards' k hits together
+# are at most this many (k=10 on up to 100 shards): one round trip per search instead of two
+DOCUMENTS_WITH_HITS = 1000
+
+# a ranked hit: (id, shard, score, semantic score, keyword score, (passage, span) where the shard
+# said, (metadata, text) where it sent them)
+Entry = tuple[str, int, float, float | None, float | None, tuple | None, tuple | None]
+
+
+def semantic_entry(ranking: Ranking, shard: int, rank: int, score: float) -> Entry:
+    place = (ranking.passages[rank], ranking.spans[rank])
+    document = None if ranking.texts is None else (ranking.metadata[rank], ranking.texts[rank])
+    return (ranking.ids[rank], shard, score, score, None, place, document)
+
+
+def hit(entry: Entry, fetched: dict[str, tuple[dict, str | None, int | None]]) -> Hit:
+    """The Hit of a ranked entry, its document from the entry or else from ``fetched``."""
+    id_, _, score, semantic, keyword, place, document = entry
+    if document is None:
+        metadata, text, passage = fetched[id_]
+        document = (metadata, text)
+        place = place or (passage, None)
+    return Hit(id_, score, *document, semantic, keyword, *place)
 
 
 class ShardedIndex:
@@ -238,9 +264,11 @@ class ShardedIndex:
         allow_partial: bool = False,
     ) -> Hits:
         """``Index.search`` over every shard, with the same arguments, defaults and results:
-        the query is encoded once, each shard returns its best candidates (ids and scores), the
-        coordinator keeps the best ``k`` of all (ties: lower shard, then earlier added) and
-        fetches their metadata and text. For an exact index the result equals one index holding
+        the query is encoded once, each shard returns its best ``k`` (for a semantic search in
+        one round trip with their documents, while the shards' ``k`` hits together are at most
+        ``DOCUMENTS_WITH_HITS``), the coordinator keeps the best ``k`` of all (ties: lower shard,
+        then earlier added) and, where the shards did not send them, fetches their metadata and
+        text in a second call. For an exact index the result equals one index holding
         every document, in every ``mode``: keyword and hybrid searches rank by BM25 under the
         statistics of all shards together and fuse over all shards' candidates
         (docs/distributed.md). A plaid index's staged search runs on each shard with ``nprobe``
@@ -271,7 +299,8 @@ class ShardedIndex:
         allow_partial: bool = False,
     ) -> list[Hits]:
         """:meth:`search` for many queries: texts are encoded in one batch, and each shard gets
-        one call for them all (two for keyword and hybrid searches: statistics, candidates)."""
+        one call for them all (three for keyword and hybrid searches: statistics, candidates,
+        the final hits' documents)."""
         options = (filter, mode, alpha, fusion, exact, nprobe, ncandidates, allow_partial)
         return self._search(query_list(queries), k, *options)
 
@@ -314,14 +343,17 @@ class ShardedIndex:
         matrices = {}
         if any(how.name != "keyword" for how in hows):  # as Index.search_batch: all in one batch
             matrices = dict(enumerate(query_matrices(queries, self.dim, lambda: self.encoder)))
-        ranked: list = [[] for _ in queries]  # a keyword query without keyword terms finds nothing
+        ranked: list[list[Entry]] = [[] for _ in queries]  # a keyword query without terms finds nothing
         if semantic:
-            answers = run.gather(
-                run.submit("search_batch", run.shipped([matrices[i] for i in semantic]), k, options)
-            )
+            # the shards' documents come with their rankings (one round trip) unless that is
+            # many more documents than the final hits
+            documents = k * sum(1 for s in root.shards if s.documents) <= DOCUMENTS_WITH_HITS
+            shipped = run.shipped([matrices[i] for i in semantic])
+            answers = run.gather(run.submit("search_batch", shipped, k, options, documents))
             for j, i in enumerate(semantic):
-                merged = merge_ranked({s: a[j] for s, a in answers.items()}, k)
-                ranked[i] = [(id_, s, score, score, None) for id_, score, s in merged]
+                rankings = {s: a[j] for s, a in answers.items()}
+                merged = merge_ranked(rankings, k)
+                ranked[i] = [semantic_entry(rankings[s], s, r, score) for s, r, score in merged]
         if lexical:
             whole = summed_statistics(run.gather(statistics), len(lexical))
             found = run.gather(
@@ -336,28 +368,22 @@ class ShardedIndex:
                 )
             )
             for j, i in enumerate(lexical):
-                ranked[i] = fuse_candidates({s: a[j] for s, a in found.items()}, k, hows[i])
-        documents = self._documents({(id_, s) for ranking in ranked for id_, s, *_ in ranking})
-        return [
-            Hits(
-                [
-                    Hit(id_, score, *documents[id_][:2], sem, kw, documents[id_][2])
-                    for id_, _, score, sem, kw in ranking
-                ],
-                run.answered,
-                run.missing,
-            )
-            for ranking in ranked
-        ]
+                fused = fuse_candidates({s: a[j] for s, a in found.items()}, k, hows[i])
+                ranked[i] = [(*entry, None, None) for entry in fused]
+        fetched = self._documents({(e[0], e[1]) for ranking in ranked for e in ranking if e[6] is None})
+        return [Hits([hit(e, fetched) for e in ranking], run.answered, run.missing) for ranking in ranked]
 
     def _documents(self, wanted: set[tuple[str, int]]) -> dict[str, tuple[dict, str | None, int | None]]:
-        """(metadata, text, passage) of the final hits, one call per shard holding some. The
-        shards rank a document split into passages by its best one without saying which, so
-        its passage is None; a document of one passage has passage 0, as in Index.search."""
+        """(metadata, text, passage) of the final hits the shards did not send, one call per
+        shard holding some. A keyword or hybrid candidate does not say which of its document's
+        passages it is, so a document of several has passage None here (one of one passage has
+        passage 0, as in Index.search); semantic hits bring their own."""
         root = self._root
         by_shard: dict[int, list[str]] = {}
         for id_, s in sorted(wanted):
             by_shard.setdefault(s, []).append(id_)
+        if not by_shard:
+            return {}
         docs = self._actors.on_all(
             "get_batch", lambda s: (root.shards[s].generation, by_shard[s], False), shards=sorted(by_shard)
         )
