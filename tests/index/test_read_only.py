@@ -40,9 +40,12 @@ CHILD = textwrap.dedent(
     """
     import json, os, pkgutil, importlib, sys
     import numpy as np, onnxruntime, colmax
-    # everything a write may import, imported while the interpreter's files are readable
-    for m in pkgutil.walk_packages(colmax.index.__path__, "colmax.index."):
-        importlib.import_module(m.name)
+    # everything a write may import, imported while the interpreter's files are readable; onnx
+    # and the codecs its parser looks up lazily load when the encoder's graph is fused
+    import encodings.raw_unicode_escape, encodings.unicode_escape, onnx
+    for package in (colmax.index, colmax.encoding):
+        for m in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(m.name)
     if len(sys.argv) > 2:  # drop root's privileges: the kernel checks permissions from here on
         os.setgroups([])
         os.setgid(int(sys.argv[3]))
