@@ -315,7 +315,10 @@ def in_worker(python: str, mode: str, path: Path, args) -> dict:
 
 
 def print_passes(label: str, result: dict) -> None:
-    print(f"{label} (colmax {result['version']}): open {result['open_ms']:.1f} ms")
+    print(
+        f"{label} (colmax {result['version']}): {result['bytes_per_token']} bytes/token stored, "
+        f"open {result['open_ms']:.1f} ms"
+    )
     for i, row in enumerate(result["passes"]):
         print(
             f"  pass {i + 1}: median {row['p50']:.1f} ms, p99 {row['p99']:.1f} ms, max {row['max']:.1f} ms",
@@ -349,10 +352,9 @@ def scale(docs: colmax.Ragged, qs: colmax.Ragged, args) -> None:
     medians: dict[str, list[float]] = {side: [] for side, _ in sides}
     for round_ in range(args.rounds if args.baseline else 1):
         for side, python in sides if round_ % 2 == 0 else sides[::-1]:
+            # with a baseline both sides search in fresh processes, alike
             result = (
-                search_scale(qs, path, args)
-                if python == sys.executable and not args.baseline
-                else in_worker(python, "search", path, args)
+                in_worker(python, "search", path, args) if args.baseline else search_scale(qs, path, args)
             )
             print_passes(f"{side}, round {round_ + 1}", result)
             medians[side] += [row["p50"] for row in result["passes"][1:]] or [result["passes"][0]["p50"]]
