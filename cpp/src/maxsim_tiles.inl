@@ -81,14 +81,19 @@ COLMAX_ALWAYS_INLINE void tile_step(typename P::acc (&acc)[P::tile_rows][NQV], c
   }
 }
 
-// The dot products of one tile of document rows with one query block, into acc, which starts
+// The dot products of one tile of document rows with one query block, into `out`: they start
 // at zero or, for quantized policies, at the block's lanes of `init` (the bias correction).
+// Never inlined, and its accumulators are local: inlined into the callers' epilogues, GCC 12
+// kept the int8 accumulators of the VNNI kernels in the wrong registers, adding a register copy
+// per multiply-add (18 per 20 vpdpbusd, and a spill) inside the hottest loop. Alone, the loop
+// holds only its multiply-adds and loads; the accumulators leave through memory once per tile.
 template <class P, int NQV>
-COLMAX_ALWAYS_INLINE void accumulate(typename P::acc (&acc)[P::tile_rows][NQV], const typename P::q_elem* qt,
-                                     std::int64_t steps, const typename P::d_elem* const* rows,
-                                     const char* const* prefetch, std::int64_t prefetch_bytes_per_step,
-                                     const std::int32_t* init = nullptr) {
+__attribute__((noinline)) void accumulate(typename P::acc (&out)[P::tile_rows][NQV], const typename P::q_elem* qt,
+                                          std::int64_t steps, const typename P::d_elem* const* rows,
+                                          const char* const* prefetch, std::int64_t prefetch_bytes_per_step,
+                                          const std::int32_t* init = nullptr) {
   constexpr int NT = P::tile_rows;
+  typename P::acc acc[NT][NQV];
   typename P::acc start[NQV];
   COLMAX_UNROLL for (int v = 0; v < NQV; ++v) {
     if constexpr (P::quantized)
@@ -108,6 +113,7 @@ COLMAX_ALWAYS_INLINE void accumulate(typename P::acc (&acc)[P::tile_rows][NQV], 
     for (std::int64_t u = 0; u < group; u += stride) tile_step<P, NQV>(acc, qt, rows, s + u);
   }
   for (; s < steps; s += stride) tile_step<P, NQV>(acc, qt, rows, s);
+  COLMAX_UNROLL for (int t = 0; t < NT; ++t) COLMAX_UNROLL for (int v = 0; v < NQV; ++v) out[t][v] = acc[t][v];
 }
 
 // Folds one tile of document rows into the running maxima of one query block. Quantized
