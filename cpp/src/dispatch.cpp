@@ -64,14 +64,14 @@ CpuFeatures detect_cpu() {
   f.avx2 = ymm_state && avx2 && fma && f16c;
   f.avx512 = f.avx2 && zmm_state && avx512;
   f.avx512vnni = f.avx512 && (c & (1u << 11));
-  const bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22);
+  const bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22), amx_int8 = d & (1u << 25);
   const bool tile_state = (xcr0 & 0x60000) == 0x60000;  // XTILECFG + XTILEDATA
   if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
     f.avxvnni = f.avx2 && (a & (1u << 4));
     // Every CPU with AVX512_BF16 has AVX512_VNNI; requiring it keeps the levels nested.
     f.avx512bf16 = f.avx512vnni && (a & (1u << 5));
   }
-  f.amx = f.avx512bf16 && amx_tile && amx_bf16 && tile_state && request_amx_permission();
+  f.amx = f.avx512bf16 && amx_tile && amx_bf16 && amx_int8 && tile_state && request_amx_permission();
   return f;
 }
 #endif

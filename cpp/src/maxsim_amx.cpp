@@ -1,26 +1,33 @@
-// AMX MaxSim for bfloat16 documents with a dimension divisible by 32.
+// AMX MaxSim: bfloat16 documents with a dimension divisible by 32, int8 documents with one
+// divisible by 64.
 //
-// A tile multiply (TDPBF16PS) computes a 16 x 16 block of similarities, 16 document tokens by
-// 16 query tokens, over 32 dimensions at once: rows of the row-major document matrix load
-// straight into the A tile (stride = one row), and each query is prepared once as B tiles in
-// the pair-interleaved layout the instruction expects. After all dimension chunks, the C tile
-// is stored and its valid rows folded into per-query-token running maxima with AVX-512.
+// A tile multiply computes a 16 x 16 block of similarities, 16 document tokens by 16 query
+// tokens, over one chunk of dimensions at once (TDPBF16PS: 32 bfloat16 pairs; TDPBSSD: 64 signed
+// bytes in quads): rows of the row-major document matrix load straight into the A tile (stride =
+// one row), and each query is prepared once as B tiles in the pair- or quad-interleaved layout
+// the instruction expects. After all chunks, the C tile is stored and its valid rows folded into
+// per-query-token running maxima with AVX-512.
 //
-// Precision: the query is split into two bfloat16 terms, hi = bf16(q) and lo = bf16(q - hi),
-// and both are multiplied in (products are exact in float32), so scores match the float32
-// widening kernels to float32 accumulation error rather than bfloat16 rounding of the query.
+// bfloat16 precision: the query is split into two bfloat16 terms, hi = bf16(q) and lo =
+// bf16(q - hi), and both are multiplied in (products are exact in float32), so scores match the
+// float32 widening kernels to float32 accumulation error rather than bfloat16 rounding of the
+// query.
+//
+// int8: the query tokens are quantized as every int8 kernel does (colmax/quantize.hpp); signed
+// documents times signed queries need neither a bias nor a correction, the int32 dot products are
+// exact, and the scales are applied in the specification's order, so the bits equal the scalar
+// kernel's.
 //
 // Tile registers: tmm0-3 accumulators C[document group][query group], tmm4-5 document tiles,
-// tmm6-7 query tiles. Other dimensions and storage types use the AVX-512 widening kernel,
-// whose precision matches this one.
+// tmm6-7 query tiles. Other dimensions and storage types use the AVX-512 kernels (float32-exact
+// widening; VNNI for int8), whose results match these.
 #include "simd_common.hpp"
 
 namespace colmax::kernels {
 namespace {
 
-constexpr int kTileRows = 16;    // document tokens per tile, query tokens per tile column block
-constexpr int kChunkDims = 32;   // bfloat16 values in one 64-byte tile row
-constexpr int kTileElems = 512;  // bfloat16 values in one 16 x 64-byte tile
+constexpr int kTileRows = 16;     // document tokens per tile, query tokens per tile column block
+constexpr int kTileBytes = 1024;  // one 16 x 64-byte tile
 
 struct alignas(64) TileConfig {
   std::uint8_t palette = 1;
@@ -45,103 +52,181 @@ struct TileSession {
   TileSession& operator=(const TileSession&) = delete;
 };
 
-// One query as B tiles: tile (group g, chunk c, term h) starts at ((g * chunks + c) * 2 + h) * 512.
-// Row p of a tile holds, for each of the group's 16 tokens n, dims 2p and 2p + 1 of the chunk.
+// One query as B tiles: tile (group g, chunk c, term h) starts at ((g * chunks + c) * terms + h)
+// tiles; row p of a tile holds, for each of the group's 16 tokens n, the p-th pair (bf16) or
+// quad (int8) of the chunk's dimensions. int8 queries also keep each token's scale.
+template <class T>
 struct TiledQuery {
-  AlignedBuffer<std::uint16_t> tiles;
+  AlignedBuffer<T> tiles;
+  AlignedBuffer<float> token_scale;
   std::int64_t n_tokens;
   int groups;
   std::size_t runmax_offset;
 };
 
-TiledQuery tile_query(const QueryMatrix& q, std::int64_t chunks, std::size_t runmax_offset) {
-  TiledQuery t{{}, q.n_tokens, static_cast<int>((q.n_tokens + kTileRows - 1) / kTileRows), runmax_offset};
-  t.tiles.assign_zero(static_cast<std::size_t>(t.groups) * chunks * 2 * kTileElems);
-  for (std::int64_t i = 0; i < q.n_tokens; ++i) {
-    const std::int64_t g = i / kTileRows, n = i % kTileRows;
-    for (std::int64_t k = 0; k < q.dim; ++k) {
-      const float value = q.data[i * q.dim + k];
-      const std::uint16_t hi = float_to_bf16(value);
-      const std::uint16_t lo = float_to_bf16(value - bf16_to_float(hi));
-      const std::int64_t c = k / kChunkDims, p = (k % kChunkDims) / 2, pair = k % 2;
-      const std::size_t base = static_cast<std::size_t>((g * chunks + c) * 2) * kTileElems + p * 32 + n * 2 + pair;
-      t.tiles.data()[base] = hi;
-      t.tiles.data()[base + kTileElems] = lo;
+// bfloat16 documents: TDPBF16PS over 32 dimensions, two terms per query (hi and lo).
+struct Bf16 {
+  using elem = std::uint16_t;
+  static constexpr int chunk_dims = 32;
+  static constexpr int terms = 2;
+  static constexpr int tile_elems = kTileBytes / sizeof(elem);
+  static constexpr bool int8 = false;
+
+  static TiledQuery<elem> prepare(const QueryMatrix& q, std::int64_t chunks, std::size_t runmax_offset) {
+    TiledQuery<elem> t{{}, {}, q.n_tokens, static_cast<int>((q.n_tokens + kTileRows - 1) / kTileRows), runmax_offset};
+    t.tiles.assign_zero(static_cast<std::size_t>(t.groups) * chunks * terms * tile_elems);
+    for (std::int64_t i = 0; i < q.n_tokens; ++i) {
+      const std::int64_t g = i / kTileRows, n = i % kTileRows;
+      for (std::int64_t k = 0; k < q.dim; ++k) {
+        const float value = q.data[i * q.dim + k];
+        const std::uint16_t hi = float_to_bf16(value);
+        const std::uint16_t lo = float_to_bf16(value - bf16_to_float(hi));
+        const std::int64_t c = k / chunk_dims, p = (k % chunk_dims) / 2, pair = k % 2;
+        const std::size_t base =
+            static_cast<std::size_t>((g * chunks + c) * terms) * tile_elems + p * 32 + n * 2 + pair;
+        t.tiles.data()[base] = hi;
+        t.tiles.data()[base + tile_elems] = lo;
+      }
     }
+    return t;
   }
-  return t;
-}
+  // Folds the first `valid` rows of a stored 16 x 16 C tile into 16 running maxima.
+  static void fold(const void* c_tile, const float* /*row_scale*/, int valid, float* runmax) {
+    const float* c = static_cast<const float*>(c_tile);
+    __m512 m = _mm512_load_ps(runmax);
+    for (int r = 0; r < valid; ++r) m = _mm512_max_ps(m, _mm512_load_ps(c + r * 16));
+    _mm512_store_ps(runmax, m);
+  }
+  static float score(const TiledQuery<elem>& q, const float* runmax) {
+    float score = 0.0f;
+    for (std::int64_t i = 0; i < q.n_tokens; ++i) score += runmax[i];
+    return score;
+  }
+};
 
-// Folds the first `valid` rows of a stored 16 x 16 C tile into 16 running maxima.
-COLMAX_ALWAYS_INLINE void fold_rows(const float* c, int valid, float* runmax) {
-  __m512 m = _mm512_load_ps(runmax);
-  for (int r = 0; r < valid; ++r) m = _mm512_max_ps(m, _mm512_load_ps(c + r * 16));
-  _mm512_store_ps(runmax, m);
-}
+// int8 documents: TDPBSSD over 64 dimensions, one term.
+struct Int8 {
+  using elem = std::int8_t;
+  static constexpr int chunk_dims = 64;
+  static constexpr int terms = 1;
+  static constexpr int tile_elems = kTileBytes;
+  static constexpr bool int8 = true;
 
-// DG document groups (16 tokens each, rows at `docs` with `stride` bytes) against query groups
+  static TiledQuery<elem> prepare(const QueryMatrix& q, std::int64_t chunks, std::size_t runmax_offset) {
+    TiledQuery<elem> t{{}, {}, q.n_tokens, static_cast<int>((q.n_tokens + kTileRows - 1) / kTileRows), runmax_offset};
+    t.tiles.assign_zero(static_cast<std::size_t>(t.groups) * chunks * tile_elems);
+    t.token_scale.assign_zero(static_cast<std::size_t>(q.n_tokens));
+    std::vector<std::int8_t> row8(static_cast<std::size_t>(q.dim));
+    for (std::int64_t i = 0; i < q.n_tokens; ++i) {
+      t.token_scale.data()[i] = quantize_row(q.data + i * q.dim, q.dim, kQueryLevels, row8.data());
+      const std::int64_t g = i / kTileRows, n = i % kTileRows;
+      for (std::int64_t k = 0; k < q.dim; ++k) {
+        const std::int64_t c = k / chunk_dims, p = (k % chunk_dims) / 4, quad = k % 4;
+        t.tiles.data()[static_cast<std::size_t>(g * chunks + c) * tile_elems + p * 64 + n * 4 + quad] = row8[k];
+      }
+    }
+    return t;
+  }
+  // Folds the first `valid` rows of a stored 16 x 16 int32 C tile, each row's products scaled
+  // by that row's scale, into 16 running maxima.
+  static void fold(const void* c_tile, const float* row_scale, int valid, float* runmax) {
+    const auto* c = static_cast<const std::int32_t*>(c_tile);
+    __m512 m = _mm512_load_ps(runmax);
+    for (int r = 0; r < valid; ++r)
+      m = _mm512_max_ps(m,
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + r * 16)), _mm512_set1_ps(row_scale[r])));
+    _mm512_store_ps(runmax, m);
+  }
+  // s_i * max_j(...) per token, then their sum in token order (colmax/quantize.hpp).
+  static float score(const TiledQuery<elem>& q, const float* runmax) {
+    float score = 0.0f;
+    for (std::int64_t i = 0; i < q.n_tokens; ++i) score += runmax[i] * q.token_scale.data()[i];
+    return score;
+  }
+};
+
+// The tile intrinsics take register numbers as literal tokens, so the kind picks its multiply here.
+#define COLMAX_TILE_MULTIPLY(c, a, b) \
+  do {                                \
+    if constexpr (K::int8)            \
+      _tile_dpbssd(c, a, b);          \
+    else                              \
+      _tile_dpbf16ps(c, a, b);        \
+  } while (0)
+
+// DG document groups (16 tokens each, rows at `docs`, `dim` elements apart) against query groups
 // g0 (and g0 + 1 when QG == 2), over all chunks; results folded into `runmax` (per query token).
-template <int DG, int QG>
-void tile_block(const std::uint16_t* docs, std::int64_t stride, std::int64_t chunks, const TiledQuery& q, int g0,
-                const int* valid, float* runmax, float* c_buffer) {
+// `row_scale`: the rows' scales (int8) or null.
+template <class K, int DG, int QG>
+void tile_block(const typename K::elem* docs, std::int64_t dim, std::int64_t chunks,
+                const TiledQuery<typename K::elem>& q, int g0, const int* valid, const float* row_scale, float* runmax,
+                void* c_buffer) {
+  const std::int64_t stride = dim * static_cast<std::int64_t>(sizeof(typename K::elem));  // bytes per row
   _tile_zero(0);
   if constexpr (QG == 2) _tile_zero(1);
   if constexpr (DG == 2) _tile_zero(2);
   if constexpr (DG == 2 && QG == 2) _tile_zero(3);
   for (std::int64_t c = 0; c < chunks; ++c) {
+    const typename K::elem* a = docs + c * K::chunk_dims;
     // Tile loads are strided gathers of 16 lines that hardware prefetchers do not follow, so
     // fetch this chunk's line of the rows two blocks ahead into L2 now.
-    const char* ahead = reinterpret_cast<const char*>(docs + c * kChunkDims) + 4 * kTileRows * stride;
+    const char* ahead = reinterpret_cast<const char*>(a) + 4 * kTileRows * stride;
     COLMAX_UNROLL for (int r = 0; r < 2 * kTileRows; ++r) _mm_prefetch(ahead + r * stride, _MM_HINT_T1);
-    _tile_loadd(4, docs + c * kChunkDims, stride);
-    if constexpr (DG == 2) _tile_loadd(5, docs + 16 * stride / 2 + c * kChunkDims, stride);
+    _tile_loadd(4, a, stride);
+    if constexpr (DG == 2) _tile_loadd(5, a + kTileRows * dim, stride);
     // Per term, every accumulator gets one multiply before any gets its second, so consecutive
     // updates of one tile are up to four instructions apart instead of back to back.
-    const std::uint16_t* b0 = q.tiles.data() + static_cast<std::size_t>((g0 * chunks + c) * 2) * kTileElems;
-    const std::uint16_t* b1 = b0 + static_cast<std::size_t>(chunks * 2) * kTileElems;  // group g0 + 1
-    for (int term = 0; term < 2; ++term) {
-      _tile_loadd(6, b0 + term * kTileElems, 64);
-      if constexpr (QG == 2) _tile_loadd(7, b1 + term * kTileElems, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      if constexpr (DG == 2) _tile_dpbf16ps(2, 5, 6);
-      if constexpr (QG == 2) _tile_dpbf16ps(1, 4, 7);
-      if constexpr (DG == 2 && QG == 2) _tile_dpbf16ps(3, 5, 7);
+    const typename K::elem* b0 =
+        q.tiles.data() + static_cast<std::size_t>((g0 * chunks + c) * K::terms) * K::tile_elems;
+    const typename K::elem* b1 = b0 + static_cast<std::size_t>(chunks * K::terms) * K::tile_elems;  // group g0 + 1
+    for (int term = 0; term < K::terms; ++term) {
+      _tile_loadd(6, b0 + term * K::tile_elems, 64);
+      if constexpr (QG == 2) _tile_loadd(7, b1 + term * K::tile_elems, 64);
+      COLMAX_TILE_MULTIPLY(0, 4, 6);
+      if constexpr (DG == 2) COLMAX_TILE_MULTIPLY(2, 5, 6);
+      if constexpr (QG == 2) COLMAX_TILE_MULTIPLY(1, 4, 7);
+      if constexpr (DG == 2 && QG == 2) COLMAX_TILE_MULTIPLY(3, 5, 7);
     }
   }
   float* rm0 = runmax + g0 * kTileRows;
+  const float* scale1 = row_scale ? row_scale + kTileRows : nullptr;
   _tile_stored(0, c_buffer, 64);
-  fold_rows(c_buffer, valid[0], rm0);
+  K::fold(c_buffer, row_scale, valid[0], rm0);
   if constexpr (DG == 2) {
     _tile_stored(2, c_buffer, 64);
-    fold_rows(c_buffer, valid[1], rm0);
+    K::fold(c_buffer, scale1, valid[1], rm0);
   }
   if constexpr (QG == 2) {
     _tile_stored(1, c_buffer, 64);
-    fold_rows(c_buffer, valid[0], rm0 + kTileRows);
+    K::fold(c_buffer, row_scale, valid[0], rm0 + kTileRows);
     if constexpr (DG == 2) {
       _tile_stored(3, c_buffer, 64);
-      fold_rows(c_buffer, valid[1], rm0 + kTileRows);
+      K::fold(c_buffer, scale1, valid[1], rm0 + kTileRows);
     }
   }
 }
 
-void score_tiles(const Batch& batch) {
-  const DocMatrix& docs = *batch.docs;
-  const std::int64_t dim = docs.dim, chunks = dim / kChunkDims;
-  const std::int64_t stride = dim * 2;  // bytes per document row
-  const auto* base = static_cast<const std::uint16_t*>(docs.data);
+#undef COLMAX_TILE_MULTIPLY
 
-  std::vector<TiledQuery> queries;
+template <class K>
+void score_tiles(const Batch& batch) {
+  using elem = typename K::elem;
+  const DocMatrix& docs = *batch.docs;
+  const std::int64_t dim = docs.dim, chunks = dim / K::chunk_dims;
+  const auto* base = static_cast<const elem*>(docs.data);
+
+  std::vector<TiledQuery<elem>> queries;
   std::size_t runmax_size = 0;
   for (std::int64_t qi = 0; qi < batch.n_queries; ++qi) {
-    queries.push_back(tile_query(batch.queries[qi], chunks, runmax_size));
+    queries.push_back(K::prepare(batch.queries[qi], chunks, runmax_size));
     runmax_size += static_cast<std::size_t>(queries.back().groups) * kTileRows;
   }
-  AlignedBuffer<float> runmax, c_buffer;
+  AlignedBuffer<float> runmax;
+  AlignedBuffer<std::uint8_t> c_buffer;
   runmax.assign_zero(runmax_size);
-  c_buffer.assign_zero(kTileRows * kTileRows);
+  c_buffer.assign_zero(kTileBytes);
   // Tiles always load 32 rows; near the end of the matrix they come from a zeroed copy.
-  AlignedBuffer<std::uint16_t> tail;
+  AlignedBuffer<elem> tail;
   tail.assign_zero(static_cast<std::size_t>(2 * kTileRows) * dim);
 
   TileSession session;
@@ -158,41 +243,40 @@ void score_tiles(const Batch& batch) {
       // Rows past the document's end are computed but never folded (valid counts exclude them).
       const int valid[2] = {static_cast<int>(std::min<std::int64_t>(kTileRows, end - t0)),
                             static_cast<int>(std::clamp<std::int64_t>(end - t0 - kTileRows, 0, kTileRows))};
-      const std::uint16_t* rows = base + t0 * dim;
+      const elem* rows = base + t0 * dim;
+      const float* row_scale = docs.scales ? docs.scales + t0 : nullptr;
       if (t0 + 2 * kTileRows > docs.n_rows) {
-        std::fill(tail.data(), tail.data() + tail.size(), std::uint16_t(0));
+        std::fill(tail.data(), tail.data() + tail.size(), elem(0));
         std::copy(rows, base + docs.n_rows * dim, tail.data());
         rows = tail.data();
       }
-      for (const TiledQuery& q : queries) {
+      for (const TiledQuery<elem>& q : queries) {
         float* rm = runmax.data() + q.runmax_offset;
         for (int g = 0; g < q.groups; g += 2) {
           const bool two_docs = valid[1] > 0, two_queries = g + 1 < q.groups;
           if (two_docs && two_queries)
-            tile_block<2, 2>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+            tile_block<K, 2, 2>(rows, dim, chunks, q, g, valid, row_scale, rm, c_buffer.data());
           else if (two_docs)
-            tile_block<2, 1>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+            tile_block<K, 2, 1>(rows, dim, chunks, q, g, valid, row_scale, rm, c_buffer.data());
           else if (two_queries)
-            tile_block<1, 2>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+            tile_block<K, 1, 2>(rows, dim, chunks, q, g, valid, row_scale, rm, c_buffer.data());
           else
-            tile_block<1, 1>(rows, stride, chunks, q, g, valid, rm, c_buffer.data());
+            tile_block<K, 1, 1>(rows, dim, chunks, q, g, valid, row_scale, rm, c_buffer.data());
         }
       }
     }
-    for (std::int64_t qi = 0; qi < batch.n_queries; ++qi) {
-      const float* rm = runmax.data() + queries[qi].runmax_offset;
-      float score = 0.0f;
-      for (std::int64_t i = 0; i < queries[qi].n_tokens; ++i) score += rm[i];
-      batch.out[qi * batch.out_stride + b] = score;
-    }
+    for (std::int64_t qi = 0; qi < batch.n_queries; ++qi)
+      batch.out[qi * batch.out_stride + b] = K::score(queries[qi], runmax.data() + queries[qi].runmax_offset);
   }
 }
 
 }  // namespace
 
 void score_amx(const Batch& batch) {
-  if (batch.docs->dtype == DType::bf16 && batch.docs->dim % kChunkDims == 0)
-    score_tiles(batch);
+  if (batch.docs->dtype == DType::bf16 && batch.docs->dim % Bf16::chunk_dims == 0)
+    score_tiles<Bf16>(batch);
+  else if (batch.docs->dtype == DType::i8 && batch.docs->dim % Int8::chunk_dims == 0)
+    score_tiles<Int8>(batch);
   else if (batch.docs->dtype == DType::i8)
     score_int8_avx512vnni(batch);
   else

@@ -15,7 +15,7 @@ enum class Isa {
   avx512,      // AVX-512 F/BW/DQ/VL
   avx512vnni,  // avx512 plus AVX512_VNNI for int8 documents
   avx512bf16,  // avx512vnni plus AVX512_BF16 dot products for bfloat16 documents
-  amx,         // avx512bf16 plus AMX-BF16 tile multiplies for bfloat16 documents
+  amx,         // avx512bf16 plus AMX tile multiplies: AMX-BF16 for bfloat16 documents, AMX-INT8 for int8
 };
 
 const char* isa_name(Isa isa);
