@@ -551,7 +551,8 @@ def test_hybrid_searches_from_several_threads_at_once(tmp_path, kind):
     snap = index._snapshot
     plan = Plan(nprobe=2, ncandidates=40) if kind == "plaid" else None
     how = hybrid.Mode("hybrid", 0.5, "minmax")
-    jobs = [(" ".join(VOCAB[i % 30 : i % 30 + 3]), unit_query(i), None if i % 3 else {"g": i % 2}) for i in range(24)]
+    filters = [None, None, {"g": 0}, None, None, {"g": 1}]
+    jobs = [(" ".join(VOCAB[i % 30 : i % 30 + 3]), unit_query(i), filters[i % 6]) for i in range(24)]
 
     def one(job):
         text, q, filter = job
