@@ -257,8 +257,8 @@ def side_scores(
     building them again made hybrid search 1.26x the semantic search's p50 on SciFact's plaid
     index), and shows that stage's candidates to a helper thread, which computes their BM25
     while the stage runs; after an exact search the semantic-only candidates' BM25 is computed
-    here. On SciFact's plaid index (Xeon, 2 vCPUs, run alone) that took hybrid from 1.20x to
-    1.15x the semantic p50 (README)."""
+    here. On SciFact's plaid index (Xeon, 2 vCPUs, at real-time priority) that took hybrid from
+    1.17-1.22x to 1.12-1.16x the semantic p50 (README)."""
     terms = keyword.query_terms(text)
     encoding = _helpers().submit(q) if callable(q) and terms else None
     try:
