@@ -7,8 +7,9 @@ a baseline measured alongside (or published, for BM25).
    ``colmax.evaluation.evaluate`` (what ``colmax eval`` runs: one query at a time, its text
    encoded), SciFact and Cranfield, exact float32 indexes, next to the BM25 figures of
    ``SOURCE.md`` (bm25s with k1 1.2, b 0.75 as FTS5's bm25() has them, and k1 0.9, b 0.4).
-2. Latency: per query, semantic, hybrid and keyword search of the same text one after the other
-   (their order rotating from query to query, so machine noise hits all three alike), on
+2. Latency: semantic, hybrid and keyword search of the same texts, interleaved by blocks of
+   ``BLOCK`` texts (each mode searches a block, their order rotating from block to block, so
+   machine noise hits all three alike and no search follows a search of its own text), on
    SciFact's exact index and on a plaid index (4-bit) of the same vectors.
 3. The keyword index's cost: ``Index.add`` of the first ``--subset`` SciFact documents with and
    without it, interleaved, best of ``--reps``, and their size on disk; since encoding dominates
@@ -41,6 +42,8 @@ from colmax.index import keyword
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MODES = ("semantic", "keyword", "hybrid")
 DATASETS = {"scifact": "SciFact", "cranfield": "Cranfield"}
+# Texts a mode searches in a row in the latency check (see ``latency``).
+BLOCK = 10
 
 
 def cpu() -> str:
@@ -123,15 +126,19 @@ def quality(indexes: dict, data_root: Path) -> None:
 
 
 def latency(index: colmax.Index, texts: list[str], label: str) -> float:
-    """Print the three modes' latency on ``index``; return keyword search's p50."""
-    for mode in MODES:  # warm up: the model, the pages, SQLite's cache
+    """Print the three modes' latency on ``index``; return keyword search's p50. The texts go in
+    blocks: each mode searches a whole block, the modes' order rotating from block to block, so
+    machine noise hits all three alike while no search follows another search of its own text
+    (which finds the caches warm with that query's lists and vectors)."""
+    for mode in MODES:  # warm up: the model, the pages, SQLite's cache, the keyword side's threads
         index.search(texts[0], k=10, mode=mode)
     times = {m: [] for m in MODES}
-    for i, text in enumerate(texts):
-        for mode in MODES[i % 3 :] + MODES[: i % 3]:
-            t0 = time.perf_counter()
-            index.search(text, k=10, mode=mode)
-            times[mode].append((time.perf_counter() - t0) * 1e3)
+    for b, start in enumerate(range(0, len(texts), BLOCK)):
+        for mode in MODES[b % 3 :] + MODES[: b % 3]:
+            for text in texts[start : start + BLOCK]:
+                t0 = time.perf_counter()
+                index.search(text, k=10, mode=mode)
+                times[mode].append((time.perf_counter() - t0) * 1e3)
     p = {m: np.percentile(v, [50, 99]) for m, v in times.items()}
     cells = "  ".join(f"{m} {p[m][0]:.1f} / {p[m][1]:.1f}" for m in MODES)
     ratio = p["hybrid"][0] / p["semantic"][0]

@@ -334,14 +334,16 @@ def test_ncandidates_is_one_budget_over_all_segments(isa, rng):
 
 def test_search_completes_listed_documents_in_its_last_stage(isa, rng):
     """``complete``: the listed documents' last-stage scores come back beside a ranking that
-    they do not change, equal to an exhaustive search's from the residuals (or the copy)."""
+    they do not change, equal to an exhaustive search's from the residuals (or the copy); it is
+    shown the candidates the last stage scores (ncandidates of them, sorted, per segment),
+    among them every document the search returns."""
     corpus = Corpus(rng)
     query = unit_rows(rng.standard_normal((5, 32)))
     listed = [np.array([0, 3, 7, 20, 49], dtype=np.int64), np.array([1, 7], dtype=np.int64)]
     calls = []
 
-    def complete():
-        calls.append(1)
+    def complete(candidates):
+        calls.append(candidates)
         return listed
 
     alone = {"exhaustive": True, "decompress": False}
@@ -351,6 +353,10 @@ def test_search_completes_listed_documents_in_its_last_stage(isa, rng):
         ids, scores, completed = corpus.search(query, segments, 4, 2, 6, complete=complete, threads=2)
         np.testing.assert_array_equal(ids, plain[0])
         np.testing.assert_array_equal(scores, plain[1])
+        shown = calls[-1]
+        assert len(shown) == 2 and ids.size <= sum(c.size for c in shown) <= 6
+        assert all(c.dtype == np.int64 and np.all(np.diff(c) > 0) for c in shown)
+        assert set(ids.tolist()) <= {int(d) + 100 * seg for seg, c in enumerate(shown) for d in c}
         # every document scored alone, as an exhaustive search from the residuals scores it
         want = [
             corpus.search(query, [corpus.segment(allowed=np.array([d]), exact=exact)], 1, 1, 1, **alone)[1]
@@ -364,7 +370,7 @@ def test_search_completes_listed_documents_in_its_last_stage(isa, rng):
                 offset = 0 if seg == 0 else listed[0].size
                 assert completed[offset + listed[seg].tolist().index(local)] == score
     assert len(calls) == 2  # once per search
-    empty = corpus.search(query, [corpus.segment()], 4, 2, 6, complete=lambda: [np.zeros(0, np.int64)])
+    empty = corpus.search(query, [corpus.segment()], 4, 2, 6, complete=lambda _: [np.zeros(0, np.int64)])
     assert empty[2].size == 0
 
 
@@ -373,7 +379,7 @@ def test_complete_errors_leave_the_search_as_raised(rng):
     query = unit_rows(rng.standard_normal((3, 32)))
     segments = [corpus.segment()]
 
-    def fails():
+    def fails(_):
         raise KeyError("from the keyword side")
 
     with pytest.raises(KeyError, match="from the keyword side"):
@@ -381,15 +387,15 @@ def test_complete_errors_leave_the_search_as_raised(rng):
     with pytest.raises(TypeError, match="complete must be a function"):
         corpus.search(query, segments, 4, 2, 6, complete=[np.zeros(0, np.int64)])
     with pytest.raises(TypeError, match="one int64 array of local document ids per segment"):
-        corpus.search(query, segments, 4, 2, 6, complete=lambda: [])
+        corpus.search(query, segments, 4, 2, 6, complete=lambda _: [])
     with pytest.raises(TypeError, match="int64"):
-        corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.zeros(2, np.float32)])
+        corpus.search(query, segments, 4, 2, 6, complete=lambda _: [np.zeros(2, np.float32)])
     with pytest.raises(ValueError, match="sorted ascending"):
-        corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.array([5, 2], dtype=np.int64)])
+        corpus.search(query, segments, 4, 2, 6, complete=lambda _: [np.array([5, 2], dtype=np.int64)])
     with pytest.raises(ValueError, match="below the segment's 50 documents"):
-        corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.array([50], dtype=np.int64)])
+        corpus.search(query, segments, 4, 2, 6, complete=lambda _: [np.array([50], dtype=np.int64)])
     # the search still works afterwards (no state left behind)
-    again = corpus.search(query, segments, 4, 2, 6, complete=lambda: [np.array([1], dtype=np.int64)])
+    again = corpus.search(query, segments, 4, 2, 6, complete=lambda _: [np.array([1], dtype=np.int64)])
     assert again[2].size == 1
 
 

@@ -532,15 +532,23 @@ py::tuple plaid_search(const py::object& query, const py::object& centroids, con
   std::vector<colmax::plaid::Segment> plain;
   for (const SegmentArgs& s : segs) plain.push_back(s.segment);
   if (!complete.is_none() && !PyCallable_Check(complete.ptr()))
-    throw py::type_error("complete must be a function returning one int64 array of local document ids per segment");
+    throw py::type_error(
+        "complete must be a function taking the candidates (one int64 array of local ids per segment) and returning "
+        "one int64 array of local document ids per segment");
   // Called by the search with the GIL released: takes it to call `complete`; a Python exception
   // raised there (or by the checks) leaves the search as itself.
   std::vector<py::array> complete_ids;
   colmax::plaid::CompleteFn more;
   if (!complete.is_none())
-    more = [&]() {
+    more = [&](const std::vector<std::vector<std::int64_t>>& candidates) {
       const py::gil_scoped_acquire gil;
-      const py::object lists = complete();
+      py::list shown;
+      for (const auto& ids : candidates) {
+        py::array_t<std::int64_t> a(static_cast<py::ssize_t>(ids.size()));
+        std::copy(ids.begin(), ids.end(), a.mutable_data());
+        shown.append(a);
+      }
+      const py::object lists = complete(shown);
       if (!py::isinstance<py::sequence>(lists) || py::len(lists) != segs.size())
         throw py::type_error("complete() must return a list with one int64 array of local document ids per segment");
       std::vector<colmax::DocSelection> out;
@@ -643,10 +651,10 @@ PYBIND11_MODULE(_core, m) {
         "allowed, exact_tokens, exact_scales, first_pos): (int64 positions, float32 scores), best first, ties to the "
         "lower position. decompress (default: exhaustive) scores rows without an exact copy on their float32 "
         "decompressed vectors instead of from the residuals. A dict passed as stats receives each stage's seconds "
-        "and document counts. complete, a function returning one sorted int64 array of local ids per segment (called "
-        "once, "
-        "before the last stage), has those documents scored in the last stage too: a third array, their float32 "
-        "scores segment after segment.");
+        "and document counts. complete, a function taking the candidates the last stage scores (one sorted "
+        "int64 array of local ids per segment) and returning one sorted int64 array of local ids per segment "
+        "(called once, before the last stage), has those documents scored in the last stage too: a third array, "
+        "their float32 scores segment after segment.");
 
   m.def(
       "compiled_isas", [] { return isa_names(colmax::compiled_isas()); },

@@ -84,9 +84,11 @@ void validate_segment(const QueryMatrix& query, const Codebook& cb, const Segmen
     fail(where + "the document codes' offsets must run from 0 to their size; build them with encode_doc_codes");
 }
 
-// The documents `complete` lists, one selection per segment, checked.
-std::vector<DocSelection> to_complete(const CompleteFn& complete, const Segment* segments, std::int64_t n_segments) {
-  std::vector<DocSelection> out = complete ? complete() : std::vector<DocSelection>();
+// The documents `complete` lists, one selection per segment, checked; it is shown `candidates`.
+std::vector<DocSelection> to_complete(const CompleteFn& complete,
+                                      const std::vector<std::vector<std::int64_t>>& candidates, const Segment* segments,
+                                      std::int64_t n_segments) {
+  std::vector<DocSelection> out = complete ? complete(candidates) : std::vector<DocSelection>();
   if (!complete) out.assign(static_cast<std::size_t>(n_segments), DocSelection::subset(nullptr, 0));
   if (static_cast<std::int64_t>(out.size()) != n_segments)
     fail("documents to complete: " + str(static_cast<std::int64_t>(out.size())) + " lists for " + str(n_segments) +
@@ -489,7 +491,7 @@ TopK search(const QueryMatrix& query, const Codebook& cb, const Segment* segment
   // Stage (d) over the kept candidates and the documents to complete (their union, ascending),
   // its reads hinted for every segment first: rows without an exact copy scored from their
   // residuals, or decompressed to float32 (exact scores of the decoded rows).
-  const std::vector<DocSelection> extra = to_complete(complete, segments, n_segments);
+  const std::vector<DocSelection> extra = to_complete(complete, ids, segments, n_segments);
   std::vector<std::vector<std::int64_t>> scored(static_cast<std::size_t>(n_segments));
   for (std::int64_t i = 0; i < n_segments; ++i) {
     const DocSelection& more = extra[i];

@@ -702,14 +702,21 @@ TEST(PlaidSearch, CompletedDocumentsAreScoredAsAnExhaustiveSearchScoresThem) {
   const plaid::Segment seg = c.segment();
   std::vector<std::int64_t> listed = {0, 5, 17, 64, 119};
   int calls = 0;
-  const plaid::CompleteFn complete = [&] {
+  std::vector<std::vector<std::int64_t>> shown;
+  const plaid::CompleteFn complete = [&](const std::vector<std::vector<std::int64_t>>& candidates) {
     ++calls;
+    shown = candidates;
     return std::vector<colmax::DocSelection>{colmax::DocSelection::subset(listed.data(), 5)};
   };
   std::vector<float> completed;
   const colmax::TopK got = plaid::search(query, c.book.cb, &seg, 1, params(8, 2, 20), 2, nullptr, complete, &completed);
   EXPECT_EQ(calls, 1);
   expect_same(got, plaid::search(query, c.book.cb, &seg, 1, params(8, 2, 20), 1), "ranking unchanged");
+  // shown the 20 candidates stage (d) scores, ascending: the ranking's documents among them
+  ASSERT_EQ(shown.size(), 1u);
+  EXPECT_EQ(shown[0].size(), 20u);
+  EXPECT_TRUE(std::is_sorted(shown[0].begin(), shown[0].end()));
+  for (std::int64_t id : got.ids) EXPECT_TRUE(std::binary_search(shown[0].begin(), shown[0].end(), id)) << id;
   plaid::Segment alone = seg;
   alone.allowed = colmax::DocSelection::subset(listed.data(), 5);
   plaid::SearchParams residual = params(5, 1, 1, true);
@@ -721,7 +728,7 @@ TEST(PlaidSearch, CompletedDocumentsAreScoredAsAnExhaustiveSearchScoresThem) {
     EXPECT_EQ(completed[at], each.scores[r]) << "document " << each.ids[r];
   }
   std::vector<std::int64_t> unsorted = {3, 2};
-  const plaid::CompleteFn bad = [&] {
+  const plaid::CompleteFn bad = [&](const std::vector<std::vector<std::int64_t>>&) {
     return std::vector<colmax::DocSelection>{colmax::DocSelection::subset(unsorted.data(), 2)};
   };
   EXPECT_THROW(plaid::search(query, c.book.cb, &seg, 1, params(8, 2, 20), 1, nullptr, bad, &completed),

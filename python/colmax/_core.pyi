@@ -140,7 +140,7 @@ def plaid_search(
     decompress: bool | None = None,
     threads: int | None = None,
     stats: dict | None = None,
-    complete: Callable[[], Sequence[np.ndarray]] | None = None,
+    complete: Callable[[list[np.ndarray]], Sequence[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """PLAID search: (int64 positions, float32 scores), best first, ties to the lower position.
 
@@ -152,9 +152,10 @@ def plaid_search(
     A dict passed as ``stats`` receives the wall-clock seconds of each stage (check_s, probe_s,
     gather_s, approx_s, exact_s; decode_s is exact_s's decompression summed over threads) and
     the documents each kept (probed centroids, gathered, pruned, scored).
-    ``complete``, a function returning one sorted int64 array of local document ids per segment,
-    is called once before the last stage, which scores those documents too (allowed or not,
-    without ranking them): their float32 scores come back as a third array, segment after
+    ``complete``, a function taking the candidates the last stage scores (one sorted int64 array
+    of local ids per segment) and returning one sorted int64 array of local document ids per
+    segment, is called once before the last stage, which scores those documents too (allowed or
+    not, without ranking them): their float32 scores come back as a third array, segment after
     segment. An exception it raises leaves the search as itself.
     """
 

@@ -507,3 +507,60 @@ def test_hybrid_search_in_a_forked_child(lexical):
         os.waitpid(pid, 0)
         pytest.fail("the forked child's hybrid search hung")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_plaid_hybrid_bm25_of_every_candidate_whichever_way_it_was_computed(tmp_path):
+    """A staged search's candidates get their BM25 while its last stage runs, and a candidate
+    outside that stage (a search over passages widens it) afterwards: all of them equal to
+    FTS5's bm25() read for them directly, with a filter too."""
+    docs, texts = random_docs(300, seed=8)
+    index = Index.create(tmp_path / "p", dim=DIM, kind="plaid", n_centroids=16, nbits=4)
+    ids, meta = [f"d{i}" for i in range(300)], [{"g": i % 3} for i in range(300)]
+    for part in (slice(0, 170), slice(170, 300)):  # two segments: positions past the first one's
+        index.add_embeddings(docs[part], ids[part], meta[part], texts=texts[part])
+    snap, q, plan = index._snapshot, unit_query(13), Plan(nprobe=2, ncandidates=40)
+    assert len(snap.segments) == 2
+    text = "t1 t4 t9 t12"
+    expression = keyword.match_expression(keyword.query_terms(text))
+    for filter in (None, {"g": 1}):
+        where = hybrid.scope(snap, filter)
+        sides = hybrid.side_scores(snap, text, q, 10, where, plan, None, depths=(30, 10))
+        assert sides.positions.size > 30 and (sides.keyword > 0).sum() > 10 and (sides.keyword == 0).any()
+        direct = keyword.scores(snap.store.conn, expression, sides.positions)
+        assert sides.keyword.tolist() == direct.tolist()
+    # the lookup: found where the last stage's candidates hold them, computed for the rest
+    side = hybrid.Lexical(snap, keyword.query_terms(text), hybrid.scope(snap, None), None)
+    known = np.arange(0, 300, 2, dtype=np.int64)
+    pending = hybrid._helpers().submit(side.scores, known)
+    asked = np.array([3, 4, 5, 100, 101, 298, 299], dtype=np.int64)
+    got = hybrid._completion(side, asked, known, pending)
+    assert got.tolist() == keyword.scores(snap.store.conn, expression, asked).tolist()
+    assert hybrid._completion(side, asked).tolist() == got.tolist()
+
+
+@pytest.mark.parametrize("kind", ["exact", "plaid"])
+def test_hybrid_searches_from_several_threads_at_once(tmp_path, kind):
+    """Searches sharing one index (its SQLite connection and the hybrid helper threads) from
+    several threads at once, with and without a filter, return what each returns alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs, texts = random_docs(240, seed=9)
+    options = {"kind": "plaid", "n_centroids": 16, "nbits": 4} if kind == "plaid" else {"storage": "float32"}
+    index = Index.create(tmp_path / kind, dim=DIM, **options)
+    index.add_embeddings(docs, [f"d{i}" for i in range(240)], [{"g": i % 2} for i in range(240)], texts=texts)
+    snap = index._snapshot
+    plan = Plan(nprobe=2, ncandidates=40) if kind == "plaid" else None
+    how = hybrid.Mode("hybrid", 0.5, "minmax")
+    filters = [None, None, {"g": 0}, None, None, {"g": 1}]
+    jobs = [(" ".join(VOCAB[i % 30 : i % 30 + 3]), unit_query(i), filters[i % 6]) for i in range(24)]
+
+    def one(job):
+        text, q, filter = job
+        return hybrid.search(snap, text, lambda: q, 8, hybrid.scope(snap, filter), plan, how, 1)
+
+    alone = [one(job) for job in jobs]
+    assert all(len(hits) == 8 for hits in alone)
+    assert all(h.metadata["g"] == job[2]["g"] for hits, job in zip(alone, jobs) if job[2] for h in hits)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(3):
+            assert list(pool.map(one, jobs)) == alone

@@ -124,10 +124,11 @@ struct Segment {
 
 // Documents scored in stage (d) besides the search's own candidates and returned apart: per
 // segment, sorted unique local ids (allowed or not), which the callee keeps alive until search
-// returns. Called once, after stage (c), so a caller can find them while stages (a)-(c) run: a
-// hybrid search's keyword candidates get their MaxSim from the tables stage (a) built, instead
-// of in a second search building them again.
-using CompleteFn = std::function<std::vector<DocSelection>()>;
+// returns. Called once, after stage (c), with the candidates stage (d) is about to score (per
+// segment, sorted local ids): a hybrid search's keyword candidates get their MaxSim from the
+// tables stage (a) built, instead of in a second search building them again, and the caller
+// can start its own work on the candidates (their BM25) while stage (d) runs.
+using CompleteFn = std::function<std::vector<DocSelection>(const std::vector<std::vector<std::int64_t>>& candidates)>;
 
 struct SearchParams {
   std::int64_t k;

@@ -43,15 +43,17 @@ MODES = ("semantic", "keyword", "hybrid")
 SEMANTIC_DEPTH = 100
 KEYWORD_DEPTH = 30
 
-# The threads that run the keyword side beside the semantic one. Started once per process:
-# starting a thread per search cost 0.8 ms, 5% of a plaid search. A forked child starts its own.
+# The threads that work beside a hybrid search's calling thread: they encode its query while
+# the calling thread runs the keyword side, and compute the BM25 of a staged search's last-stage
+# candidates while that stage runs. Started once per process: starting a thread per search cost
+# 0.8 ms, 5% of a plaid search. A forked child starts its own.
 _pool: ThreadPoolExecutor | None = None
 
 
-def _keyword_pool() -> ThreadPoolExecutor:
+def _helpers() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="colmax-keyword")
+        _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="colmax-hybrid")
     return _pool
 
 
@@ -200,6 +202,21 @@ class Lexical:
             m *= 4
 
 
+def _completion(side: Lexical, positions: np.ndarray, known=None, pending=None) -> np.ndarray:
+    """BM25 of the passages at sorted ``positions``: read from ``pending``'s result where the
+    sorted ``known`` holds them (a staged search's last-stage candidates, scored while that stage
+    ran), computed for the others."""
+    if known is None:
+        return side.scores(positions)
+    out = np.zeros(positions.size, dtype=np.float64)
+    at = np.minimum(np.searchsorted(known, positions), known.size - 1)
+    found = known[at] == positions
+    out[found] = pending.result()[at[found]]
+    if not found.all():  # candidates of a later last stage (a search over passages widened it)
+        out[~found] = side.scores(positions[~found])
+    return out
+
+
 @dataclass(frozen=True)
 class Sides:
     """Hybrid candidates (passages) before fusion, by ascending position: every candidate's
@@ -232,62 +249,61 @@ def side_scores(
     the collection it describes (every shard of a sharded index), so that the scores are the ones
     a single index holding the collection would give.
 
-    BM25 runs on another thread (SQLite, the encoder and the MaxSim kernels release the GIL):
-    its top-k while the query is encoded and MaxSim searched, then the semantic-only candidates'
-    scores. A staged (plaid) search takes the keyword candidates before its last stage, which
-    scores them too, from the tables its first stage built (a second search building them again
-    made hybrid search 1.26x the semantic search's p50 on SciFact's plaid index); after an exact
-    search the keyword-only candidates' MaxSim is computed while their BM25 completion runs."""
+    The query (when ``q`` is a function) is encoded on a helper thread while this one runs the
+    keyword side's top-k (SQLite, the encoder and the MaxSim kernels release the GIL); MaxSim
+    starts once both are done: the keyword side running beside a MaxSim search that takes every
+    core slowed it more than waiting for it. A staged (plaid) search scores the keyword
+    candidates in its last stage, from the tables its first stage built (a second search
+    building them again made hybrid search 1.26x the semantic search's p50 on SciFact's plaid
+    index), and shows that stage's candidates to a helper thread, which computes their BM25
+    while the stage runs; after an exact search the semantic-only candidates' BM25 is computed
+    here. On SciFact's plaid index (Xeon, 2 vCPUs, at real-time priority) that took hybrid from
+    1.17-1.22x to 1.12-1.16x the semantic p50 (README)."""
     terms = keyword.query_terms(text)
-    kw_pos, kw = np.zeros(0, np.int64), np.zeros(0, np.float64)
-    pool = _keyword_pool()
-    lexical_side = completion = side = None
-    staged = semantic_search.stages(snap, plan)
+    encoding = _helpers().submit(q) if callable(q) and terms else None
+    try:
+        side = Lexical(snap, terms, where, whole) if terms else None
+        kw_pos, kw = side.top(max(k, depths[1])) if side else (np.zeros(0, np.int64), np.zeros(0, np.float64))
+    finally:  # the query's encoding is not left running after an error here
+        if encoding is not None:
+            encoding.exception()
+    q = encoding.result() if encoding is not None else q() if callable(q) else q
+    listed = np.sort(kw_pos)
     depth = max(k, depths[0])
+    ahead: list = []  # the last stage's other candidates and the future of their BM25
 
-    def lexical_top():
-        found = Lexical(snap, terms, where, whole)
-        return found, found.top(max(k, depths[1]))
-
-    def keyword_candidates() -> np.ndarray:
-        """The keyword side's candidates, sorted (waiting for them; its error raised here)."""
-        nonlocal side, kw_pos, kw
-        if lexical_side is not None and side is None:
-            side, (kw_pos, kw) = lexical_side.result()
-        return np.sort(kw_pos)
+    def completing(candidates: np.ndarray) -> np.ndarray:
+        others = np.setdiff1d(candidates, listed)
+        if side is not None and others.size:
+            ahead.extend((others, _helpers().submit(side.scores, others)))
+        return listed
 
     try:
-        if terms:
-            lexical_side = pool.submit(lexical_top)
-        q = q() if callable(q) else q
-        if staged:
+        if semantic_search.stages(snap, plan):
             sem_pos, sem, listed_sem = semantic_search.staged_topk(
-                snap, q, depth, where.rows, plan, threads, keyword_candidates
+                snap, q, depth, where.rows, plan, threads, completing
             )
         else:
             sem_pos, sem = semantic_search.topk(snap, q, depth, where.rows, plan, threads)
-        listed = keyword_candidates()  # already taken by a staged search's last stage
-        semantic_only = np.setdiff1d(sem_pos, kw_pos)
-        if side is not None and semantic_only.size:
-            completion = pool.submit(side.scores, semantic_only)
+            listed_sem = None
         positions = np.union1d(sem_pos, kw_pos)
         semantic = np.empty(positions.size, dtype=np.float64)
-        if staged:
+        if listed_sem is not None:
             semantic[np.searchsorted(positions, listed)] = listed_sem
         semantic[np.searchsorted(positions, sem_pos)] = sem
         keyword_only = np.setdiff1d(kw_pos, sem_pos)
-        if keyword_only.size and not staged:
+        if keyword_only.size and listed_sem is None:
             # scored as the semantic side's candidates were, so that fusion compares like with like
             p, s = semantic_search.rerank(snap, q, keyword_only, threads)
             semantic[np.searchsorted(positions, p)] = s
         lexical = np.zeros(positions.size, dtype=np.float64)
         lexical[np.searchsorted(positions, kw_pos)] = kw
-        if completion is not None:
-            lexical[np.searchsorted(positions, semantic_only)] = completion.result()
+        semantic_only = np.setdiff1d(sem_pos, kw_pos)
+        if side is not None and semantic_only.size:
+            lexical[np.searchsorted(positions, semantic_only)] = _completion(side, semantic_only, *ahead)
     finally:  # never leave a query running on the connection after an error here
-        for pending in (lexical_side, completion):
-            if pending is not None:
-                pending.exception()
+        if ahead:
+            ahead[1].exception()
     return Sides(positions, semantic, lexical)
 
 

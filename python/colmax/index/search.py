@@ -99,20 +99,22 @@ def staged_topk(
     cands: list[np.ndarray | None],
     plan: Plan,
     threads,
-    complete: Callable[[], np.ndarray] | None = None,
+    complete: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`topk` of a staged search, and the MaxSim of the passages at the sorted positions
-    ``complete()`` returns (called once, before the last stage; in their order) as that stage
-    scores them (as :func:`rerank` with ``staged`` does): scored in the same call, from the
-    tables its first stage built, where a second call would build them again (on SciFact's plaid
-    index those took 70% of such a call's time); None without ``complete``. Over passages, every
-    passage the last stage scores exactly is ranked, and the stage doubles its candidates while
-    they hold fewer than k documents (``complete`` is called once all the same)."""
+    ``complete(candidates)`` returns (called once, before the last stage, with the sorted
+    positions of the candidates that stage scores; in their order) as that stage scores them
+    (as :func:`rerank` with ``staged`` does): scored in the same call, from the tables its first
+    stage built, where a second call would build them again (on SciFact's plaid index those took
+    70% of such a call's time); None without ``complete``. Over passages, every passage the last
+    stage scores exactly is ranked, and the stage doubles its candidates while they hold fewer
+    than k documents (``complete`` is called once all the same, shown the first candidates)."""
     listed: list[np.ndarray] = []
 
-    def listing() -> list[np.ndarray]:
+    def listing(candidates: list[np.ndarray]) -> list[np.ndarray]:
         if not listed:
-            listed.extend(snap.split(complete()))
+            shown = [ids + seg.first_pos for ids, seg in zip(candidates, snap.segments)]
+            listed.extend(snap.split(complete(np.concatenate(shown) if shown else np.zeros(0, np.int64))))
         return listed
 
     more = None if complete is None else listing
@@ -155,14 +157,14 @@ def plaid_topk(
     plan: Plan | None,
     threads,
     decompress: bool | None = None,
-    complete: Callable[[], list[np.ndarray]] | None = None,
+    complete: Callable[[list[np.ndarray]], list[np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Staged search, or with ``plan`` None every candidate scored on its copied vectors or, for
     an index that keeps no copy, on its decompressed ones (exact MaxSim); ``decompress=False``
     scores those from their residuals instead, as the staged search's last stage does. Third:
-    the scores of the passages ``complete()`` lists (local rows, one array per segment), None
-    without ``complete``. Segments without candidates are left out, unless passages are to be
-    completed (they might lie there)."""
+    the scores of the passages ``complete(candidates)`` lists (local rows, one array per segment;
+    shown the last stage's candidates alike), None without ``complete``. Segments without
+    candidates are left out, unless passages are to be completed (they might lie there)."""
     cb = snap.codebook
     keep = [complete is not None or cand is None or cand.size > 0 for cand in cands]
     segments = [
