@@ -119,3 +119,19 @@ def test_encode_passages_matches_encode_documents_on_each_passage():
     enc.batch_tokens = 200  # several batches: the bar moves with each, by documents completed
     enc.encode_passages(["one", "two words", long_text], progress=Bar())
     assert sum(seen) == 3 and len(seen) > 2
+
+
+def test_first_passages_are_encoded_exactly_as_truncation_encodes_them():
+    # The default model scales its int8 activations per batch: were continuing passages batched
+    # with first ones, splitting one document would move every other document's vectors.
+    import colmax
+
+    enc = colmax.Encoder(batch_tokens=600)
+    words = "wing flow pressure shock boundary layer heat transfer plate cone".split()
+    texts = [" ".join(words[(i + j) % 10] for j in range(5 + 37 * (i % 7))) for i in range(24)]
+    split, where = enc.encode_passages(texts)
+    cut, truncated = enc.encode_passages(texts, truncate=True)
+    assert where.counts.max() > 1 and truncated.truncated.sum() == (where.counts > 1).sum()
+    first = np.flatnonzero(np.r_[True, where.owner[1:] != where.owner[:-1]])
+    for d, p in enumerate(first):
+        assert np.array_equal(split[int(p)], cut[d])

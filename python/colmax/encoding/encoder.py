@@ -215,6 +215,21 @@ class Encoder:
             yield order[start:stop]
             start = stop
 
+    def _passage_batches(self, lengths: np.ndarray, batch_size: int | None, owner) -> Iterator[np.ndarray]:
+        """:meth:`_batches` over every document's first passage, then over the passages that
+        continue long documents. Dynamic int8 scales activations per batch, so a vector depends
+        on its batch-mates: batched apart, the first passages (every short document whole) get
+        exactly the vectors truncation would give them, and splitting documents changes no
+        other document's vectors."""
+        if owner is None:
+            yield from self._batches(lengths, batch_size)
+            return
+        first = np.ones(len(owner), dtype=bool)
+        first[1:] = owner[1:] != owner[:-1]
+        for group in (np.flatnonzero(first), np.flatnonzero(~first)):
+            for batch in self._batches(lengths[group], batch_size):
+                yield group[batch]
+
     def _encode(self, items: Tokenized, batch_size: int | None, progress, owner=None) -> Ragged:
         """Encode every item, moving ``progress`` per batch: by items, or with ``owner`` (the
         document of each item) by the documents whose items are all done."""
@@ -226,7 +241,7 @@ class Encoder:
         bar = progress_bar(total, progress, unit="doc", desc="encoding") if own_bar else progress
         pending = None if owner is None else np.bincount(owner, minlength=total)
         try:
-            for batch in self._batches(lengths, batch_size):
+            for batch in self._passage_batches(lengths, batch_size, owner):
                 width = int(lengths[batch].max())
                 ids = np.full((len(batch), width), self.tokenizer.pad_id, dtype=np.int64)
                 attention = np.zeros((len(batch), width), dtype=np.int64)
