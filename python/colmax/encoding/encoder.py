@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +160,7 @@ class Encoder:
         length: int | None = None,
         stride: int | None = None,
         truncate: bool = False,
+        titles: Sequence[str | None] | None = None,
         batch_size: int | None = None,
         progress=False,
     ) -> tuple[Ragged, Passages]:
@@ -170,9 +171,10 @@ class Encoder:
         starts ``stride`` text tokens after the previous one (default: 3/4 of a passage), on the
         start of a word; a document that fits is one passage encoded as ``encode_documents``
         would. ``truncate=True`` keeps the first passage only (``Passages.truncated`` says which
-        documents lost text). ``progress``: a bar counting documents, moved per batch (True for
-        a new one, or an object with ``update(n)``)."""
-        items, where = self.tokenizer.passages(texts, length, stride, truncate=truncate)
+        documents lost text). ``titles`` (one per text, None for none) go before the text of every
+        passage but the first, taking at most a quarter of it. ``progress``: a bar counting
+        documents, moved per batch (True for a new one, or an object with ``update(n)``)."""
+        items, where = self.tokenizer.passages(texts, length, stride, truncate=truncate, titles=titles)
         return self._encode(items, batch_size, progress, where.owner), where
 
     def _probe_dim(self) -> int:

@@ -6,6 +6,13 @@ tokens and marker); window ``i + 1`` starts ``stride`` tokens after window ``i``
 the start of the word it would cut (so no passage opens on a "##" word piece), and the last
 window ends with the text. Every token of the text is in some window, so nothing is lost; each
 passage knows its characters ``[start, end)`` in the text (the tokenizer's offsets).
+
+A document with a title (its metadata "title") carries it into every passage after the first,
+in front of the window's text (at most a quarter of a window; the window is that much shorter):
+a continued passage otherwise lacks what the document is about, which the first passage has
+when the text opens with its title (`colmax index` indexes title + text), and which every
+passage's row of the keyword index holds. Measured on Cranfield and SciFact (README, Long
+documents): MaxSim nDCG@10 +0.007 on Cranfield against the same passages without it.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import numpy as np
 # overlap scored 0.003-0.007 higher on Cranfield and in hybrid search, 0.010 lower on SciFact's
 # MaxSim, and leaves cut sentences whole nowhere.
 DEFAULT_STRIDE_SHARE = 0.75
+# The most of a window a title may take in a continued passage: the rest is the document's text.
+TITLE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -52,23 +61,31 @@ def default_stride(width: int) -> int:
     return max(1, int(width * DEFAULT_STRIDE_SHARE))
 
 
-def windows(word_ids: np.ndarray, width: int, stride: int) -> list[tuple[int, int]]:
+def title_tokens(width: int) -> int:
+    """The most title tokens a continued passage of ``width`` text tokens carries."""
+    return int(width * TITLE_SHARE)
+
+
+def windows(word_ids: np.ndarray, width: int, stride: int, later: int | None = None) -> list[tuple[int, int]]:
     """The ``[a, b)`` token windows of a text whose tokens belong to words ``word_ids`` (-1: a
-    token of no word): at most ``width`` tokens each, consecutive starts about ``stride``
-    apart (moved back to a word's first token, never to or before the previous start), the
-    last ending at the last token. One empty window for a text without tokens."""
+    token of no word): the first at most ``width`` tokens, the others at most ``later``
+    (default ``width``; at least 1), each starting at most ``stride`` tokens and at most its
+    predecessor's width after it (moved back to a word's first token, never to or before the
+    previous start), the last ending at the last token. One empty window for a text without
+    tokens."""
     n = len(word_ids)
     if n <= width:
         return [(0, n)]
+    later = width if later is None else later
     out = []
-    a = 0
+    a, size = 0, width
     while True:
-        b = min(a + width, n)
+        b = min(a + size, n)
         out.append((a, b))
         if b == n:
             return out
-        nxt = a + stride
+        nxt = a + min(stride, size)  # never past the end of this window: no token is skipped
         # back to the first token of the word it would cut, if that word started after a
         while nxt > a + 1 and word_ids[nxt] >= 0 and word_ids[nxt] == word_ids[nxt - 1]:
             nxt -= 1
-        a = nxt
+        a, size = nxt, later
