@@ -11,8 +11,8 @@ A document with a title (its metadata "title") carries it into every passage aft
 in front of the window's text (at most a quarter of a window; the window is that much shorter):
 a continued passage otherwise lacks what the document is about, which the first passage has
 when the text opens with its title (`colmax index` indexes title + text), and which every
-passage's row of the keyword index holds. Measured on Cranfield and SciFact (README, Long
-documents): MaxSim nDCG@10 +0.007 on Cranfield against the same passages without it.
+passage's row of the keyword index holds. Through `colmax eval` (README, Evaluation) it lifted
+Cranfield's nDCG@10 by 0.010 with MaxSim and 0.006 in hybrid search over passages without it.
 """
 
 from __future__ import annotations
