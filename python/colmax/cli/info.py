@@ -49,7 +49,7 @@ def print_info(path: str) -> None:
     settings = info["passage_settings"]
     if settings:
         length, stride = settings["length"], settings["stride"]
-        titled = ", the title before each continued one's text" if settings.get("titles") else ""
+        titled = ", continued ones led by their document's title" if settings.get("titles") else ""
         print(f"passages:       up to {length} tokens each, one starting every {stride} tokens{titled}")
     copy = info["storage"] or "no full-precision copy"
     print(f"tokens:         {info['tokens']} x {info['dim']} dims, {copy}")

@@ -6,7 +6,7 @@ Query:    [CLS] <marker> tokens [SEP], then [MASK] up to ``query_length`` when e
 Document: [CLS] <marker> tokens [SEP], truncated to ``document_length``; vectors of skiplist
           tokens (and padding) are dropped.
 Passages: a long document as overlapping windows of its tokens, each [CLS] <marker> tokens
-          [SEP], the title's tokens before a continued window's (passages.py); nothing is cut.
+          [SEP], a continued one with the title first (passages.py); nothing is cut.
 ``queries`` and ``documents`` truncate texts longer than the limit, never reject them.
 """
 
@@ -46,23 +46,34 @@ class Tokenized:
 @dataclass
 class _Cut:
     """One text tokenized whole (``before`` and ``after`` special tokens around its text
-    tokens, whose character ``offsets`` are kept) and its passage windows over the text tokens."""
+    tokens, whose character ``offsets`` are kept), its passage windows over the text tokens (at
+    most ``width`` each) and the ``title`` ids its continued passages carry."""
 
     ids: np.ndarray
     before: int
     after: int
     offsets: np.ndarray
     windows: list[tuple[int, int]]
+    width: int
+    title: np.ndarray
 
-    title: np.ndarray  # the ids a continued window follows (its document's title), maybe none
+    def held(self, j: int) -> tuple[int, int]:
+        """``(start, title tokens)`` of passage ``j``: it holds the title's first tokens and its
+        window's tokens from ``start`` on. The title takes the place of the window's first
+        tokens, as many as it must to fit, but only of those the window before holds too."""
+        a, b = self.windows[j]
+        if j == 0 or not len(self.title):
+            return a, 0
+        need = max(0, (b - a) + len(self.title) - self.width)
+        start = a + min(need, self.windows[j - 1][1] - a)
+        return start, min(len(self.title), self.width - (b - start))
 
-    def item(self, a: int, b: int, marker: int | None) -> np.ndarray:
-        """The ids of window ``[a, b)`` as the model sees them: special tokens around, marker,
-        and after the first window the title."""
+    def item(self, j: int, marker: int | None) -> np.ndarray:
+        """The ids of passage ``j`` as the model sees them: special tokens around, marker, title."""
         ids, before = self.ids, self.before
-        title = self.title if a > 0 else self.title[:0]
-        window = ids[before + a : before + b]
-        item = np.concatenate([ids[:before], title, window, ids[len(ids) - self.after :]])
+        start, titled = self.held(j)
+        window = ids[before + start : before + self.windows[j][1]]
+        item = np.concatenate([ids[:before], self.title[:titled], window, ids[len(ids) - self.after :]])
         return item if marker is None else np.insert(item, 1, marker)
 
     def span(self, a: int, b: int) -> tuple[int, int]:
@@ -196,8 +207,8 @@ class ColbertTokenizer:
                 cut = self._cut(enc, width, stride, title)
                 if truncate and len(cut.windows) > 1:
                     cut.windows, truncated[d] = cut.windows[:1], True
-                for a, b in cut.windows:
-                    item = cut.item(a, b, self.document_marker)
+                for j, (a, b) in enumerate(cut.windows):
+                    item = cut.item(j, self.document_marker)
                     ids.append(item)
                     keep.append(~np.isin(item, self.skiplist_ids))
                     owner.append(d)
@@ -219,10 +230,10 @@ class ColbertTokenizer:
         width = self.passage_width(length)
         cut = self._cut(self._whole.encode(text), width, stride, self._titles([title], 1, width)[0])
         out = []
-        for a, b in cut.windows:
-            before = cut.before + (len(cut.title) if a > 0 else 0)
+        for j, (_, b) in enumerate(cut.windows):
+            start, titled = cut.held(j)
             spans = np.concatenate(
-                [np.full((before, 2), -1), cut.offsets[a:b], np.full((cut.after, 2), -1)]
+                [np.full((cut.before + titled, 2), -1), cut.offsets[start:b], np.full((cut.after, 2), -1)]
             ).astype(np.int64)
             if self.document_marker is not None:
                 spans = np.insert(spans, 1, -1, axis=0)
@@ -247,8 +258,7 @@ class ColbertTokenizer:
         n = len(all_ids) - after
         words = np.array([-1 if w is None else w for w in enc.word_ids[before:n]], dtype=np.int64)
         offsets = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)[before:n]
-        cuts = windows(words, width, stride, width - len(title))
-        return _Cut(all_ids, before, after, offsets, cuts, title)
+        return _Cut(all_ids, before, after, offsets, windows(words, width, stride), width, title)
 
     def _encode(
         self, tok: Tokenizer, texts: list[str], marker: int | None

@@ -113,7 +113,7 @@ class Index(CoordinatorReads, Upkeep):
         document length), each starting ``passage_stride`` text tokens after the previous one
         (default: 3/4 of a passage: README "Long documents"). Every passage after a document's
         first carries the document's title (its metadata ``"title"``, at most a quarter of the
-        passage) before its text.
+        passage) in place of its first tokens, those the passage before holds too.
         """
         path = Path(path)
         encoder, manifest = first_manifest(
