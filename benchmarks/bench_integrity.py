@@ -91,7 +91,7 @@ def bench_auto_reload(path: Path, encoder, queries: list[str], rounds: int, thre
 
 
 def bench_splitting(corpus, encoder, subset: int, rounds: int) -> None:
-    texts, ids = corpus.texts[:subset], corpus.ids[:subset]
+    texts, ids, metas = corpus.texts[:subset], corpus.ids[:subset], corpus.metadata[:subset]
     best: dict[bool, float] = {True: 0.0, False: 0.0}  # tokens per second, truncate -> best
     tokens: dict[bool, int] = {}
     for r in range(rounds):
@@ -99,7 +99,7 @@ def bench_splitting(corpus, encoder, subset: int, rounds: int) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 index = colmax.Index.create(Path(tmp) / "ix", encoder, storage="float32")
                 t0 = time.perf_counter()
-                added = index.add(texts, ids, truncate=truncate, progress=False)
+                added = index.add(texts, ids, metas, truncate=truncate, progress=False)  # titles too
                 seconds = time.perf_counter() - t0
                 tokens[truncate] = index.info()["tokens"]
                 best[truncate] = max(best[truncate], tokens[truncate] / seconds)

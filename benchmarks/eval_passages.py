@@ -7,8 +7,11 @@ per passage stride (and one with --truncate), each evaluated by `colmax eval --m
 The default model's passages hold 178 text tokens: stride 133 (the default, 3/4) overlaps them
 by a quarter, 89 by half, 178 not at all. Prints nDCG@10 and Recall@100 per mode, and the
 passages and token vectors each index holds. The default model quantizes activations per batch,
-so a document's vectors depend slightly on its batch-mates: differences of about 0.002 nDCG@10
-between builds are noise (README, Long documents).
+so a document's vectors depend slightly on its batch-mates; every build here encodes the first
+passages in the batches --truncate uses (and the continuing ones apart), so the first passages
+are the same vectors in every row and the rows differ by the continuing passages alone. Other
+builds of one corpus (another order, another batch size) move Cranfield by up to 0.004 nDCG@10
+(README, Evaluation).
 """
 
 from __future__ import annotations

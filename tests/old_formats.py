@@ -35,3 +35,12 @@ def downgrade_to_format_4(path: Path) -> None:
     del body["passages"]
     body["checksum"] = body_checksum(body)
     (path / MANIFEST).write_text(json.dumps(body))
+
+
+def forget_passage_titles(path: Path) -> None:
+    """Rewrite an index's settings as colmax recorded them before continued passages carried
+    their document's title."""
+    body = json.loads((path / MANIFEST).read_text())
+    del body["passages"]["titles"]
+    body["checksum"] = body_checksum(body)
+    (path / MANIFEST).write_text(json.dumps(body))

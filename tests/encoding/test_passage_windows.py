@@ -99,6 +99,36 @@ def test_passage_settings_are_checked():
         tok.passage_settings(20, 2.5)
 
 
+def test_continued_passages_carry_the_title_in_place_of_tokens_the_passage_before_holds():
+    tok = make(document_length=20, document_prefix="[unused1]")
+    text = " ".join(f"word{i}" for i in range(60))
+    plain, bare = tok.passages([text], stride=10)
+    items, where = tok.passages([text, text], stride=10, titles=["Alpine glaciers retreat", None])
+    title = tok._whole.encode("Alpine glaciers retreat", add_special_tokens=False).ids
+    assert 0 < len(title) <= tok.passage_width(20) // 4
+    n = len(plain)
+    # the same windows and spans as without a title (the keyword index reads the spans)
+    assert len(items) == 2 * n and (where.spans[:n] == bare.spans).all()
+    for i in range(n):  # the document without a title: as before
+        np.testing.assert_array_equal(items.ids[n + i], plain.ids[i])
+    np.testing.assert_array_equal(items.ids[0], plain.ids[0])  # the first passage: the text's start
+    whole = tok._whole.encode(text).ids[1:-1]
+    covered = np.zeros(len(whole), dtype=bool)
+    spans = tok.passage_spans(text, stride=10, title="Alpine glaciers retreat")
+    for k, (ids, (start, end), char_spans) in enumerate(zip(items.ids[:n], where.spans.tolist(), spans)):
+        assert len(ids) <= 20 and len(char_spans) == len(ids)
+        head = [] if k == 0 else title
+        assert ids[2 : 2 + len(head)].tolist() == head and (char_spans[: 2 + len(head)] == -1).all()
+        content = ids[2 + len(head) : -1].tolist()
+        at = next(s for s in range(len(whole)) if whole[s : s + len(content)] == content)
+        covered[at : at + len(content)] = True
+        # what the passage holds lies in its window's span, and ends with it
+        assert start <= char_spans[2 + len(head), 0] and end == char_spans[-2, 1]
+    assert covered.all()
+    with pytest.raises(ValueError, match="one per text"):
+        tok.passages([text], titles=["a", "b"])
+
+
 def test_encode_passages_matches_encode_documents_on_each_passage():
     import colmax
 
@@ -119,3 +149,19 @@ def test_encode_passages_matches_encode_documents_on_each_passage():
     enc.batch_tokens = 200  # several batches: the bar moves with each, by documents completed
     enc.encode_passages(["one", "two words", long_text], progress=Bar())
     assert sum(seen) == 3 and len(seen) > 2
+
+
+def test_first_passages_are_encoded_exactly_as_truncation_encodes_them():
+    # The default model scales its int8 activations per batch: were continuing passages batched
+    # with first ones, splitting one document would move every other document's vectors.
+    import colmax
+
+    enc = colmax.Encoder(batch_tokens=600)
+    words = "wing flow pressure shock boundary layer heat transfer plate cone".split()
+    texts = [" ".join(words[(i + j) % 10] for j in range(5 + 37 * (i % 7))) for i in range(24)]
+    split, where = enc.encode_passages(texts)
+    cut, truncated = enc.encode_passages(texts, truncate=True)
+    assert where.counts.max() > 1 and truncated.truncated.sum() == (where.counts > 1).sum()
+    first = np.flatnonzero(np.r_[True, where.owner[1:] != where.owner[:-1]])
+    for d, p in enumerate(first):
+        assert np.array_equal(split[int(p)], cut[d])

@@ -15,7 +15,7 @@ from colmax.index.files import MANIFEST
 from colmax.index.manifest import FORMAT_VERSION
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from old_formats import downgrade_to_format_4
+from old_formats import downgrade_to_format_4, forget_passage_titles
 from tiny_checkpoints import WORDS, tiny_model
 
 
@@ -73,7 +73,8 @@ def test_documents_span_several_passages(built):
     (exact, _), live, _ = built
     info = exact.info()
     assert len(exact) == info["documents"] == len(live) and info["passages"] > 2 * len(live)
-    assert info["passage_settings"] == {"length": 24, "stride": 15}  # the tiny model's 24 tokens
+    # the tiny model's 24 tokens
+    assert info["passage_settings"] == {"length": 24, "stride": 15, "titles": True}
     assert info["segments"] == 4 and info["deleted"] > 2  # whole documents' passages tombstoned
 
 
@@ -209,10 +210,29 @@ def test_truncation_is_chosen_and_reported(model, tmp_path):
     assert index.info()["passages"] == 3
 
 
+def test_continued_passages_carry_the_title_unless_the_index_was_cut_without(model, tmp_path):
+    text, meta = " ".join(WORDS * 5), {"title": "paris germany"}
+    encoder = Index.create(tmp_path / "probe", model).encoder
+    titled = encoder.encode_passages([text], titles=[meta["title"]])[0]
+    plain = encoder.encode_passages([text])[0]
+    assert len(titled) > 2 and not np.array_equal(titled[1], plain[1])
+    for name, expected in (("new", titled), ("old", plain)):
+        index = Index.create(tmp_path / name, model, storage="float32")
+        index.add(["a short one"], ["s"])
+        if name == "old":
+            index.close()
+            forget_passage_titles(tmp_path / name)
+            index = Index.open(tmp_path / name)
+        index.add([text], ["long"], [meta])
+        np.testing.assert_array_equal(index.get("long").embeddings, expected.tokens)
+        assert index.explain("paris", "long").doc_tokens is not None
+        index.close()
+
+
 def test_passage_settings_are_recorded_and_checked(model, tmp_path):
     index = Index.create(tmp_path / "ix", model, passage_length=16, passage_stride=4)
     index.add(["paris " * 20], ["p"])
-    assert index.info()["passage_settings"] == {"length": 16, "stride": 4}
+    assert index.info()["passage_settings"] == {"length": 16, "stride": 4, "titles": True}
     assert len(index.get("p").spans) == 3  # 20 words: windows of 13 tokens at 0, 4 and 8
     with pytest.raises(ValueError, match="exceeds the model's document length of 24"):
         Index.create(tmp_path / "a", model, passage_length=25)

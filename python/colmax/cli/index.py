@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from colmax.encoding.encoder import load_encoder
     from colmax.index import Index
-    from colmax.index.write import discard
+    from colmax.index.write import discard, title
 
     corpus = corpora.read(args, "index")
     output = Path(args.output)
@@ -86,7 +86,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     encoder = load_encoder(args.model)
     n_tokens = defaults.estimate_tokens(
-        encoder, corpus.texts, args.passage_length, args.passage_stride, truncate=args.truncate
+        encoder,
+        corpus.texts,
+        args.passage_length,
+        args.passage_stride,
+        truncate=args.truncate,
+        titles=[title(m) for m in corpus.metadata],
     )
     knobs = args.nbits is not None or args.centroids is not None
     kind = "plaid" if args.kind == "auto" and knobs else defaults.resolve_kind(args.kind, n_tokens)

@@ -49,7 +49,8 @@ def print_info(path: str) -> None:
     settings = info["passage_settings"]
     if settings:
         length, stride = settings["length"], settings["stride"]
-        print(f"passages:       up to {length} tokens each, one starting every {stride} tokens")
+        titled = ", continued ones led by their document's title" if settings.get("titles") else ""
+        print(f"passages:       up to {length} tokens each, one starting every {stride} tokens{titled}")
     copy = info["storage"] or "no full-precision copy"
     print(f"tokens:         {info['tokens']} x {info['dim']} dims, {copy}")
     if info["kind"] == "plaid":

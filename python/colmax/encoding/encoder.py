@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +160,7 @@ class Encoder:
         length: int | None = None,
         stride: int | None = None,
         truncate: bool = False,
+        titles: Sequence[str | None] | None = None,
         batch_size: int | None = None,
         progress=False,
     ) -> tuple[Ragged, Passages]:
@@ -170,9 +171,10 @@ class Encoder:
         starts ``stride`` text tokens after the previous one (default: 3/4 of a passage), on the
         start of a word; a document that fits is one passage encoded as ``encode_documents``
         would. ``truncate=True`` keeps the first passage only (``Passages.truncated`` says which
-        documents lost text). ``progress``: a bar counting documents, moved per batch (True for
-        a new one, or an object with ``update(n)``)."""
-        items, where = self.tokenizer.passages(texts, length, stride, truncate=truncate)
+        documents lost text). ``titles`` (one per text, None for none) go before the text of every
+        passage but the first, taking at most a quarter of it. ``progress``: a bar counting
+        documents, moved per batch (True for a new one, or an object with ``update(n)``)."""
+        items, where = self.tokenizer.passages(texts, length, stride, truncate=truncate, titles=titles)
         return self._encode(items, batch_size, progress, where.owner), where
 
     def _probe_dim(self) -> int:
@@ -215,6 +217,21 @@ class Encoder:
             yield order[start:stop]
             start = stop
 
+    def _passage_batches(self, lengths: np.ndarray, batch_size: int | None, owner) -> Iterator[np.ndarray]:
+        """:meth:`_batches` over every document's first passage, then over the passages that
+        continue long documents. Dynamic int8 scales activations per batch, so a vector depends
+        on its batch-mates: batched apart, the first passages (every short document whole) get
+        exactly the vectors truncation would give them, and splitting documents changes no
+        other document's vectors."""
+        if owner is None:
+            yield from self._batches(lengths, batch_size)
+            return
+        first = np.ones(len(owner), dtype=bool)
+        first[1:] = owner[1:] != owner[:-1]
+        for group in (np.flatnonzero(first), np.flatnonzero(~first)):
+            for batch in self._batches(lengths[group], batch_size):
+                yield group[batch]
+
     def _encode(self, items: Tokenized, batch_size: int | None, progress, owner=None) -> Ragged:
         """Encode every item, moving ``progress`` per batch: by items, or with ``owner`` (the
         document of each item) by the documents whose items are all done."""
@@ -226,7 +243,7 @@ class Encoder:
         bar = progress_bar(total, progress, unit="doc", desc="encoding") if own_bar else progress
         pending = None if owner is None else np.bincount(owner, minlength=total)
         try:
-            for batch in self._batches(lengths, batch_size):
+            for batch in self._passage_batches(lengths, batch_size, owner):
                 width = int(lengths[batch].max())
                 ids = np.full((len(batch), width), self.tokenizer.pad_id, dtype=np.int64)
                 attention = np.zeros((len(batch), width), dtype=np.int64)

@@ -6,6 +6,15 @@ tokens and marker); window ``i + 1`` starts ``stride`` tokens after window ``i``
 the start of the word it would cut (so no passage opens on a "##" word piece), and the last
 window ends with the text. Every token of the text is in some window, so nothing is lost; each
 passage knows its characters ``[start, end)`` in the text (the tokenizer's offsets).
+
+A document with a title (its metadata "title") carries it into every passage after the first,
+at most a quarter of a window: a continued passage otherwise lacks what the document is about,
+which the first passage has when the text opens with its title (`colmax index` indexes title +
+text) and every passage's row of the keyword index holds. The title takes the place of the
+window's first tokens, only of those the window before holds too, so the windows, their spans
+(what the keyword index reads) and their number stay as without titles. Through `colmax eval`
+(README, Evaluation) it lifted Cranfield's nDCG@10 from 0.3804 to 0.3927 with MaxSim and from
+0.3996 to 0.4021 in hybrid search.
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import numpy as np
 # overlap scored 0.003-0.007 higher on Cranfield and in hybrid search, 0.010 lower on SciFact's
 # MaxSim, and leaves cut sentences whole nowhere.
 DEFAULT_STRIDE_SHARE = 0.75
+# The most of a window a title may take in a continued passage: the rest is the document's text.
+TITLE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,11 @@ class Passages:
 
 def default_stride(width: int) -> int:
     return max(1, int(width * DEFAULT_STRIDE_SHARE))
+
+
+def title_tokens(width: int) -> int:
+    """The most title tokens a continued passage of ``width`` text tokens carries."""
+    return int(width * TITLE_SHARE)
 
 
 def windows(word_ids: np.ndarray, width: int, stride: int) -> list[tuple[int, int]]:

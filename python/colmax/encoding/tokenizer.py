@@ -6,13 +6,13 @@ Query:    [CLS] <marker> tokens [SEP], then [MASK] up to ``query_length`` when e
 Document: [CLS] <marker> tokens [SEP], truncated to ``document_length``; vectors of skiplist
           tokens (and padding) are dropped.
 Passages: a long document as overlapping windows of its tokens, each [CLS] <marker> tokens
-          [SEP] (passages.py); nothing is cut.
+          [SEP], a continued one with the title first (passages.py); nothing is cut.
 ``queries`` and ``documents`` truncate texts longer than the limit, never reject them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 
 from .._validate import positive_int, text_list
 from .models import ModelConfig, ModelFormatError
-from .passages import Passages, default_stride, windows
+from .passages import Passages, default_stride, title_tokens, windows
 
 # tokenizing this many texts per encode_batch call bounds the Encoding objects alive at once
 TOKENIZE_CHUNK = 4096
@@ -46,18 +46,34 @@ class Tokenized:
 @dataclass
 class _Cut:
     """One text tokenized whole (``before`` and ``after`` special tokens around its text
-    tokens, whose character ``offsets`` are kept) and its passage windows over the text tokens."""
+    tokens, whose character ``offsets`` are kept), its passage windows over the text tokens (at
+    most ``width`` each) and the ``title`` ids its continued passages carry."""
 
     ids: np.ndarray
     before: int
     after: int
     offsets: np.ndarray
     windows: list[tuple[int, int]]
+    width: int
+    title: np.ndarray
 
-    def item(self, a: int, b: int, marker: int | None) -> np.ndarray:
-        """The ids of window ``[a, b)`` as the model sees them: special tokens around, marker."""
+    def held(self, j: int) -> tuple[int, int]:
+        """``(start, title tokens)`` of passage ``j``: it holds the title's first tokens and its
+        window's tokens from ``start`` on. The title takes the place of the window's first
+        tokens, as many as it must to fit, but only of those the window before holds too."""
+        a, b = self.windows[j]
+        if j == 0 or not len(self.title):
+            return a, 0
+        need = max(0, (b - a) + len(self.title) - self.width)
+        start = a + min(need, self.windows[j - 1][1] - a)
+        return start, min(len(self.title), self.width - (b - start))
+
+    def item(self, j: int, marker: int | None) -> np.ndarray:
+        """The ids of passage ``j`` as the model sees them: special tokens around, marker, title."""
         ids, before = self.ids, self.before
-        item = np.concatenate([ids[:before], ids[before + a : before + b], ids[len(ids) - self.after :]])
+        start, titled = self.held(j)
+        window = ids[before + start : before + self.windows[j][1]]
+        item = np.concatenate([ids[:before], self.title[:titled], window, ids[len(ids) - self.after :]])
         return item if marker is None else np.insert(item, 1, marker)
 
     def span(self, a: int, b: int) -> tuple[int, int]:
@@ -162,24 +178,37 @@ class ColbertTokenizer:
         return length, stride
 
     def passages(
-        self, texts: Iterable[str], length: int | None = None, stride: int | None = None, *, truncate=False
+        self,
+        texts: Iterable[str],
+        length: int | None = None,
+        stride: int | None = None,
+        *,
+        truncate=False,
+        titles: Sequence[str | None] | None = None,
     ) -> tuple[Tokenized, Passages]:
         """Every document as passages of at most ``length`` tokens (default and maximum: the
         model's ``document_length``), window starts ``stride`` text tokens apart (default 3/4 of
         a window); ``truncate`` keeps only the first passage of each document (and says which
-        were cut). A document that fits is one passage, tokenized exactly as ``documents``."""
+        were cut). ``titles`` (one per text, None for none) go before the text of every passage
+        but the first (at most a quarter of it). A document that fits is one passage, tokenized
+        exactly as ``documents``."""
         length, stride = self.passage_settings(length, stride)
         width = self.passage_width(length)
         texts = text_list(texts, blank_ok=True)
+        if titles is not None and len(titles) != len(texts):
+            raise ValueError(f"{len(titles)} titles for {len(texts)} texts: give one per text (None: none)")
         ids, keep, owner, spans = [], [], [], []
         truncated = np.zeros(len(texts), dtype=bool)
         for start in range(0, len(texts), TOKENIZE_CHUNK):
-            for d, enc in enumerate(self._whole.encode_batch(texts[start : start + TOKENIZE_CHUNK]), start):
-                cut = self._cut(enc, width, stride)
+            chunk = texts[start : start + TOKENIZE_CHUNK]
+            named = None if titles is None else titles[start : start + TOKENIZE_CHUNK]
+            heads = self._titles(named, len(chunk), width)
+            for d, (enc, title) in enumerate(zip(self._whole.encode_batch(chunk), heads), start):
+                cut = self._cut(enc, width, stride, title)
                 if truncate and len(cut.windows) > 1:
                     cut.windows, truncated[d] = cut.windows[:1], True
-                for a, b in cut.windows:
-                    item = cut.item(a, b, self.document_marker)
+                for j, (a, b) in enumerate(cut.windows):
+                    item = cut.item(j, self.document_marker)
                     ids.append(item)
                     keep.append(~np.isin(item, self.skiplist_ids))
                     owner.append(d)
@@ -192,30 +221,44 @@ class ColbertTokenizer:
         return tokenized, where
 
     def passage_spans(
-        self, text: str, length: int | None = None, stride: int | None = None
+        self, text: str, length: int | None = None, stride: int | None = None, title: str | None = None
     ) -> list[np.ndarray]:
-        """Per passage of ``passages([text], length, stride)``: the character span in ``text`` of
-        each of its positions, an ``(n, 2)`` int64 array, ``(-1, -1)`` for special tokens and the
-        marker."""
+        """Per passage of ``passages([text], length, stride, titles=[title])``: the character span
+        in ``text`` of each of its positions, an ``(n, 2)`` int64 array, ``(-1, -1)`` for special
+        tokens, the marker and the title."""
         length, stride = self.passage_settings(length, stride)
-        cut = self._cut(self._whole.encode(text), self.passage_width(length), stride)
+        width = self.passage_width(length)
+        cut = self._cut(self._whole.encode(text), width, stride, self._titles([title], 1, width)[0])
         out = []
-        for a, b in cut.windows:
+        for j, (_, b) in enumerate(cut.windows):
+            start, titled = cut.held(j)
             spans = np.concatenate(
-                [np.full((cut.before, 2), -1), cut.offsets[a:b], np.full((cut.after, 2), -1)]
+                [np.full((cut.before + titled, 2), -1), cut.offsets[start:b], np.full((cut.after, 2), -1)]
             ).astype(np.int64)
             if self.document_marker is not None:
                 spans = np.insert(spans, 1, -1, axis=0)
             out.append(spans)
         return out
 
-    def _cut(self, enc, width: int, stride: int) -> _Cut:
+    def _titles(self, titles: Sequence[str | None] | None, n: int, width: int) -> list[np.ndarray]:
+        """The token ids (no special tokens) of each of ``n`` documents' titles, cut to what a
+        passage of ``width`` text tokens carries; empty for None or a blank title."""
+        out = [np.zeros(0, dtype=np.int64)] * n
+        given = [i for i, t in enumerate(titles or []) if isinstance(t, str) and t.strip()]
+        if given:
+            encoded = self._whole.encode_batch([titles[i] for i in given], add_special_tokens=False)
+            for i, enc in zip(given, encoded):
+                out[i] = np.array(enc.ids[: title_tokens(width)], dtype=np.int64)
+        return out
+
+    def _cut(self, enc, width: int, stride: int, title: np.ndarray | None = None) -> _Cut:
         before, after = self._specials
+        title = np.zeros(0, dtype=np.int64) if title is None else title
         all_ids = np.array(enc.ids, dtype=np.int64)
         n = len(all_ids) - after
         words = np.array([-1 if w is None else w for w in enc.word_ids[before:n]], dtype=np.int64)
         offsets = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)[before:n]
-        return _Cut(all_ids, before, after, offsets, windows(words, width, stride))
+        return _Cut(all_ids, before, after, offsets, windows(words, width, stride), width, title)
 
     def _encode(
         self, tok: Tokenizer, texts: list[str], marker: int | None

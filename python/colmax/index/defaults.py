@@ -47,17 +47,21 @@ def estimate_tokens(
     passage_stride: int | None = None,
     *,
     truncate: bool = False,
+    titles: Sequence[str | None] | None = None,
     sample: int = 2000,
 ) -> int:
     """The number of token vectors ``encoder`` would store for ``texts`` (long documents as
-    passages of ``passage_length`` tokens ``passage_stride`` apart, or cut with ``truncate``),
-    from tokenizing up to ``sample`` of them spread over the corpus (tokenizing is ~1,000x
-    cheaper than encoding)."""
+    passages of ``passage_length`` tokens ``passage_stride`` apart, continued ones carrying
+    ``titles``, or cut with ``truncate``), from tokenizing up to ``sample`` of them spread over
+    the corpus (tokenizing is ~1,000x cheaper than encoding)."""
     if not texts:
         return 0
     step = max(1, len(texts) // sample)
     chosen = list(texts[::step])
-    tokenized, _ = encoder.tokenizer.passages(chosen, passage_length, passage_stride, truncate=truncate)
+    named = None if titles is None else list(titles[::step])
+    tokenized, _ = encoder.tokenizer.passages(
+        chosen, passage_length, passage_stride, truncate=truncate, titles=named
+    )
     kept = sum(int(keep.sum()) for keep in tokenized.keep)
     return round(kept * len(texts) / len(chosen))
 

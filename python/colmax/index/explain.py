@@ -13,6 +13,7 @@ from . import keyword
 from . import search as semantic_search
 from .snapshot import Snapshot
 from .types import Explanation
+from .write import title
 
 
 def explain(
@@ -70,14 +71,17 @@ def _token_texts(snap: Snapshot, encoder, query, row, pos: int, best: np.ndarray
     text = row.text
     if text:
         settings = snap.manifest.passages or {}
+        titles = [title(row.meta)] if settings.get("titles") else None
         how = {
             "length": settings.get("length"),
             "stride": settings.get("stride"),
             "truncate": row.span is None,
+            "titles": titles,
         }
         items, _ = tok.passages([text], **how)
         p = row.passage if row.passage < len(items) else 0
-        keep, spans = items.keep[p], tok.passage_spans(text, how["length"], how["stride"])[p]
+        head = None if titles is None else titles[0]
+        keep, spans = items.keep[p], tok.passage_spans(text, how["length"], how["stride"], head)[p]
         kept = items.ids[p][keep]
         order = None
         if len(kept) == nd:

@@ -111,7 +111,9 @@ class Index(CoordinatorReads, Upkeep):
         Documents longer than the model's document length are indexed as overlapping passages
         (:meth:`add`): at most ``passage_length`` tokens each (default and maximum: the model's
         document length), each starting ``passage_stride`` text tokens after the previous one
-        (default: 3/4 of a passage: README "Long documents").
+        (default: 3/4 of a passage: README "Long documents"). Every passage after a document's
+        first carries the document's title (its metadata ``"title"``, at most a quarter of the
+        passage) in place of its first tokens, those the passage before holds too.
         """
         path = Path(path)
         encoder, manifest = first_manifest(

@@ -77,14 +77,16 @@ def bind_encoder(record: dict, dim: int, override, threads: int | None = None) -
     return encoder
 
 
-def passage_settings(encoder, length=None, stride=None) -> dict | None:
-    """How ``encoder`` cuts long documents into passages for an index: ``{"length", "stride"}``
-    in tokens (None each: the defaults), checked against the model; None for an encoder that
-    cannot cut passages (one passed in without ``encode_passages``, which encodes each document
-    whole, as it does)."""
+def passage_settings(encoder, length=None, stride=None, titles: bool = True) -> dict | None:
+    """How ``encoder`` cuts long documents into passages for an index: ``{"length", "stride",
+    "titles"}``, in tokens (None each: the defaults) checked against the model, and whether
+    continued passages carry their document's title (indexes made before titles were carried
+    record no "titles" and keep cutting without them, so that their passages stay alike); None
+    for an encoder that cannot cut passages (one passed in without ``encode_passages``, which
+    encodes each document whole, as it does)."""
     if not hasattr(encoder, "encode_passages"):
         if length is not None or stride is not None:
             raise ValueError("passage_length and passage_stride need a colmax Encoder, which cuts passages")
         return None
     length, stride = encoder.tokenizer.passage_settings(length, stride)
-    return {"length": length, "stride": stride}
+    return {"length": length, "stride": stride, "titles": titles}

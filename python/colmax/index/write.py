@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -184,12 +185,23 @@ def _text_chunks(texts: Sequence[str]) -> Iterator[tuple[int, int]]:
         start = stop
 
 
+def title(meta: str | dict | None) -> str | None:
+    """A document's title: its metadata's (as JSON, as the store keeps it, or a dict) "title"
+    when that is a string (the corpus readers put it there; the keyword index reads the same
+    field)."""
+    if isinstance(meta, str):
+        meta = json.loads(meta)
+    value = meta.get("title") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def encoded_chunks(
-    encoder, texts: Sequence[str], batch_size: int | None, bar, passages: dict | None, truncate: bool
+    encoder, texts: Sequence[str], metas, batch_size: int | None, bar, passages: dict | None, truncate: bool
 ) -> Iterator[tuple[Ragged, Passages]]:
     """The documents' passages and their vectors, a chunk of documents at a time, in order;
-    ``passages`` is the index's ``{"length", "stride"}`` (None: an encoder that cannot cut
-    passages encodes each document whole, as it does). ``bar`` moves per encoding batch."""
+    ``passages`` is the index's ``{"length", "stride", "titles"}`` (None: an encoder that cannot
+    cut passages encodes each document whole, as it does); with "titles", continued passages
+    carry the ``metas``' titles. ``bar`` moves per encoding batch."""
     for start, stop in _text_chunks(texts):
         chunk = texts[start:stop]
         if passages is None:
@@ -197,8 +209,15 @@ def encoded_chunks(
             bar.update(len(chunk))
             yield ragged, Passages.whole(len(chunk))
         else:
+            titles = [title(m) for m in metas[start:stop]] if passages.get("titles") else None
             yield encoder.encode_passages(
-                chunk, **passages, truncate=truncate, batch_size=batch_size, progress=bar
+                chunk,
+                length=passages["length"],
+                stride=passages["stride"],
+                truncate=truncate,
+                titles=titles,
+                batch_size=batch_size,
+                progress=bar,
             )
 
 
@@ -277,8 +296,9 @@ def add_texts(
     documents ``replaced`` go in the same commit); their ids, naming (and warning about) those
     truncation cut."""
     recorded = txn.manifest.passages or {}
-    settings = passage_settings(encoder, recorded.get("length"), recorded.get("stride"))
-    chunks = encoded_chunks(encoder, texts, batch_size, bar, settings, truncate)
+    titles = recorded.get("titles", not recorded)  # none recorded: an index made before titles
+    settings = passage_settings(encoder, recorded.get("length"), recorded.get("stride"), titles)
+    chunks = encoded_chunks(encoder, texts, metas, batch_size, bar, settings, truncate)
     where = append(txn, chunks, ids, metas, texts, replaced, threads, passages=settings)
     cut = [ids[i] for i in np.flatnonzero(np.concatenate([w.truncated for w in where]))]
     if cut:
