@@ -76,6 +76,21 @@ def test_hits_equal_one_index_whether_documents_come_with_the_rankings_or_after(
         assert list(sharded.search(q, k, filter={"even": True})) == one.search(q, k, filter={"even": True})
 
 
+def test_a_read_past_the_inline_size_goes_through_the_object_store(exact_pair, monkeypatch):
+    from colmax.distributed import replicas
+
+    sharded, one = exact_pair
+    queries = [query(700 + i) for i in range(30)]
+    put = []
+    monkeypatch.setattr(replicas, "_PUT_BYTES", 1000)  # 30 queries pickle to about 3 KB
+    monkeypatch.setattr(
+        sharded._actors.ray, "put", lambda value, put_=sharded._actors.ray.put: put.append(1) or put_(value)
+    )
+    got = sharded.search_batch(queries, 7, filter={"even": True})
+    assert put == [1]  # once for every shard
+    assert [pairs(h) for h in got] == [pairs(h) for h in one.search_batch(queries, 7, filter={"even": True})]
+
+
 def test_batch_rerank_explain_get_equal_one_index(exact_pair):
     sharded, one = exact_pair
     queries = [query(s) for s in range(6)]

@@ -10,6 +10,7 @@ through one writer ``Index``; the coordinator records the generations they make.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from .merge import Ranking
 # readers kept open per actor: the root's current generation and the one before it, which
 # searches already under way may still name
 _READERS = 2
+# the methods a search calls on every shard through ShardActor.read
+_READS = ("search_batch", "lexical", "keyword_statistics", "candidates")
 
 
 class ShardActor:
@@ -49,6 +52,14 @@ class ShardActor:
             while len(self._readers) > _READERS:
                 self._readers.pop(min(self._readers)).close()
         return index
+
+    def read(self, generation: int, method: str, payload: bytes) -> bytes:
+        """``method(generation, *args)``, one of the reads a search fans out (``FanOut``), with
+        its arguments and its answer pickled: one bytes object each way for Ray to move."""
+        if method not in _READS:
+            raise ValueError(f"{method!r} is not a shard read: one of {', '.join(_READS)}")
+        answer = getattr(self, method)(generation, *pickle.loads(payload))
+        return pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
 
     def search_batch(self, generation: int, queries: list, k: int, options: dict, documents: bool):
         """Per query, this shard's best ``k``, best first, as a ``merge.Ranking``: its documents'

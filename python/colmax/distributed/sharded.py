@@ -348,8 +348,9 @@ class ShardedIndex:
             # the shards' documents come with their rankings (one round trip) unless that is
             # many more documents than the final hits
             documents = k * sum(1 for s in root.shards if s.documents) <= DOCUMENTS_WITH_HITS
-            shipped = run.shipped([matrices[i] for i in semantic])
-            answers = run.gather(run.submit("search_batch", shipped, k, options, documents))
+            answers = run.gather(
+                run.submit("search_batch", [matrices[i] for i in semantic], k, options, documents)
+            )
             for j, i in enumerate(semantic):
                 rankings = {s: a[j] for s, a in answers.items()}
                 merged = merge_ranked(rankings, k)
@@ -360,7 +361,7 @@ class ShardedIndex:
                 run.submit(
                     "candidates",
                     [queries[i] for i in lexical],
-                    run.shipped([matrices.get(i) for i in lexical]),
+                    [matrices.get(i) for i in lexical],
                     k,
                     [hows[i].name for i in lexical],
                     whole,
