@@ -202,6 +202,15 @@ class Lexical:
             m *= 4
 
 
+def _absent(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """The distinct ``values`` that the sorted ``present`` lacks, ascending (``np.setdiff1d``
+    without its two sorts: a search calls this three times)."""
+    if present.size:
+        at = np.minimum(np.searchsorted(present, values), present.size - 1)
+        values = values[present[at] != values]
+    return np.sort(values)
+
+
 def _completion(side: Lexical, positions: np.ndarray, known=None, pending=None) -> np.ndarray:
     """BM25 of the passages at sorted ``positions``: read from ``pending``'s result where the
     sorted ``known`` holds them (a staged search's last-stage candidates, scored while that stage
@@ -249,61 +258,74 @@ def side_scores(
     the collection it describes (every shard of a sharded index), so that the scores are the ones
     a single index holding the collection would give.
 
-    The query (when ``q`` is a function) is encoded on a helper thread while this one runs the
-    keyword side's top-k (SQLite, the encoder and the MaxSim kernels release the GIL); MaxSim
-    starts once both are done: the keyword side running beside a MaxSim search that takes every
-    core slowed it more than waiting for it. A staged (plaid) search scores the keyword
-    candidates in its last stage, from the tables its first stage built (a second search
-    building them again made hybrid search 1.26x the semantic search's p50 on SciFact's plaid
-    index), and shows that stage's candidates to a helper thread, which computes their BM25
-    while the stage runs; after an exact search the semantic-only candidates' BM25 is computed
-    here. On SciFact's plaid index (Xeon, 2 vCPUs, at real-time priority) that took hybrid from
-    1.17-1.22x to 1.12-1.16x the semantic p50 (README)."""
+    The keyword side's top runs on a helper thread while this one encodes the query (when ``q``
+    is a function; SQLite, the encoder and the MaxSim kernels release the GIL). An exact search
+    waits for it before MaxSim starts: the keyword side running beside a MaxSim search that takes
+    every core slowed it more than waiting for it. A staged (plaid) search starts at once and
+    takes the keyword candidates at its last stage, which scores them from the tables its first
+    stage built (a second search building them again made hybrid search 1.26x the semantic
+    search's p50 on SciFact's plaid index); the keyword top, which took longer than the query's
+    encoding there, is done by then. That stage's candidates go to a helper thread, which
+    computes their BM25 while the stage runs; after an exact search the semantic-only
+    candidates' BM25 is computed here (README, Hybrid search)."""
     terms = keyword.query_terms(text)
-    encoding = _helpers().submit(q) if callable(q) and terms else None
-    try:
-        side = Lexical(snap, terms, where, whole) if terms else None
-        kw_pos, kw = side.top(max(k, depths[1])) if side else (np.zeros(0, np.int64), np.zeros(0, np.float64))
-    finally:  # the query's encoding is not left running after an error here
-        if encoding is not None:
-            encoding.exception()
-    q = encoding.result() if encoding is not None else q() if callable(q) else q
-    listed = np.sort(kw_pos)
-    depth = max(k, depths[0])
+    n_keyword = max(k, depths[1])
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+    def lexical_top() -> tuple[Lexical, tuple[np.ndarray, np.ndarray]]:
+        side = Lexical(snap, terms, where, whole)
+        return side, side.top(n_keyword)
+
+    searching = _helpers().submit(lexical_top) if terms else None
+    keyword_side: list = []  # once known: the Lexical (None without terms), the top's positions, scores
     ahead: list = []  # the last stage's other candidates and the future of their BM25
 
+    def keyword_found() -> tuple[np.ndarray, np.ndarray]:
+        if not keyword_side:
+            side, top = searching.result() if searching is not None else (None, empty)
+            keyword_side.extend((side, *top))
+        return keyword_side[1], keyword_side[2]
+
     def completing(candidates: np.ndarray) -> np.ndarray:
-        others = np.setdiff1d(candidates, listed)
-        if side is not None and others.size:
-            ahead.extend((others, _helpers().submit(side.scores, others)))
+        listed = np.sort(keyword_found()[0])
+        others = _absent(candidates, listed)
+        if keyword_side[0] is not None and others.size:
+            ahead.extend((others, _helpers().submit(keyword_side[0].scores, others)))
         return listed
 
     try:
+        q = q() if callable(q) else q
+        depth = max(k, depths[0])
         if semantic_search.stages(snap, plan):
             sem_pos, sem, listed_sem = semantic_search.staged_topk(
                 snap, q, depth, where.rows, plan, threads, completing
             )
         else:
+            keyword_found()  # an exact search takes every core: the keyword side does not run beside it
             sem_pos, sem = semantic_search.topk(snap, q, depth, where.rows, plan, threads)
             listed_sem = None
-        positions = np.union1d(sem_pos, kw_pos)
+        kw_pos, kw = keyword_found()
+        side = keyword_side[0]
+        listed = np.sort(kw_pos)
+        keyword_only = _absent(kw_pos, np.sort(sem_pos))
+        positions = np.sort(np.concatenate((sem_pos, keyword_only)))
         semantic = np.empty(positions.size, dtype=np.float64)
         if listed_sem is not None:
             semantic[np.searchsorted(positions, listed)] = listed_sem
         semantic[np.searchsorted(positions, sem_pos)] = sem
-        keyword_only = np.setdiff1d(kw_pos, sem_pos)
         if keyword_only.size and listed_sem is None:
             # scored as the semantic side's candidates were, so that fusion compares like with like
             p, s = semantic_search.rerank(snap, q, keyword_only, threads)
             semantic[np.searchsorted(positions, p)] = s
         lexical = np.zeros(positions.size, dtype=np.float64)
         lexical[np.searchsorted(positions, kw_pos)] = kw
-        semantic_only = np.setdiff1d(sem_pos, kw_pos)
+        semantic_only = _absent(sem_pos, listed)
         if side is not None and semantic_only.size:
             lexical[np.searchsorted(positions, semantic_only)] = _completion(side, semantic_only, *ahead)
     finally:  # never leave a query running on the connection after an error here
-        if ahead:
-            ahead[1].exception()
+        for running in (searching, ahead[1] if ahead else None):
+            if running is not None:
+                running.exception()
     return Sides(positions, semantic, lexical)
 
 
