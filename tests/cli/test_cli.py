@@ -234,7 +234,7 @@ def test_eval_all_modes(capsys, index_dir, tmp_path):
     code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--json", "--mode", "all")
     result = json.loads(out)
     assert code == 0 and list(result["modes"]) == ["semantic", "keyword", "hybrid"]
-    assert result["modes"]["hybrid"]["ndcg@10"] == 1.0 and result["fusion"] == "minmax fusion, alpha 0.5"
+    assert result["modes"]["hybrid"]["ndcg@10"] == 1.0 and result["fusion"] == "minmax fusion, alpha 0.7"
     code, out, _ = run_eval(capsys, index_dir, tmp_path, queries, qrels, "--mode", "all", "--fusion", "rrf")
     assert code == 0 and re.search(r"nDCG@10 +[01]\.\d{4} +[01]\.\d{4} +1\.0000\n", out), out
     assert "hybrid: rrf fusion, alpha 0.5" in out

@@ -332,7 +332,7 @@ class Index(CoordinatorReads, Upkeep):
           candidate as the search's last stage scores its candidates, BM25 of a semantic-only
           one), fused: with ``fusion="minmax"`` (default) ``alpha`` times the min-max
           normalized MaxSim plus ``1 - alpha`` times the normalized BM25 (``alpha`` default
-          0.5, measured on SciFact and Cranfield: README);
+          0.7, measured on SciFact and Cranfield: README);
           with ``fusion="rrf"`` reciprocal-rank fusion weighted by ``alpha`` (default 0.5).
           ``Hit.score`` is the fused score, ``Hit.semantic_score`` and ``Hit.keyword_score``
           the two sides'. A text with no keyword terms is searched semantically.
