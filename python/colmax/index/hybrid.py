@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -277,6 +278,12 @@ def side_scores(
         return side, side.top(n_keyword)
 
     searching = _helpers().submit(lexical_top) if terms else None
+    if searching is not None:
+        # Hand the helper the GIL now: it would otherwise wait for this thread to release it in
+        # the encoder, and its query would end that much later inside the MaxSim search (plaid
+        # SciFact, 300 queries: the keyword top started 0.16 ms in instead of 0.38, hybrid/semantic
+        # p50 1.151 against 1.165).
+        time.sleep(0)
     keyword_side: list = []  # once known: the Lexical (None without terms), the top's positions, scores
     ahead: list = []  # the last stage's other candidates and the future of their BM25
 
