@@ -28,7 +28,8 @@ class SearchRequest(Request):
     )
     alpha: Optional[float] = Field(
         None,
-        description="hybrid: the weight of MaxSim in the fused score, 0 to 1 (default 0.7 with minmax fusion, 0.5 with rrf)",
+        description="hybrid: the weight of MaxSim in the fused score, 0 to 1 "
+        "(default 0.7 with minmax fusion, 0.5 with rrf)",
     )
     fusion: Optional[Literal["minmax", "rrf"]] = Field(
         None, description="hybrid: min-max normalized scores (default) or reciprocal-rank fusion"
