@@ -144,8 +144,8 @@ class Knobbed:
         return self.index.search(q, k, **self.knobs)
 
 
-def compare_builds(tmp: Path, texts, ids, args) -> colmax.Ragged:
-    """Build time of one index and of 2 shards; return the full sharded index's vectors."""
+def compare_builds(tmp: Path, texts, ids, args) -> None:
+    """Build time of one index and of 2 shards, each from the texts (encoding included)."""
     from colmax.distributed import ShardedIndex
 
     # the first --build-docs texts, one index and 2 shards in turn (order alternating, best of
@@ -175,12 +175,6 @@ def compare_builds(tmp: Path, texts, ids, args) -> colmax.Ragged:
         f"2 shards through Ray {t_sharded:.1f} s (actor start included), ratio {ratio:.3f} "
         f"(target <= 1.15: {'PASS' if ratio <= 1.15 else 'FAIL'})"
     )
-    # Each shard encodes its own documents in its own batches, and the int8 model scales
-    # activations per batch: the vectors differ slightly from one index's. The search
-    # comparisons use one index holding the sharded index's own vectors.
-    with ShardedIndex.create(tmp / "sharded", 2, storage="float32", threads_per_shard=1) as sharded:
-        sharded.add(texts, ids)
-        return colmax.Ragged.from_list([d.embeddings for d in sharded.get_batch(ids)])
 
 
 def compare_hybrid(tmp: Path, vectors, ids, texts, questions, rounds) -> None:
@@ -241,19 +235,20 @@ def main() -> None:
             compare_hybrid(tmp, encoder.encode_documents(texts), ids, texts, questions, args.rounds)
             ray.shutdown()
             return
-        if args.plaid_only or args.no_build:  # the vectors from one pass of the encoder
-            vectors = encoder.encode_documents(texts)
-        else:
-            vectors = compare_builds(tmp, texts, ids, args)
+        if not (args.plaid_only or args.no_build):
+            compare_builds(tmp, texts, ids, args)
+        # Both sides of every search comparison hold the same vectors, from one pass of the
+        # encoder, a document to a row: built from texts, the shards would split long documents
+        # into passages and encode in batches of their own, and the int8 model scales
+        # activations per batch, so their vectors would differ slightly from one index's.
+        vectors = encoder.encode_documents(texts)
         one = colmax.Index.create(tmp / "same", dim=vectors.tokens.shape[1], storage="float32", threads=2)
         one.add_embeddings(vectors, ids, texts=texts)
         truth = [{h.id for h in hits} for hits in one.search_batch(queries, 10)]
         if not args.plaid_only:
-            if args.no_build:
-                with ShardedIndex.create(
-                    tmp / "sharded", 2, dim=vectors.tokens.shape[1], storage="float32"
-                ) as sharded:
-                    sharded.add_embeddings(vectors, ids, texts=texts)
+            dim = vectors.tokens.shape[1]
+            with ShardedIndex.create(tmp / "sharded", 2, dim=dim, storage="float32") as sharded:
+                sharded.add_embeddings(vectors, ids, texts=texts)
             sharded = ShardedIndex.open(tmp / "sharded")
             compare("exact", one, sharded, queries, truth, args.rounds)
             sharded.close()
