@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from colmax.distributed.hybrid import fuse_candidates, summed_statistics
+from colmax.distributed.hybrid import contenders, fuse_candidates, summed_statistics
 from colmax.distributed.router import shard_of
 from colmax.index import Index, fusion, hybrid
 from hypothesis import HealthCheck, assume, given, settings
@@ -145,3 +145,51 @@ def test_shards_own_statistics_would_rank_differently(split):
         differs += [r[0] for r in fuse_candidates(own, 10, how)] != want
         assert [r[0] for r in sharded(shards, text, q, 10, how, None)] == want
     assert differs
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 70), min_size=1, max_size=3),
+    k=st.integers(1, 40),
+    mode=st.sampled_from(["hybrid", "keyword"]),
+    alpha=st.sampled_from([0.05, 0.5, 0.7, 0.95]),
+    method=st.sampled_from(["minmax", "rrf"]),
+    matched=st.floats(0.0, 1.0),
+    seed=st.integers(0, 10_000),
+)
+def test_contenders_hold_every_final_hit(sizes, k, mode, alpha, method, matched, seed):
+    """What each shard sends with its candidates (``contenders``) holds every document of the
+    fused top k, whatever the other shards hold: with distinct MaxSim and BM25 scores (BM25 0,
+    no query term, shared by any number), a document beaten on both sides by k others is ranked
+    below them. Up to 210 candidates: the depths of one index (100 by MaxSim, 30 by BM25) cut."""
+    rng = np.random.default_rng(seed)
+    total = sum(sizes)
+    semantic = rng.permutation(total) + rng.random()
+    lexical = np.where(rng.random(total) < matched, rng.permutation(total) + 1.0, 0.0)
+    if mode == "keyword":
+        semantic = np.full(total, np.nan)
+        lexical = np.where(lexical > 0, lexical, rng.permutation(total) + total + 1.0)
+    per_shard, sent, start = {}, set(), 0
+    for s, n in enumerate(sizes):
+        ids = [f"{s}-{i}" for i in range(n)]
+        sides = hybrid.Sides(np.arange(n), semantic[start : start + n], lexical[start : start + n])
+        per_shard[s] = (ids, sides)
+        shard_sent = contenders(ids, sides, k)
+        if mode == "keyword":  # beaten by k documents of its shard: not in the shard's own top k
+            own_top = np.argsort(-sides.keyword)[:k]
+            assert sorted(shard_sent) == sorted(ids[i] for i in own_top)
+        sent |= set(shard_sent)
+        start += n
+    how = hybrid.Mode(mode, alpha if mode == "hybrid" else None, method if mode == "hybrid" else None)
+    top = [entry[0] for entry in fuse_candidates(per_shard, k, how)]
+    assert set(top) <= sent
+
+
+def test_contenders_count_documents_not_passages():
+    """A document's passages beat a passage of another only once, and never its own."""
+    ids = ["a", "a", "b", "c"]
+    sides = hybrid.Sides(np.arange(4), np.array([0.9, 0.8, 0.5, 0.1]), np.array([3.0, 2.0, 1.0, 0.0]))
+    assert contenders(ids, sides, 1) == ["a"]
+    assert contenders(ids, sides, 2) == ["a", "b"]  # c is beaten by a (twice) and by b
+    assert contenders(ids, sides, 3) == ["a", "b", "c"]
+    assert contenders([], hybrid.Sides(np.arange(0), np.zeros(0), np.zeros(0)), 5) == []

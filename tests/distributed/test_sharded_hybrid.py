@@ -217,3 +217,25 @@ def test_int8_shards_equal_one_int8_index(ray_local, tmp_path):
         # search quantizes each query token too (32 levels a side)
         hit = {h.id: h for h in one.search("quasar w3", n, mode="semantic")}["q5"]
         assert got.score == pytest.approx(hit.score, abs=5e-2)
+
+
+def test_hybrid_hits_come_with_their_documents(pair, monkeypatch):
+    """A keyword or hybrid search takes no call after fusing for its final hits' documents:
+    each shard sent those of its candidates that could reach the top k (``contenders``)."""
+    sharded, one = pair
+    fetched = []
+    fetch = ShardedIndex._documents
+
+    def documents(self, wanted):
+        fetched.extend(wanted)
+        return fetch(self, wanted)
+
+    monkeypatch.setattr(ShardedIndex, "_documents", documents)
+    for options in ({}, {"mode": "keyword"}, {"alpha": 0.8, "fusion": "rrf"}):
+        for query in QUERIES:
+            got = sharded.search(query, 10, filter=FILTERS[1], **options)
+            same(got, one, query, 10, filter=FILTERS[1], **options)
+    assert not fetched
+    got = sharded.search("w3 quasar", 400)  # 400 on 3 shards: past DOCUMENTS_WITH_HITS
+    same(got, one, "w3 quasar", 400)
+    assert len(fetched) == len(got)

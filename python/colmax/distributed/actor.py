@@ -20,7 +20,8 @@ import numpy as np
 
 from ..index import Index
 from ..ragged import Ragged
-from .merge import Ranking
+from .hybrid import contenders
+from .merge import Ranking, sent
 
 # readers kept open per actor: the root's current generation and the one before it, which
 # searches already under way may still name
@@ -78,13 +79,23 @@ class ShardActor:
         index = self._reader(generation)
         return [index.keyword_statistics(text) for text in texts]
 
-    def candidates(self, generation: int, texts, matrices, k: int, modes, statistics, options: dict):
+    def candidates(
+        self, generation: int, texts, matrices, k: int, modes, statistics, options: dict, documents: bool
+    ):
         """Per query, ``Index.candidates`` in its mode ("hybrid" or "keyword") under the whole
-        sharded index's BM25 statistics: (ids, sides) by ascending position."""
+        sharded index's BM25 statistics: (ids, sides) by ascending position, and with
+        ``documents`` the documents of those that can reach the final top ``k``
+        (``hybrid.contenders``; else none), so that a search takes no call more for them."""
         index = self._reader(generation)
-        return [
+        found = [
             index.candidates(text, k, mode=mode, statistics=stats, matrix=q, **options)
             for text, q, mode, stats in zip(texts, matrices, modes, statistics)
+        ]
+        if not documents:
+            return [(ids, sides, {}) for ids, sides in found]
+        return [
+            (ids, sides, sent(index.get_batch(contenders(ids, sides, k), embeddings=False)))
+            for ids, sides in found
         ]
 
     def get_batch(self, generation: int, ids: list[str], embeddings: bool):

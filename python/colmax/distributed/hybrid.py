@@ -6,6 +6,8 @@ one index takes, so that min-max normalisation and reciprocal ranks are global, 
 The coordinator asks every shard for its share of the statistics of each query's terms, then
 each shard with documents for its candidates (``Index.candidates``: its best by MaxSim and by
 BM25 under those statistics, each completed with its score on the other side), and fuses here.
+Each shard sends along the documents of its ``contenders``, those of its candidates that can
+reach the final top k, so that the final hits' documents need no third round trip.
 """
 
 from __future__ import annotations
@@ -75,3 +77,33 @@ def fuse_candidates(per_shard: dict[int, tuple[list[str], Sides]], k: int, mode:
     fused[chosen] = fusion.fuse(mode.fusion, sem[chosen], kw[chosen], mode.alpha)
     top = best(fused, chosen, k)
     return [(ids[i], int(shard[i]), float(fused[i]), float(sem[i]), float(kw[i])) for i in top.tolist()]
+
+
+# contenders are worked out over at most this many candidates (a quadratic comparison): more
+# come only with a large k, whose final hits' documents are then fetched in a call of their own
+CONTENDERS_OVER = 2000
+
+
+def contenders(ids: list[str], sides: Sides, k: int) -> list[str]:
+    """The documents among one shard's candidates (``ids``, ``sides``) that a fusion of all
+    shards' candidates can rank in the top ``k``: those with a passage that fewer than ``k``
+    other documents beat, a document beating a passage when one of its own scores at least as
+    much on both sides and more on one. Min-max and reciprocal-rank fusion never lower a
+    candidate for a higher score on either side, and a candidate that made either side's depth
+    brings those that beat it there (with distinct scores, a passage beaten by ``k`` documents
+    is ranked below all of them). Ties, split documents (whose passage on one side may not be
+    the one that beats) and more than ``CONTENDERS_OVER`` candidates can escape the rule: the
+    coordinator fetches any final hit's document that its shard did not send."""
+    n = len(ids)
+    if n == 0 or n > CONTENDERS_OVER:
+        return []
+    sem = np.nan_to_num(np.asarray(sides.semantic, dtype=np.float64), nan=-np.inf)  # keyword: NaN
+    kw = np.asarray(sides.keyword, dtype=np.float64)
+    beats = (sem >= sem[:, None]) & (kw >= kw[:, None]) & ((sem > sem[:, None]) | (kw > kw[:, None]))
+    names, doc = np.unique(np.asarray(ids, dtype=object), return_inverse=True)
+    order = np.argsort(doc, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(doc[order]) != 0])
+    by_document = np.logical_or.reduceat(beats[:, order], starts, axis=1)  # [i, d]: d beats i
+    by_document[np.arange(n), doc] = False  # a document's own passages do not count
+    open_ = by_document.sum(axis=1) < k
+    return [str(names[d]) for d in np.unique(doc[open_])]

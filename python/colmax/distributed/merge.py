@@ -3,12 +3,12 @@ search returns, which says which shards answered."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 import numpy as np
 
-from ..index.types import Hit
+from ..index.types import Document, Hit
 
 
 class Hits(list):
@@ -72,3 +72,14 @@ def merge_hits(per_shard: dict[int, list[Hit]]) -> list[Hit]:
     rankings = {s: Ranking.of(hits, False) for s, hits in per_shard.items()}
     ranked = merge_ranked(rankings, sum(len(h) for h in per_shard.values()))
     return [per_shard[s][r] for s, r, _ in ranked]
+
+
+# a document as a hit needs it: (metadata, text, passage), by id
+Sent = dict[str, tuple[dict, str | None, int | None]]
+
+
+def sent(documents: Iterable[Document]) -> Sent:
+    """(metadata, text, passage) of stored documents, by id, for the hits of a keyword or hybrid
+    search: their candidates do not say which of a document's passages they are, so a document
+    of several has passage None here (one of one passage has passage 0, as in Index.search)."""
+    return {d.id: (d.metadata, d.text, 0 if d.spans is None else None) for d in documents}

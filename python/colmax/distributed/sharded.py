@@ -28,7 +28,7 @@ from ..index.types import Document, Explanation, Hit
 from . import writes
 from .hybrid import fuse_candidates, summed_statistics
 from .layout import create_root, describe
-from .merge import Hits, Ranking, merge_hits, merge_ranked
+from .merge import Hits, Ranking, Sent, merge_hits, merge_ranked, sent
 from .replicas import FanOut, Replicas, import_ray
 from .root import Root, read_root
 from .router import route, shard_of
@@ -64,7 +64,16 @@ def semantic_entry(ranking: Ranking, shard: int, rank: int, score: float) -> Ent
     return (ranking.ids[rank], shard, score, score, None, place, document)
 
 
-def hit(entry: Entry, fetched: dict[str, tuple[dict, str | None, int | None]]) -> Hit:
+def lexical_entry(fused: tuple, documents: Sent) -> Entry:
+    """A fused hit of a keyword or hybrid search, with its document where its shard sent it."""
+    document = documents.get(fused[0])
+    if document is None:
+        return (*fused, None, None)
+    metadata, text, passage = document
+    return (*fused, (passage, None), (metadata, text))
+
+
+def hit(entry: Entry, fetched: Sent) -> Hit:
     """The Hit of a ranked entry, its document from the entry or else from ``fetched``."""
     id_, _, score, semantic, keyword, place, document = entry
     if document is None:
@@ -268,12 +277,13 @@ class ShardedIndex:
         one round trip with their documents, while the shards' ``k`` hits together are at most
         ``DOCUMENTS_WITH_HITS``), the coordinator keeps the best ``k`` of all (ties: lower shard,
         then earlier added) and, where the shards did not send them, fetches their metadata and
-        text in a second call. For an exact index the result equals one index holding
-        every document, in every ``mode``: keyword and hybrid searches rank by BM25 under the
-        statistics of all shards together and fuse over all shards' candidates
-        (docs/distributed.md). A plaid index's staged search runs on each shard with ``nprobe``
-        and ``ncandidates`` (per shard; by default one index's budget split over the shards with
-        a margin: :func:`shard_candidates`).
+        text in a call of their own (keyword and hybrid searches: a statistics round first, then
+        each shard's candidates with the documents of those that can reach the top ``k``).
+        For an exact index the result equals one index holding every document, in every
+        ``mode``: keyword and hybrid searches rank by BM25 under the statistics of all shards
+        together and fuse over all shards' candidates (docs/distributed.md). A plaid index's
+        staged search runs on each shard with ``nprobe`` and ``ncandidates`` (per shard; by
+        default one index's budget split over the shards with a margin: :func:`shard_candidates`).
 
         A shard none of whose replicas answer raises ShardUnavailableError, unless
         ``allow_partial``: then the hits come from the shards that answered, listed in
@@ -299,8 +309,8 @@ class ShardedIndex:
         allow_partial: bool = False,
     ) -> list[Hits]:
         """:meth:`search` for many queries: texts are encoded in one batch, and each shard gets
-        one call for them all (three for keyword and hybrid searches: statistics, candidates,
-        the final hits' documents)."""
+        one call for them all (two for keyword and hybrid searches: statistics, then candidates
+        with the documents of those that can reach the top k)."""
         options = (filter, mode, alpha, fusion, exact, nprobe, ncandidates, allow_partial)
         return self._search(query_list(queries), k, *options)
 
@@ -366,19 +376,20 @@ class ShardedIndex:
                     [hows[i].name for i in lexical],
                     whole,
                     options,
+                    k * sum(1 for s in root.shards if s.documents) <= DOCUMENTS_WITH_HITS,
                 )
             )
             for j, i in enumerate(lexical):
-                fused = fuse_candidates({s: a[j] for s, a in found.items()}, k, hows[i])
-                ranked[i] = [(*entry, None, None) for entry in fused]
+                answers = {s: a[j] for s, a in found.items()}  # (ids, sides, documents) by shard
+                candidates = {s: (ids, sides) for s, (ids, sides, _) in answers.items()}
+                fused = fuse_candidates(candidates, k, hows[i])
+                ranked[i] = [lexical_entry(entry, answers[entry[1]][2]) for entry in fused]
         fetched = self._documents({(e[0], e[1]) for ranking in ranked for e in ranking if e[6] is None})
         return [Hits([hit(e, fetched) for e in ranking], run.answered, run.missing) for ranking in ranked]
 
-    def _documents(self, wanted: set[tuple[str, int]]) -> dict[str, tuple[dict, str | None, int | None]]:
+    def _documents(self, wanted: set[tuple[str, int]]) -> Sent:
         """(metadata, text, passage) of the final hits the shards did not send, one call per
-        shard holding some. A keyword or hybrid candidate does not say which of its document's
-        passages it is, so a document of several has passage None here (one of one passage has
-        passage 0, as in Index.search); semantic hits bring their own."""
+        shard holding some (``merge.sent``; semantic hits bring their own passage)."""
         root = self._root
         by_shard: dict[int, list[str]] = {}
         for id_, s in sorted(wanted):
@@ -388,11 +399,7 @@ class ShardedIndex:
         docs = self._actors.on_all(
             "get_batch", lambda s: (root.shards[s].generation, by_shard[s], False), shards=sorted(by_shard)
         )
-        return {
-            d.id: (d.metadata, d.text, 0 if d.spans is None else None)
-            for found in docs.values()
-            for d in found
-        }
+        return sent(d for found in docs.values() for d in found)
 
     def rerank(self, query, ids: Sequence[str]) -> list[Hit]:
         """Score exactly the documents ``ids`` (KeyError for unknown ones), best first."""
