@@ -354,10 +354,10 @@ class ShardedIndex:
         if any(how.name != "keyword" for how in hows):  # as Index.search_batch: all in one batch
             matrices = dict(enumerate(query_matrices(queries, self.dim, lambda: self.encoder)))
         ranked: list[list[Entry]] = [[] for _ in queries]  # a keyword query without terms finds nothing
+        # the shards' documents come with their rankings or candidates (no call after merging)
+        # unless that is many more documents than the final hits
+        documents = k * sum(1 for s in root.shards if s.documents) <= DOCUMENTS_WITH_HITS
         if semantic:
-            # the shards' documents come with their rankings (one round trip) unless that is
-            # many more documents than the final hits
-            documents = k * sum(1 for s in root.shards if s.documents) <= DOCUMENTS_WITH_HITS
             answers = run.gather(
                 run.submit("search_batch", [matrices[i] for i in semantic], k, options, documents)
             )
@@ -376,7 +376,7 @@ class ShardedIndex:
                     [hows[i].name for i in lexical],
                     whole,
                     options,
-                    k * sum(1 for s in root.shards if s.documents) <= DOCUMENTS_WITH_HITS,
+                    documents,
                 )
             )
             for j, i in enumerate(lexical):
