@@ -44,7 +44,8 @@ def _modules() -> dict[str, Path]:
 
 def _known() -> set[str]:
     """Every importable colmax module: the Python ones and the compiled extension (``_core``)."""
-    compiled = {f"colmax.{p.name.split('.')[0]}" for p in ROOT.glob("*.so")}
+    # an editable install keeps the extension beside the installed package, not in the sources
+    compiled = {f"colmax.{p.name.split('.')[0]}" for d in colmax.__path__ for p in Path(d).glob("*.so")}
     return set(_modules()) | compiled
 
 

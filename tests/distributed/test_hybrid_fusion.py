@@ -1,6 +1,8 @@
 """Keyword and hybrid search fused over shards (distributed.hybrid), without Ray: ordinary
 indexes stand for the shards and are asked what a shard actor asks them (its share of the BM25
-statistics, then ``Index.candidates`` under their sum); fused by ``fuse_candidates``, the result
+``Index.candidates`` with their term counts, scored under the shards' statistics summed by
+``rescore``, and asked again under that sum where a shard's own ranking may fall short); fused by
+``fuse_candidates``, the result
 is one index's holding every document: ids, order, fused and per-side scores (the order of equal
 scores aside: one index breaks ties by insertion order, shards by shard first)."""
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from colmax.distributed.hybrid import contenders, fuse_candidates, summed_statistics
+from colmax.distributed.hybrid import contenders, fuse_candidates, rescore
 from colmax.distributed.router import shard_of
 from colmax.index import Index, fusion, hybrid
 from hypothesis import HealthCheck, assume, given, settings
@@ -91,13 +93,20 @@ def tie_at_keyword_depth(index: Index, text: str, k: int, filter) -> bool:
     return scores.size > depth and scores[depth - 1] == scores[depth]
 
 
-def sharded(shards: list[Index], text: str, q: np.ndarray, k: int, how: hybrid.Mode, filter):
-    stats = summed_statistics({s: [shard.keyword_statistics(text)] for s, shard in enumerate(shards)}, 1)[0]
+def sharded(shards: list[Index], text: str, q: np.ndarray, k: int, how: hybrid.Mode, filter, asked=None):
+    """What ShardedIndex does for one query: every shard's candidates with their counts, BM25
+    under the summed statistics, the shards ``rescore`` names asked again under that sum (each
+    such shard appended to ``asked``), then fusion."""
     per_shard = {
-        s: shard.candidates(text, k, mode=how.name, statistics=stats, matrix=q, filter=filter)
+        s: shard.candidates(text, k, mode=how.name, counts=True, matrix=q, filter=filter)
         for s, shard in enumerate(shards)
     }
-    return fuse_candidates(per_shard, k, how)
+    whole, scored, again = rescore(per_shard, how.name, k)
+    for s in again:
+        scored[s] = shards[s].candidates(text, k, mode=how.name, statistics=whole, matrix=q, filter=filter)
+    if asked is not None:
+        asked.extend(again)
+    return fuse_candidates(scored, k, how)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -128,6 +137,25 @@ def test_fused_over_shards_equals_one_index(split, words, k, mode, alpha, fusion
         want_sem, want_kw = sides[id_]
         assert sem == want_sem  # None for keyword searches; else the same float32 MaxSim
         assert kw == pytest.approx(want_kw, rel=1e-12)
+
+
+def test_a_shard_whose_own_ranking_falls_short_is_asked_again(split):
+    """Read twice as deep as the hits need, a shard's own BM25 ranking can miss one of its best
+    under the summed statistics (where the bound ``hybrid.enough`` checks does not hold); that
+    shard is asked again under the sum, and the ranking is still one index's."""
+    whole, shards = split
+    how = hybrid.choose("x", "keyword", None, None, lambda: (True, "hybrid"))
+    asked: list[int] = []
+    for size in range(1, 4):
+        for first in range(len(WORDS)):
+            text = " ".join(WORDS[first : first + size])
+            for k in (1, 3, 10):
+                before = len(asked)
+                got = sharded(shards, text, None, k, how, None, asked)
+                if len(asked) > before:
+                    want = one_index(whole, text, None, k, how, None)
+                    assert_same_ranking([(r[0], r[2]) for r in got], [(h[0], h[1]) for h in want], k)
+    assert asked
 
 
 def test_shards_own_statistics_would_rank_differently(split):

@@ -143,7 +143,7 @@ def test_parts_rank_under_summed_statistics_as_the_whole_does(stores, query, k, 
 def test_a_part_reads_its_own_ranking_deeper_until_the_bound_holds(stores, monkeypatch):
     """'run' is in every text, so each part floors its IDF at 1e-6 as the whole does, while
     'padding' and 'quasar' weigh differently in a part than in the whole: a part's own top 2 is
-    read twice as deep, then deeper where the bound (keyword.growth) leaves a document below the
+    read twice as deep, then deeper where the bound (keyword.ceiling) leaves a document below the
     read ones that could still rank, and the merged answer is still the whole's."""
     whole, parts = stores
     depths: list[list[int]] = []
@@ -159,7 +159,7 @@ def test_a_part_reads_its_own_ranking_deeper_until_the_bound_holds(stores, monke
     found = []
     for part in parts:
         assert part.keyword_statistics(text) != stats
-        assert keyword.growth(part.keyword_statistics(text), stats) > 1.0
+        assert keyword.ceiling(part.keyword_statistics(text), stats, 1.0) > 1.0
         depths.append([])
         ids, sides = part.candidates(text, 2, mode="keyword", statistics=stats)
         found += zip(sides.keyword.tolist(), ids)
@@ -187,3 +187,59 @@ def test_hybrid_candidates_carry_bm25_under_the_statistics(stores):
         parts[0].candidates(text, 5, mode="fuzzy", matrix=q)
     with pytest.raises(ValueError, match="not for this semantic search"):
         parts[0].candidates(text, 5, mode="semantic", matrix=q)
+    with pytest.raises(ValueError, match="give no statistics"):
+        parts[0].candidates(text, 5, matrix=q, statistics=stats, counts=True)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "keyword"])
+def test_counted_candidates_score_under_summed_statistics_as_the_whole_does(stores, mode):
+    """``counts=True``: each candidate's term counts and length, and the part's own statistics,
+    from which BM25 under the parts' summed statistics is FTS5's score in the whole store; the
+    keyword candidates are the part's own ranking read twice as deep (``read``)."""
+    whole, parts = stores
+    text = "running cats quasar padding"
+    q = np.random.default_rng(4).standard_normal((3, DIM)).astype(np.float32)
+    counted = [part.candidates(text, 5, mode=mode, matrix=q, counts=True) for part in parts]
+    stats = counted[0][1].counts.local + counted[1][1].counts.local + counted[2][1].counts.local
+    assert stats == sum((p.keyword_statistics(text) for p in parts[1:]), parts[0].keyword_statistics(text))
+    want = fts5_scores(whole._snapshot.store.conn, keyword.query_terms(text))
+    positions = whole._snapshot.store.positions_of(whole.ids(), whole.generation)
+    depth = hybrid.keyword_depth(mode, 5)
+    for part, (ids, sides) in zip(parts, counted):
+        counts = sides.counts
+        assert counts.asked == 2 * depth and counts.read.sum() == min(counts.asked, counts.read.size)
+        own = fts5_scores(part._snapshot.store.conn, keyword.query_terms(text))
+        np.testing.assert_array_equal(sides.keyword, [own.get(p, 0.0) for p in sides.positions.tolist()])
+        scores = keyword.bm25(counts.frequencies, counts.lengths, stats)
+        for id_, score in zip(ids, scores.tolist()):
+            assert score == pytest.approx(want.get(positions[id_], 0.0), rel=1e-12)
+        read = np.flatnonzero(counts.read)
+        assert counts.floor == min(own[p] for p in sides.positions[read].tolist())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(1, 5000),
+    others=st.integers(0, 5000),
+    holding=st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=1, max_size=6),
+    tokens=st.tuples(st.floats(1.0, 300.0), st.floats(1.0, 300.0)),
+    frequencies=st.lists(st.integers(0, 40), min_size=6, max_size=6),
+    length=st.integers(1, 2000),
+)
+def test_the_ceiling_bounds_a_passage_under_summed_statistics(
+    rows, others, holding, tokens, frequencies, length
+):
+    """``keyword.ceiling``: a passage scoring s under a store's own statistics scores at most
+    ceiling(s) under statistics that add any other store's (some of its terms common in one
+    store, rare in the other; either store with the longer texts)."""
+    local = keyword.Statistics(
+        rows, round(rows * tokens[0]), tuple(max(1, round(a * rows)) for a, _ in holding)
+    )
+    other = keyword.Statistics(
+        others, round(others * tokens[1]), tuple(round(b * others) for _, b in holding)
+    )
+    whole = local + other
+    f = np.array([frequencies[: len(holding)]], dtype=np.float64)
+    size = np.array([max(length, int(f.sum()))], dtype=np.float64)
+    own = keyword.bm25(f, size, local)[0]
+    assert keyword.bm25(f, size, whole)[0] <= keyword.ceiling(local, whole, own) * (1 + 1e-9)

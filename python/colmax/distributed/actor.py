@@ -27,7 +27,7 @@ from .merge import Ranking, sent
 # searches already under way may still name
 _READERS = 2
 # the methods a search calls on every shard through ShardActor.read
-_READS = ("search_batch", "lexical", "keyword_statistics", "candidates")
+_READS = ("search_batch", "lexical", "candidates")
 
 
 class ShardActor:
@@ -74,21 +74,18 @@ class ShardActor:
         index = self._reader(generation)
         return bool(index.info()["keyword_index"]), index.default_mode
 
-    def keyword_statistics(self, generation: int, texts: list[str]):
-        """Per query text, the shard's share of its BM25 statistics (``Index.keyword_statistics``)."""
-        index = self._reader(generation)
-        return [index.keyword_statistics(text) for text in texts]
-
     def candidates(
         self, generation: int, texts, matrices, k: int, modes, statistics, options: dict, documents: bool
     ):
-        """Per query, ``Index.candidates`` in its mode ("hybrid" or "keyword") under the whole
-        sharded index's BM25 statistics: (ids, sides) by ascending position, and with
-        ``documents`` the documents of those that can reach the final top ``k``
-        (``hybrid.contenders``; else none), so that a search takes no call more for them."""
+        """Per query, ``Index.candidates`` in its mode ("hybrid" or "keyword"): with
+        ``statistics`` None, with the counts that score them under the statistics of all shards
+        (``counts=True``), else under each query's ``statistics``. (ids, sides) by ascending
+        position, and with ``documents`` the documents of those that can reach the final top
+        ``k`` (``hybrid.contenders``; else none), so that a search takes no call more for them."""
         index = self._reader(generation)
+        statistics = [None] * len(texts) if statistics is None else statistics
         found = [
-            index.candidates(text, k, mode=mode, statistics=stats, matrix=q, **options)
+            index.candidates(text, k, mode=mode, statistics=stats, counts=stats is None, matrix=q, **options)
             for text, q, mode, stats in zip(texts, matrices, modes, statistics)
         ]
         if not documents:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import pickle
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .actor import ShardActor
@@ -190,8 +191,11 @@ class FanOut:
         self.replicas, self.root, self.allow_partial = replicas, root, allow_partial
         self.missing: dict[int, ShardUnavailableError] = {}
 
-    def submit(self, method: str, *args, every: bool = False) -> list[Call]:
-        """``method(generation, *args)`` on each shard holding documents (``every``: each shard).
+    def submit(
+        self, method: str, *args, every: bool = False, shards: Collection[int] | None = None
+    ) -> list[Call]:
+        """``method(generation, *args)`` on each shard holding documents (``every``: each shard;
+        ``shards``: those).
         The pickled arguments travel inside each call up to _PUT_BYTES (Ray inlines small
         arguments, ~1 ms cheaper per search than a trip through the object store); larger ones
         are put in the object store once and read by every shard."""
@@ -201,7 +205,7 @@ class FanOut:
         return [
             self.replicas.submit(s, "read", shard.generation, method, payload)
             for s, shard in enumerate(self.root.shards)
-            if (every or shard.documents) and s not in self.missing
+            if (s in shards if shards is not None else every or shard.documents) and s not in self.missing
         ]
 
     def gather(self, calls: list[Call]) -> dict:

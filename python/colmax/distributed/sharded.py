@@ -26,7 +26,7 @@ from ..index.model import bind_encoder
 from ..index.query import Plan, plan_search, query_list, query_matrices, query_matrix
 from ..index.types import Document, Explanation, Hit
 from . import writes
-from .hybrid import fuse_candidates, summed_statistics
+from .hybrid import fuse_candidates, gather_candidates
 from .layout import create_root, describe
 from .merge import Hits, Ranking, Sent, merge_hits, merge_ranked, sent
 from .replicas import FanOut, Replicas, import_ray
@@ -345,9 +345,6 @@ class ShardedIndex:
         # keyword and hybrid searches of texts with keyword terms: statistics, candidates, fusion
         worded = [how.name != "semantic" and bool(query_terms(q)) for q, how in zip(queries, hows)]
         lexical = [i for i, w in enumerate(worded) if w]
-        statistics = (
-            run.submit("keyword_statistics", [queries[i] for i in lexical], every=True) if lexical else []
-        )
         # semantic searches, and hybrid ones of texts without keyword terms (as in Index.search)
         semantic = [i for i, how in enumerate(hows) if not worded[i] and how.name != "keyword"]
         matrices = {}
@@ -366,21 +363,9 @@ class ShardedIndex:
                 merged = merge_ranked(rankings, k)
                 ranked[i] = [semantic_entry(rankings[s], s, r, score) for s, r, score in merged]
         if lexical:
-            whole = summed_statistics(run.gather(statistics), len(lexical))
-            found = run.gather(
-                run.submit(
-                    "candidates",
-                    [queries[i] for i in lexical],
-                    [matrices.get(i) for i in lexical],
-                    k,
-                    [hows[i].name for i in lexical],
-                    whole,
-                    options,
-                    documents,
-                )
-            )
-            for j, i in enumerate(lexical):
-                answers = {s: a[j] for s, a in found.items()}  # (ids, sides, documents) by shard
+            texts, modes = [queries[i] for i in lexical], [hows[i].name for i in lexical]
+            q = [matrices.get(i) for i in lexical]
+            for i, answers in zip(lexical, gather_candidates(run, texts, q, k, modes, options, documents)):
                 candidates = {s: (ids, sides) for s, (ids, sides, _) in answers.items()}
                 fused = fuse_candidates(candidates, k, hows[i])
                 ranked[i] = [lexical_entry(entry, answers[entry[1]][2]) for entry in fused]

@@ -36,6 +36,7 @@ class CoordinatorReads:
         exact: bool = False,
         nprobe: int | None = None,
         ncandidates: int | None = None,
+        counts: bool = False,
     ) -> tuple[list[str], hybrid.Sides]:
         """(ids, scores) of what a ``mode`` search ("hybrid" or "keyword") of the text ``query``
         ranks before fusion, by ascending position: for hybrid the candidates of both sides, each
@@ -43,9 +44,20 @@ class CoordinatorReads:
         BM25 is computed under ``statistics`` (a whole sharded index's) when given. ``matrix``:
         the query's matrix when the caller encoded it. Other arguments as in :meth:`search`.
 
+        ``counts`` (instead of ``statistics``): BM25 is this index's own, and the candidates come
+        with what a coordinator needs to score them under statistics it sums over several indexes
+        (``Sides.counts``: term counts, lengths, this index's statistics): the keyword side's
+        candidates are then every passage of this index's own BM25 ranking read twice as deep,
+        and ``hybrid.enough`` tells whether they hold its best under the summed statistics (if
+        not, ask again with ``statistics``).
+
         Candidates are passages: a document split into several may come twice in hybrid
         candidates (its best passage by MaxSim and its best by BM25), under its id each time;
         fuse per passage, then keep each document's best (as :meth:`search` does)."""
+        if counts and statistics is not None:
+            raise ValueError(
+                "counts=True gathers what scores the candidates under summed statistics: give no statistics"
+            )
         snap = self._read()
         k = positive_int("k", k)
         plan = plan_search(snap.manifest.kind, k, exact, nprobe, ncandidates)
@@ -56,6 +68,6 @@ class CoordinatorReads:
             return query_matrix(query if matrix is None else matrix, snap.manifest.dim, lambda: self.encoder)
 
         with named_damage(snap.store):
-            sides = hybrid.candidates(snap, query, q, k, where, plan, how, self.threads, statistics)
+            sides = hybrid.candidates(snap, query, q, k, where, plan, how, self.threads, statistics, counts)
             ids = [hit.id for hit in snap.hits(sides.positions, sides.keyword, documents=False)]
         return ids, sides

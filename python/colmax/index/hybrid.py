@@ -67,6 +67,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
+def keyword_depth(mode: str, k: int) -> int:
+    """Documents the keyword side brings to a ``mode`` search ("hybrid" or "keyword") for k hits."""
+    return max(k, KEYWORD_DEPTH) if mode == "hybrid" else k
+
+
 @dataclass(frozen=True)
 class Mode:
     """A resolved search mode; ``alpha`` and ``fusion`` are set for hybrid searches only."""
@@ -170,37 +175,79 @@ class Lexical:
     """The keyword side of one search of ``terms``: its top documents and the BM25 of given
     passages, under the store's own statistics (``whole`` None: FTS5 scores, as one index ranks)
     or under ``whole``, the statistics of a collection this store is part of (a sharded index's).
-    Statistics count passages (the keyword table's rows), as FTS5 does."""
+    Statistics count passages (the keyword table's rows), as FTS5 does. ``counting``: the side
+    also gives term counts (:meth:`counts`), for a coordinator to score under statistics it sums."""
 
-    def __init__(self, snap: Snapshot, terms: list[str], where: Scope, whole: keyword.Statistics | None):
+    def __init__(
+        self,
+        snap: Snapshot,
+        terms: list[str],
+        where: Scope,
+        whole: keyword.Statistics | None,
+        counting: bool = False,
+    ):
         self.snap, self.terms, self.where, self.whole = snap, terms, where, whole
         self.expression = keyword.match_expression(terms)
-        self.local = None if whole is None else keyword.statistics(snap.store.conn, terms)
+        own = whole is not None or counting
+        self.local = keyword.statistics(snap.store.conn, terms) if own else None
 
     def scores(self, positions: np.ndarray) -> np.ndarray:
         conn = self.snap.store.conn
         if self.whole is None:
             return keyword.scores(conn, self.expression, positions)
-        return keyword.bm25(*keyword.frequencies(conn, self.terms, positions, self.local), self.whole)
+        return keyword.bm25(*self.counts(positions), self.whole)
+
+    def counts(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per passage and term, its occurrences; per passage, its length) at ``positions``."""
+        return keyword.frequencies(self.snap.store.conn, self.terms, positions, self.local)
+
+    def read(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The store's own BM25 ranking of passages in scope, ``2 n`` deep, best first: what a
+        coordinator scoring under summed statistics takes, and checks, for the best ``n``
+        documents (``enough``)."""
+        return _keyword_passages(self.snap, self.expression, 2 * n, self.where)
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The best ``n`` documents in scope, as their best passages, best first (ties: lower
         position first). Under ``whole`` the store's own ranking of passages is read deeper
-        until it provably holds them: a passage below the ``m`` read scores at most
-        ``keyword.growth`` times the m-th's own score under ``whole``, so once the n-th
-        document scores more, no passage unread can enter the top ``n`` or raise a document's
-        score in it."""
+        until it provably holds them (``enough``)."""
         if self.whole is None or self.whole == self.local:
             return keyword_top(self.snap, self.expression, n, self.where)
-        bound = keyword.growth(self.local, self.whole) * (1 + 1e-9)  # the margin: rounding
         m = 2 * n
         while True:
             positions, local = _keyword_passages(self.snap, self.expression, m, self.where)
             scores = self.scores(positions)
-            best, top = best_per_document(self.snap.layout.heads(positions), positions, scores, n)
-            if positions.size < m or (best.size == n and top[-1] > bound * local[-1]):
-                return best, top
+            heads = self.snap.layout.heads(positions)
+            floor = float(local[-1]) if local.size else 0.0
+            if enough(heads, scores, n, positions.size < m, floor, self.local, self.whole):
+                return best_per_document(heads, positions, scores, n)
             m *= 4
+
+
+def enough(
+    documents: np.ndarray,
+    scores: np.ndarray,
+    n: int,
+    exhausted: bool,
+    floor: float,
+    local: keyword.Statistics,
+    whole: keyword.Statistics,
+) -> bool:
+    """Whether the passages read from a store's own BM25 ranking (``documents`` whose, scoring
+    ``scores`` under ``whole``) hold the store's best ``n`` documents under ``whole``, each at
+    its best passage: the ranking ran out (``exhausted``), or its ``n``-th document read scores
+    more than any passage below the read ones can (``keyword.ceiling`` of ``floor``, the last
+    read passage's score under ``local``, the store's own statistics), so that no passage
+    unread can enter the top ``n`` or raise a document's score in it."""
+    if exhausted:
+        return True
+    best = np.unique(documents)
+    if best.size < n:
+        return False
+    per_document = np.full(best.size, -np.inf)
+    np.maximum.at(per_document, np.searchsorted(best, documents), scores)
+    nth = np.partition(per_document, best.size - n)[best.size - n]
+    return bool(nth > keyword.ceiling(local, whole, floor) * (1 + 1e-9))  # the margin: rounding
 
 
 def _absent(values: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -228,13 +275,32 @@ def _completion(side: Lexical, positions: np.ndarray, known=None, pending=None) 
 
 
 @dataclass(frozen=True)
+class Counts:
+    """What scores a store's candidates under statistics summed over several stores, and checks
+    that its keyword candidates hold its best under them (``enough``): per candidate and query
+    term the term's occurrences (``frequencies``), per candidate its ``lengths``; the store's
+    own statistics (``local``); which candidates were read from its own BM25 ranking
+    (``read``), how many were asked for (``asked``) and the last read one's own score
+    (``floor``, 0.0 when none was read)."""
+
+    frequencies: np.ndarray
+    lengths: np.ndarray
+    local: keyword.Statistics
+    read: np.ndarray
+    asked: int
+    floor: float
+
+
+@dataclass(frozen=True)
 class Sides:
     """Hybrid candidates (passages) before fusion, by ascending position: every candidate's
-    MaxSim and BM25 (0.0 where it holds none of the query's terms)."""
+    MaxSim and BM25 (0.0 where it holds none of the query's terms); ``counts`` where the
+    candidates were gathered for a coordinator to score them (``side_scores(counting=True)``)."""
 
     positions: np.ndarray
     semantic: np.ndarray
     keyword: np.ndarray
+    counts: Counts | None = None
 
 
 def side_scores(
@@ -247,6 +313,7 @@ def side_scores(
     threads,
     depths: tuple[int, int] = (SEMANTIC_DEPTH, KEYWORD_DEPTH),
     whole: keyword.Statistics | None = None,
+    counting: bool = False,
 ) -> Sides:
     """The best ``max(k, depths[0])`` documents by MaxSim and the best ``max(k, depths[1])`` by
     BM25 for the query text ``text``, each as the passage that won it there, completed with its
@@ -268,14 +335,19 @@ def side_scores(
     search's p50 on SciFact's plaid index); the keyword top, which took longer than the query's
     encoding there, is done by then. That stage's candidates go to a helper thread, which
     computes their BM25 while the stage runs; after an exact search the semantic-only
-    candidates' BM25 is computed here (README, Hybrid search)."""
+    candidates' BM25 is computed here (README, Hybrid search).
+
+    ``counting`` (for a coordinator summing statistics over stores, instead of ``whole``): the
+    keyword candidates are every passage of the store's own BM25 ranking read twice as deep
+    (``Lexical.read``), and every candidate's term counts come along (``Sides.counts``), read in
+    one pass after the semantic search; BM25 is the store's own."""
     terms = keyword.query_terms(text)
-    n_keyword = max(k, depths[1])
+    n_keyword = max(k, depths[1])  # keyword_depth, or a test's own
     empty = (np.zeros(0, np.int64), np.zeros(0, np.float64))
 
     def lexical_top() -> tuple[Lexical, tuple[np.ndarray, np.ndarray]]:
-        side = Lexical(snap, terms, where, whole)
-        return side, side.top(n_keyword)
+        side = Lexical(snap, terms, where, whole, counting)
+        return side, side.read(n_keyword) if counting else side.top(n_keyword)
 
     searching = _helpers().submit(lexical_top) if terms else None
     if searching is not None:
@@ -296,7 +368,7 @@ def side_scores(
     def completing(candidates: np.ndarray) -> np.ndarray:
         listed = np.sort(keyword_found()[0])
         others = _absent(candidates, listed)
-        if keyword_side[0] is not None and others.size:
+        if keyword_side[0] is not None and others.size and not counting:
             ahead.extend((others, _helpers().submit(keyword_side[0].scores, others)))
         return listed
 
@@ -324,6 +396,8 @@ def side_scores(
             # scored as the semantic side's candidates were, so that fusion compares like with like
             p, s = semantic_search.rerank(snap, q, keyword_only, threads)
             semantic[np.searchsorted(positions, p)] = s
+        if counting:
+            return _counted(side, positions, semantic, kw_pos, kw, 2 * n_keyword)
         lexical = np.zeros(positions.size, dtype=np.float64)
         lexical[np.searchsorted(positions, kw_pos)] = kw
         semantic_only = _absent(sem_pos, listed)
@@ -336,6 +410,20 @@ def side_scores(
     return Sides(positions, semantic, lexical)
 
 
+def _counted(
+    side: Lexical, positions: np.ndarray, semantic: np.ndarray, read: np.ndarray, own: np.ndarray, asked: int
+) -> Sides:
+    """Candidates at sorted ``positions`` with their MaxSim (``semantic``), their term counts and
+    the store's own BM25; ``read`` are the passages read from that ranking (scores ``own``, best
+    first) of the ``asked``."""
+    frequencies, lengths = side.counts(positions)
+    floor = float(own[-1]) if own.size else 0.0
+    # counts are integers: int32 halves what a shard sends, and BM25 of them is the same
+    integral = frequencies.astype(np.int32), lengths.astype(np.int32)
+    counts = Counts(*integral, side.local, np.isin(positions, read), asked, floor)
+    return Sides(positions, semantic, keyword.bm25(frequencies, lengths, side.local), counts)
+
+
 def candidates(
     snap: Snapshot,
     text: str,
@@ -346,13 +434,15 @@ def candidates(
     mode: Mode,
     threads,
     whole: keyword.Statistics | None,
+    counting: bool = False,
 ) -> Sides:
     """What a coordinator over several indexes ranks for a ``mode`` search of ``text``, before
     fusion: hybrid, :func:`side_scores`; keyword, the best ``k`` by BM25 (MaxSim NaN, not
-    computed). Both by ascending position, BM25 under ``whole`` when given."""
+    computed), or with ``counting`` every passage of the store's own BM25 ranking read ``2 k``
+    deep, with their term counts. Both by ascending position, BM25 under ``whole`` when given."""
     terms = keyword.query_terms(text)
     if mode.name == "hybrid" and terms:
-        return side_scores(snap, text, q, k, where, plan, threads, whole=whole)
+        return side_scores(snap, text, q, k, where, plan, threads, whole=whole, counting=counting)
     if mode.name != "keyword":
         raise ValueError(
             f"candidates are gathered for keyword searches and for hybrid searches of a text with keyword "
@@ -360,8 +450,13 @@ def candidates(
         )
     if not terms:
         positions, scores = np.zeros(0, np.int64), np.zeros(0, np.float64)
-    else:
-        positions, scores = Lexical(snap, terms, where, whole).top(k)
+        return Sides(positions, scores, scores)
+    side = Lexical(snap, terms, where, whole, counting)
+    if counting:
+        read, own = side.read(keyword_depth(mode.name, k))
+        positions = np.sort(read)
+        return _counted(side, positions, np.full(positions.size, np.nan), read, own, 2 * k)
+    positions, scores = side.top(k)
     order = np.argsort(positions)
     return Sides(positions[order], np.full(positions.size, np.nan), scores[order])
 
