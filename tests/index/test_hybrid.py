@@ -326,6 +326,36 @@ def test_compact_carries_the_keyword_index_over(lexical):
         assert h.score == pytest.approx(want[live.index(int(h.id[1:]))], rel=1e-9)
 
 
+def _segments_merged(index: Index) -> bool:
+    """Whether the keyword table is one merged segment: FTS5's 'optimize' then changes nothing."""
+    with sqlite3.connect(index._snapshot.store.path) as conn:
+        data = "SELECT count(*), sum(length(block)), group_concat(id) FROM keyword_data"
+        before = conn.execute(data).fetchone()
+        conn.execute("INSERT INTO keyword(keyword) VALUES ('optimize')")
+        return conn.execute(data).fetchone() == before
+
+
+def test_writes_that_double_the_keyword_table_merge_its_segments(tmp_path):
+    """A write indexing at least half of the keyword table's rows leaves it one segment (a
+    query walks each segment); smaller writes leave merging to FTS5."""
+    docs, texts = random_docs(80, seed=5)
+    ids = [f"d{i}" for i in range(80)]
+    index = Index.create(tmp_path / "ix", dim=DIM)
+    index.add_embeddings(docs[:8], ids[:8], texts=texts[:8])
+    assert _segments_merged(index)  # the table's first rows: all of it
+    for i in range(8, 14):  # one row each: a segment each, under half the table
+        index.add_embeddings(docs[i : i + 1], ids[i : i + 1], texts=texts[i : i + 1])
+    assert not _segments_merged(index)
+    for i in range(8, 14):
+        index.add_embeddings(docs[i : i + 1], [f"e{i}"], texts=texts[i : i + 1])
+    index.add_embeddings(docs[14:80], ids[14:80], texts=texts[14:80])  # 66 of 86 rows
+    assert _segments_merged(index)
+    index.delete(ids[:60])
+    index.compact()  # one write of every live row
+    assert _segments_merged(index)
+    index.verify()
+
+
 def test_verify_finds_a_keyword_index_out_of_step(lexical):
     index, _, texts, meta = lexical
     index.verify()

@@ -94,18 +94,33 @@ def create(conn: sqlite3.Connection, passages: bool) -> None:
         ) from None
     source, text, indexed = _rows(passages)
     insert = f"INSERT INTO {TABLE}(rowid, title, text) SELECT d.pos, {_TITLE}, {text}"
-    conn.execute(f"{insert} FROM {source} WHERE {indexed}")
+    _merged_after(conn, conn.execute(f"{insert} FROM {source} WHERE {indexed}").rowcount)
 
 
 def index_rows(conn: sqlite3.Connection, first: int, last: int) -> None:
     """Index the passages of the ``docs`` rows at positions ``first..last``, just inserted (by a
     writer: the store has passage columns)."""
     source, text, indexed = _rows(True)
-    conn.execute(
+    cursor = conn.execute(
         f"INSERT INTO {TABLE}(rowid, title, text) SELECT d.pos, {_TITLE}, {text} FROM {source} "
         f"WHERE d.pos BETWEEN ? AND ? AND {indexed}",
         (first, last),
     )
+    _merged_after(conn, cursor.rowcount)
+
+
+def _merged_after(conn: sqlite3.Connection, indexed: int) -> None:
+    """After a write that indexed ``indexed`` rows, in its transaction: when they are at least
+    half of the table's rows (the table's creation, a compaction, a bulk load), merge the
+    table's segments into one (FTS5's 'optimize'). FTS5 writes a segment per transaction (more
+    for a large one) and merges them only in groups, and a query walks every segment: on
+    SciFact's plaid index built by one add_embeddings, one segment cut FTS5's top 30 from 3.03 to
+    2.84 ms and the BM25 of 100 passages from 0.79 to 0.64 ms (300 queries, interleaved). The
+    merge rewrites the table (0.07 s for SciFact's 13,833 passages); at most twice the rows the
+    write indexed, so its cost stays a constant share of indexing, and small writes to a large
+    table leave it to FTS5's own merging."""
+    if indexed > 0 and 2 * indexed >= _totals(conn)[0]:
+        conn.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
 
 
 def forget_added_after(conn: sqlite3.Connection, gen: int, passages: bool) -> None:
@@ -288,12 +303,17 @@ def _varints(blob: bytes) -> list[int]:
     return out
 
 
+def _totals(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(rows, tokens) of the keyword table: its averages record."""
+    row = conn.execute(f"SELECT block FROM {TABLE}_data WHERE id = ?", (_AVERAGES,)).fetchone()
+    counts = _varints(row[0]) if row is not None and row[0] else []
+    return (counts[0], sum(counts[1:])) if counts else (0, 0)
+
+
 def statistics(conn: sqlite3.Connection, terms: Sequence[str]) -> Statistics:
     """This store's keyword statistics for the query ``terms``: the values FTS5's bm25() reads
     (its averages record, and a count of the rows matching each term)."""
-    row = conn.execute(f"SELECT block FROM {TABLE}_data WHERE id = ?", (_AVERAGES,)).fetchone()
-    counts = _varints(row[0]) if row is not None and row[0] else []
-    rows, tokens = (counts[0], sum(counts[1:])) if counts else (0, 0)
+    rows, tokens = _totals(conn)
     query = f"SELECT count(*) FROM {TABLE} WHERE {TABLE} MATCH ?"
     holding = tuple(conn.execute(query, (match_expression([t]),)).fetchone()[0] for t in terms)
     return Statistics(rows, tokens, holding)
