@@ -215,6 +215,8 @@ def test_counted_candidates_score_under_summed_statistics_as_the_whole_does(stor
             assert score == pytest.approx(want.get(positions[id_], 0.0), rel=1e-12)
         read = np.flatnonzero(counts.read)
         assert counts.floor == min(own[p] for p in sides.positions[read].tolist())
+    ids, sides = parts[0].candidates("the of", 5, mode="keyword", counts=True)  # stopwords: no terms
+    assert ids == [] and sides.counts.frequencies.shape == (0, 0) and not sides.counts.local.holding
 
 
 @settings(max_examples=300, deadline=None)

@@ -448,9 +448,11 @@ def candidates(
             f"candidates are gathered for keyword searches and for hybrid searches of a text with keyword "
             f"terms, not for this {mode.name} search: search it with search()"
         )
-    if not terms:
+    if not terms:  # nothing to find, and nothing for BM25 to count
         positions, scores = np.zeros(0, np.int64), np.zeros(0, np.float64)
-        return Sides(positions, scores, scores)
+        nothing = np.zeros((0, 0), np.int32), np.zeros(0, np.int32), keyword.Statistics(0, 0, ())
+        counts = Counts(*nothing, np.zeros(0, bool), 2 * k, 0.0) if counting else None
+        return Sides(positions, scores, scores, counts)
     side = Lexical(snap, terms, where, whole, counting)
     if counting:
         read, own = side.read(keyword_depth(mode.name, k))
