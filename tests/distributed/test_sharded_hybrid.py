@@ -239,3 +239,38 @@ def test_hybrid_hits_come_with_their_documents(pair, monkeypatch):
     got = sharded.search("w3 quasar", 400)  # 400 on 3 shards: past DOCUMENTS_WITH_HITS
     same(got, one, "w3 quasar", 400)
     assert len(fetched) == len(got)
+
+
+def test_a_shard_read_too_shallow_is_asked_again(pair, monkeypatch):
+    """Each shard sends its own BM25 ranking read twice as deep as the hits need; where that may
+    miss one of its best under the statistics of all shards (``rescore``), the coordinator asks
+    that shard again under them, and the ranking is still one index's. The queries that need it
+    are found by asking the shards' indexes directly, as the coordinator would."""
+    from colmax.distributed import replicas
+    from colmax.distributed.hybrid import rescore
+
+    sharded, one = pair
+    parts = [Index.open(sharded.path / s.path, generation=s.generation) for s in sharded._root.shards]
+    found = []
+    for first in range(0, len(WORDS) - 2):
+        for k in (1, 3, 10):
+            text = " ".join(WORDS[first : first + 3])
+            answers = {s: p.candidates(text, k, mode="keyword", counts=True) for s, p in enumerate(parts)}
+            if rescore(answers, "keyword", k)[2]:
+                found.append((text, k))
+    for part in parts:
+        part.close()
+    assert found
+    asked = []
+    submit = replicas.FanOut.submit
+
+    def spy(self, method, *args, **options):
+        if options.get("shards") is not None:
+            asked.append(method)
+        return submit(self, method, *args, **options)
+
+    monkeypatch.setattr(replicas.FanOut, "submit", spy)
+    for text, k in found[:5]:
+        got = sharded.search(text, k, mode="keyword")
+        assert_same_ranking(ranking(got), ranking(one.search(text, k + 50, mode="keyword")), k)
+    assert asked and set(asked) == {"candidates"}
