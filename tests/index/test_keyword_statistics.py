@@ -207,7 +207,8 @@ def test_counted_candidates_score_under_summed_statistics_as_the_whole_does(stor
     depth = hybrid.keyword_depth(mode, 5)
     for part, (ids, sides) in zip(parts, counted):
         counts = sides.counts
-        assert counts.asked == 2 * depth and counts.read.sum() == min(counts.asked, counts.read.size)
+        assert counts.asked == hybrid.READ_AHEAD * depth
+        assert counts.read.sum() == min(counts.asked, counts.read.size)
         own = fts5_scores(part._snapshot.store.conn, keyword.query_terms(text))
         np.testing.assert_array_equal(sides.keyword, [own.get(p, 0.0) for p in sides.positions.tolist()])
         scores = keyword.bm25(counts.frequencies, counts.lengths, stats)

@@ -171,6 +171,11 @@ def keyword_top(snap: Snapshot, expression: str, n: int, where: Scope) -> tuple[
         m *= 2
 
 
+# Under statistics other than its own, a store's BM25 ranking is read this many times as deep as
+# the documents wanted before it is rescored and checked (``enough``).
+READ_AHEAD = 2
+
+
 class Lexical:
     """The keyword side of one search of ``terms``: its top documents and the BM25 of given
     passages, under the store's own statistics (``whole`` None: FTS5 scores, as one index ranks)
@@ -188,8 +193,8 @@ class Lexical:
     ):
         self.snap, self.terms, self.where, self.whole = snap, terms, where, whole
         self.expression = keyword.match_expression(terms)
-        own = whole is not None or counting
-        self.local = keyword.statistics(snap.store.conn, terms) if own else None
+        rescored = whole is not None or counting  # its BM25 is recomputed from its own statistics
+        self.local = keyword.statistics(snap.store.conn, terms) if rescored else None
 
     def scores(self, positions: np.ndarray) -> np.ndarray:
         conn = self.snap.store.conn
@@ -202,10 +207,10 @@ class Lexical:
         return keyword.frequencies(self.snap.store.conn, self.terms, positions, self.local)
 
     def read(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """The store's own BM25 ranking of passages in scope, ``2 n`` deep, best first: what a
-        coordinator scoring under summed statistics takes, and checks, for the best ``n``
+        """The store's own BM25 ranking of passages in scope, ``READ_AHEAD n`` deep, best first:
+        what a coordinator scoring under summed statistics takes, and checks, for the best ``n``
         documents (``enough``)."""
-        return _keyword_passages(self.snap, self.expression, 2 * n, self.where)
+        return _keyword_passages(self.snap, self.expression, READ_AHEAD * n, self.where)
 
     def top(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The best ``n`` documents in scope, as their best passages, best first (ties: lower
@@ -213,7 +218,7 @@ class Lexical:
         until it provably holds them (``enough``)."""
         if self.whole is None or self.whole == self.local:
             return keyword_top(self.snap, self.expression, n, self.where)
-        m = 2 * n
+        m = READ_AHEAD * n
         while True:
             positions, local = _keyword_passages(self.snap, self.expression, m, self.where)
             scores = self.scores(positions)
@@ -397,7 +402,7 @@ def side_scores(
             p, s = semantic_search.rerank(snap, q, keyword_only, threads)
             semantic[np.searchsorted(positions, p)] = s
         if counting:
-            return _counted(side, positions, semantic, kw_pos, kw, 2 * n_keyword)
+            return _counted(side, positions, semantic, kw_pos, kw, n_keyword)
         lexical = np.zeros(positions.size, dtype=np.float64)
         lexical[np.searchsorted(positions, kw_pos)] = kw
         semantic_only = _absent(sem_pos, listed)
@@ -411,16 +416,16 @@ def side_scores(
 
 
 def _counted(
-    side: Lexical, positions: np.ndarray, semantic: np.ndarray, read: np.ndarray, own: np.ndarray, asked: int
+    side: Lexical, positions: np.ndarray, semantic: np.ndarray, read: np.ndarray, own: np.ndarray, n: int
 ) -> Sides:
     """Candidates at sorted ``positions`` with their MaxSim (``semantic``), their term counts and
     the store's own BM25; ``read`` are the passages read from that ranking (scores ``own``, best
-    first) of the ``asked``."""
+    first) for the best ``n`` documents (``Lexical.read``)."""
     frequencies, lengths = side.counts(positions)
     floor = float(own[-1]) if own.size else 0.0
     # counts are integers: int32 halves what a shard sends, and BM25 of them is the same
     integral = frequencies.astype(np.int32), lengths.astype(np.int32)
-    counts = Counts(*integral, side.local, np.isin(positions, read), asked, floor)
+    counts = Counts(*integral, side.local, np.isin(positions, read), READ_AHEAD * n, floor)
     return Sides(positions, semantic, keyword.bm25(frequencies, lengths, side.local), counts)
 
 
@@ -451,13 +456,13 @@ def candidates(
     if not terms:  # nothing to find, and nothing for BM25 to count
         positions, scores = np.zeros(0, np.int64), np.zeros(0, np.float64)
         nothing = np.zeros((0, 0), np.int32), np.zeros(0, np.int32), keyword.Statistics(0, 0, ())
-        counts = Counts(*nothing, np.zeros(0, bool), 2 * k, 0.0) if counting else None
+        counts = Counts(*nothing, np.zeros(0, bool), READ_AHEAD * k, 0.0) if counting else None
         return Sides(positions, scores, scores, counts)
     side = Lexical(snap, terms, where, whole, counting)
     if counting:
-        read, own = side.read(keyword_depth(mode.name, k))
+        read, own = side.read(k)
         positions = np.sort(read)
-        return _counted(side, positions, np.full(positions.size, np.nan), read, own, 2 * k)
+        return _counted(side, positions, np.full(positions.size, np.nan), read, own, k)
     positions, scores = side.top(k)
     order = np.argsort(positions)
     return Sides(positions[order], np.full(positions.size, np.nan), scores[order])
