@@ -327,7 +327,8 @@ def lengths(conn: sqlite3.Connection, positions: Sequence[int]) -> np.ndarray:
         chunk = list(positions[start : start + _BATCH])
         marks = ",".join("?" * len(chunk))
         for pos, size in conn.execute(f"SELECT id, sz FROM {TABLE}_docsize WHERE id IN ({marks})", chunk):
-            found[pos] = sum(_varints(size))
+            # a column of under 128 tokens is a one-byte varint: its byte is its size
+            found[pos] = sum(size) if max(size, default=0) < 0x80 else sum(_varints(size))
     return np.array([found.get(p, 0) for p in positions], dtype=np.float64)
 
 
@@ -351,10 +352,11 @@ def frequencies(
     for j, (term, idf) in enumerate(zip(terms, local.idf())):
         if not local.holding[j]:
             continue
-        for p, score in _bm25_of(conn, match_expression([term]), pos).items():
-            i = where[p]
-            t = score / idf
-            freqs[i, j] = round(t * saturation[i] / ((K1 + 1.0) - t))
+        found = _bm25_of(conn, match_expression([term]), pos)
+        if found:
+            i = np.fromiter((where[p] for p in found), dtype=np.int64, count=len(found))
+            t = np.fromiter(found.values(), dtype=np.float64, count=len(found)) / idf
+            freqs[i, j] = np.rint(t * saturation[i] / ((K1 + 1.0) - t))
     return freqs, size
 
 
