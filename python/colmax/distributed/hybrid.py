@@ -42,7 +42,7 @@ def rescore(
         counts = sides.counts
         lexical = keyword.bm25(counts.frequencies, counts.lengths, whole)
         read = np.flatnonzero(counts.read)
-        documents = np.unique(np.asarray(ids, dtype=object)[read], return_inverse=True)[1]
+        documents = np.asarray(ids, dtype=object)[read]  # a passage's document: its id
         exhausted = read.size < counts.asked
         if not hybrid.enough(documents, lexical[read], depth, exhausted, counts.floor, counts.local, whole):
             again.append(s)
